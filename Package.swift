@@ -1,0 +1,152 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+/// The eight services of BuildRisk; each is a thin executable over the shared runtime.
+let services: [(product: String, target: String)] = [
+    ("gateway", "Gateway"),
+    ("source-validator", "SourceValidator"),
+    ("ingestor", "Ingestor"),
+    ("feature-extractor", "FeatureExtractor"),
+    ("scanner-bridge", "ScannerBridge"),
+    ("predictor", "Predictor"),
+    ("dataset-splitter", "DatasetSplitter"),
+    ("training-orchestrator", "TrainingOrchestrator"),
+]
+
+let runtimeDependencies: [Target.Dependency] = [
+    "BuildRiskContracts",
+    "BuildRiskRPC",
+    "BuildRiskRuntime",
+]
+
+var targets: [Target] = [
+    // Plain Codable/Sendable contract types and typed RPC descriptors; no framework import.
+    .target(name: "BuildRiskContracts", path: "Shared/Contracts", swiftSettings: swiftSettings),
+    // JSON-RPC 2.0 over HTTP/2: wire types, server dispatcher, typed client.
+    .target(
+        name: "BuildRiskRPC",
+        dependencies: [
+            "BuildRiskContracts",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Shared/RPC",
+        swiftSettings: swiftSettings
+    ),
+    // Configuration, TLS material, database and migrations, durable jobs, outbox, health/metrics/admin.
+    .target(
+        name: "BuildRiskRuntime",
+        dependencies: [
+            "BuildRiskContracts",
+            "BuildRiskRPC",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ],
+        path: "Shared/Runtime",
+        swiftSettings: swiftSettings
+    ),
+    // The gateway's domain: users, API tokens, step reports, system status.
+    .target(
+        name: "GatewayCore",
+        dependencies: runtimeDependencies + [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Services/GatewayCore",
+        swiftSettings: swiftSettings
+    ),
+    // Operator tool: internal CA and certificates, database roles, OpenRPC documents.
+    .executableTarget(
+        name: "BuildRiskAdmin",
+        dependencies: runtimeDependencies + ["GatewayCore"],
+        path: "Tools/BuildRiskAdmin",
+        swiftSettings: swiftSettings
+    ),
+    // scripts/bench-rpc: JSON-RPC throughput over HTTP/2 and HTTP/1.1.
+    .executableTarget(
+        name: "BenchRPC",
+        dependencies: runtimeDependencies + [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ],
+        path: "Tools/BenchRPC",
+        swiftSettings: swiftSettings
+    ),
+    // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
+    .executableTarget(
+        name: "JobProbe",
+        dependencies: runtimeDependencies + [.product(name: "PostgresNIO", package: "postgres-nio")],
+        path: "Tests/Fixtures/JobProbe",
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "BuildRiskTests",
+        dependencies: runtimeDependencies + [
+            "GatewayCore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        path: "Tests/BuildRiskTests",
+        swiftSettings: swiftSettings
+    ),
+]
+
+for service in services {
+    let extra: [Target.Dependency] = service.target == "Gateway" ? ["GatewayCore"] : []
+    targets.append(
+        .executableTarget(
+            name: service.target,
+            dependencies: runtimeDependencies + extra,
+            path: "Services/\(service.target)",
+            swiftSettings: swiftSettings
+        )
+    )
+}
+
+let package = Package(
+    name: "buildrisk",
+    platforms: [.macOS(.v15)],
+    products: services.map { .executable(name: $0.product, targets: [$0.target]) } + [
+        .executable(name: "buildrisk-admin", targets: ["BuildRiskAdmin"]),
+        .executable(name: "bench-rpc", targets: ["BenchRPC"]),
+        .executable(name: "job-probe", targets: ["JobProbe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: targets
+)

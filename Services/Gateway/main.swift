@@ -1,0 +1,4 @@
+import BuildRiskRuntime
+import GatewayCore
+
+await ServiceMain.run(GatewayService.definition)

@@ -1,0 +1,102 @@
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The gateway: users and API tokens, the public REST API, and the pipeline records' state.
+public enum GatewayService {
+    /// The gateway's migrations (its schema holds users, tokens and step reports).
+    public static let migrations: [Migration] = [
+        Migration(version: 100, name: "users_and_tokens", statements: [
+            """
+            CREATE TABLE {schema}.users (
+                id bigserial PRIMARY KEY,
+                username text NOT NULL UNIQUE,
+                role text NOT NULL CHECK (role IN ('admin', 'user')),
+                created_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE {schema}.api_tokens (
+                id bigserial PRIMARY KEY,
+                user_id bigint NOT NULL REFERENCES {schema}.users (id) ON DELETE CASCADE,
+                name text NOT NULL,
+                token_hash text NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                last_used_at timestamptz,
+                revoked_at timestamptz
+            )
+            """,
+            "CREATE INDEX api_tokens_user ON {schema}.api_tokens (user_id)",
+        ]),
+        Migration(version: 101, name: "step_reports", statements: [
+            """
+            CREATE TABLE {schema}.step_reports (
+                message_id text PRIMARY KEY,
+                service text NOT NULL,
+                pipeline text NOT NULL,
+                record_id text NOT NULL,
+                step text NOT NULL,
+                outcome text NOT NULL,
+                detail text,
+                received_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX step_reports_record ON {schema}.step_reports (pipeline, record_id, received_at)",
+        ]),
+    ]
+
+    /// The gateway's service definition.
+    public static let definition = ServiceDefinition(service: .gateway, migrations: migrations) { environment in
+        let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let reports = StepReportPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+
+        var methods = RPCDispatcher()
+        methods.register(GatewayMethods.reportStep) { report, _ in
+            try await reports.record(report)
+        }
+
+        var services: [any Service] = []
+        if let publicPort = environment.configuration.publicPort {
+            let router = PublicRoutes(environment: environment, users: users, reports: reports).router()
+            services.append(Application(
+                router: router,
+                configuration: ApplicationConfiguration(
+                    address: .hostname(environment.configuration.host, port: publicPort), serverName: "buildrisk-gateway"),
+                logger: environment.logger))
+        }
+        let configuration = environment.configuration
+        return ServiceAssembly(
+            methods: methods,
+            services: services,
+            afterMigrations: {
+                try await seedAdmin(users: users, configuration: configuration, logger: environment.logger)
+            },
+            adminAuthorizer: { token in
+                (try? await users.authenticate(token: token))?.role == .admin
+            })
+    }
+
+    /// Makes sure an admin exists and that the configured admin token belongs to it. With no
+    /// configured token and no admin yet, it makes one and writes it to
+    /// `<data dir>/initial-admin-token` (mode 600); the token itself is never logged.
+    static func seedAdmin(users: UserPostgresStore, configuration: ServiceConfiguration, logger: Logger) async throws {
+        if let token = configuration.adminToken {
+            try await users.ensureAdmin(token: token)
+            return
+        }
+        guard try await users.adminCount() == 0 else { return }
+        let token = APIToken.generate()
+        try await users.ensureAdmin(token: token)
+        let directory = configuration.dataDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/initial-admin-token"
+        try (token + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        logger.notice("created the first admin; its API token is in \(path)")
+    }
+}

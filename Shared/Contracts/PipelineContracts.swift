@@ -1,0 +1,53 @@
+/// Methods the gateway serves to the other services.
+public enum GatewayMethods {
+    /// A service reports that a pipeline step finished (sent through the sender's outbox).
+    public static let reportStep = RPCMethod<StepReport, StepReportAck>(
+        "pipeline.reportStep",
+        summary: "Records that a pipeline step finished in a service; idempotent by messageId, so a redelivered report is acknowledged without being recorded twice."
+    )
+}
+
+/// The state a reported step ended in.
+public enum StepOutcome: String, Codable, Sendable, CaseIterable {
+    case completed
+    case partial
+    case failed
+}
+
+/// A service's report that a step of a pipeline record finished.
+public struct StepReport: Codable, Sendable, Equatable {
+    /// Unique per report; the gateway records a report once per messageId.
+    public var messageId: String
+    public var service: ServiceName
+    /// The pipeline the record belongs to, e.g. "model", "dataset", "scenario".
+    public var pipeline: String
+    public var recordId: String
+    public var step: String
+    public var outcome: StepOutcome
+    public var detail: String?
+
+    public init(
+        messageId: String, service: ServiceName, pipeline: String, recordId: String, step: String,
+        outcome: StepOutcome, detail: String? = nil
+    ) {
+        self.messageId = messageId
+        self.service = service
+        self.pipeline = pipeline
+        self.recordId = recordId
+        self.step = step
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
+
+/// The gateway's acknowledgement of a ``StepReport``.
+public struct StepReportAck: Codable, Sendable, Equatable {
+    public var messageId: String
+    /// True when this messageId had been recorded before (a redelivery).
+    public var duplicate: Bool
+
+    public init(messageId: String, duplicate: Bool) {
+        self.messageId = messageId
+        self.duplicate = duplicate
+    }
+}

@@ -1,0 +1,15 @@
+/// The methods each service serves. The server registers exactly these (a test checks it) and
+/// `contracts/<service>.openrpc.json` documents exactly these (a test checks that too).
+public enum ServiceContracts {
+    public static func methods(of service: ServiceName) -> [RPCMethodDescriptor] {
+        var methods = [SystemMethods.readiness.descriptor]
+        switch service {
+        case .gateway:
+            methods.append(GatewayMethods.reportStep.descriptor)
+        case .sourceValidator, .ingestor, .featureExtractor, .scannerBridge, .predictor,
+            .datasetSplitter, .trainingOrchestrator:
+            break
+        }
+        return methods
+    }
+}

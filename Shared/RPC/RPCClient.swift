@@ -1,0 +1,149 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+
+/// Why a call through ``RPCClient`` failed.
+public enum RPCClientError: Error, Sendable, CustomStringConvertible {
+    /// The server answered with a JSON-RPC error.
+    case remote(RPCError)
+    /// The call did not reach the server or its answer did not come back (connect, TLS, reset, timeout).
+    case transport(String)
+    /// The server answered something that is not a JSON-RPC response.
+    case badResponse(status: Int, detail: String)
+
+    /// Whether trying the same call again later may succeed.
+    public var isRetryable: Bool {
+        switch self {
+        case .remote(let error): error.retryable
+        case .transport: true
+        case .badResponse(let status, _): status >= 500 || status == 429
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .remote(let error): error.description
+        case .transport(let detail): "transport failure: \(detail)"
+        case .badResponse(let status, let detail): "bad response (HTTP \(status)): \(detail)"
+        }
+    }
+}
+
+/// A raw HTTP exchange on the RPC route, for tools and tests that inspect the transport.
+public struct RPCExchange: Sendable {
+    public var status: Int
+    /// The negotiated protocol, e.g. "HTTP/2.0".
+    public var httpVersion: String
+    public var body: Data
+}
+
+/// Calls another service's `POST /rpc` through typed ``RPCMethod`` descriptors.
+///
+/// Over `https://` async-http-client negotiates HTTP/2 by ALPN and keeps one multiplexed
+/// connection per host (DESIGN.md: it never speaks h2c, so internal URLs are https).
+public struct RPCClient: Sendable {
+    public let httpClient: HTTPClient
+    public let baseURL: String
+    /// Sent as `Authorization: Bearer`; the receiving service refuses calls without a valid one.
+    let token: String
+    public var defaultTimeout: Duration
+    private let encoder = JSONEncoder()
+    private let decoder = JSONDecoder()
+
+    public init(httpClient: HTTPClient, baseURL: String, token: String, defaultTimeout: Duration = .seconds(30)) {
+        self.httpClient = httpClient
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.defaultTimeout = defaultTimeout
+    }
+
+    /// Calls `method` and returns its typed result.
+    public func call<P, R>(_ method: RPCMethod<P, R>, _ params: P, timeout: Duration? = nil) async throws(RPCClientError) -> R {
+        let body: Data
+        do {
+            body = try encoder.encode(RequestEnvelope(method: method.name, params: params, id: .number(1)))
+        } catch {
+            throw .transport("could not encode params of \(method.name): \(error)")
+        }
+        let resultBytes = try await callRaw(body: body, timeout: timeout)
+        do {
+            return try decoder.decode(R.self, from: resultBytes)
+        } catch {
+            throw .badResponse(status: 200, detail: "result of \(method.name) does not decode as \(R.self): \(error)")
+        }
+    }
+
+    /// Sends a notification: the server runs the method and answers nothing.
+    public func notify<P, R>(_ method: RPCMethod<P, R>, _ params: P, timeout: Duration? = nil) async throws(RPCClientError) {
+        let body: Data
+        do {
+            body = try encoder.encode(RequestEnvelope(method: method.name, params: params, id: nil))
+        } catch {
+            throw .transport("could not encode params of \(method.name): \(error)")
+        }
+        let exchange = try await send(body: body, timeout: timeout)
+        guard exchange.status == 204 || exchange.status == 200 else {
+            throw .badResponse(status: exchange.status, detail: String(decoding: exchange.body.prefix(500), as: UTF8.self))
+        }
+    }
+
+    /// Calls a method by name with already-encoded params and returns the encoded result;
+    /// the outbox uses this to deliver messages it stored as JSON.
+    public func call(method: String, paramsJSON: Data, timeout: Duration? = nil) async throws(RPCClientError) -> Data {
+        var body = Data(#"{"jsonrpc":"2.0","id":1,"method":"#.utf8)
+        do {
+            body.append(try encoder.encode(method))
+        } catch {
+            throw .transport("could not encode method name: \(error)")
+        }
+        body.append(contentsOf: #","params":"#.utf8)
+        body.append(paramsJSON)
+        body.append(UInt8(ascii: "}"))
+        return try await callRaw(body: body, timeout: timeout)
+    }
+
+    private func callRaw(body: Data, timeout: Duration?) async throws(RPCClientError) -> Data {
+        let exchange = try await send(body: body, timeout: timeout)
+        let envelope: ResponseEnvelope<JSONValue>
+        do {
+            envelope = try decoder.decode(ResponseEnvelope<JSONValue>.self, from: exchange.body)
+        } catch {
+            throw .badResponse(status: exchange.status, detail: String(decoding: exchange.body.prefix(500), as: UTF8.self))
+        }
+        if let error = envelope.error { throw .remote(error) }
+        guard exchange.status == 200, let result = envelope.result else {
+            throw .badResponse(status: exchange.status, detail: "response has neither result nor error")
+        }
+        do {
+            return try encoder.encode(result)
+        } catch {
+            throw .badResponse(status: exchange.status, detail: "could not re-encode result: \(error)")
+        }
+    }
+
+    /// Posts a raw body to `/rpc` and returns status, protocol and body as they came.
+    public func send(body: Data, timeout: Duration? = nil, extraHeaders: [(String, String)] = []) async throws(RPCClientError) -> RPCExchange {
+        let timeout = timeout ?? defaultTimeout
+        var request = HTTPClientRequest(url: baseURL + "/rpc")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "authorization", value: "Bearer \(token)")
+        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        request.headers.add(name: RPCHeader.timeout, value: String(milliseconds))
+        for (name, value) in extraHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(data: body))
+        do {
+            let response = try await httpClient.execute(request, timeout: .milliseconds(milliseconds))
+            var buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
+            let bytes = buffer.readData(length: buffer.readableBytes) ?? Data()
+            return RPCExchange(status: Int(response.status.code), httpVersion: "\(response.version)", body: bytes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw .transport("no answer within \(timeout)")
+        } catch {
+            throw .transport("\(error)")
+        }
+    }
+}

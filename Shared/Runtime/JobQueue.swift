@@ -1,0 +1,413 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The states of a durable job.
+public enum JobState: String, Codable, Sendable, CaseIterable {
+    case queued, running, succeeded, dead, cancelled
+}
+
+/// A job as a worker receives it.
+public struct Job: Sendable {
+    public var id: Int64
+    public var kind: String
+    /// The payload as JSON text.
+    public var payload: String
+    /// 1 on the first run.
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var priority: Int
+
+    /// The payload decoded as `T`.
+    public func decodePayload<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(payload.utf8))
+        } catch {
+            throw JobError.permanent("payload of job \(id) (\(kind)) does not decode as \(T.self): \(error)")
+        }
+    }
+}
+
+/// A job row as the admin endpoints show it.
+public struct JobRecord: Codable, Sendable {
+    public var id: Int64
+    public var kind: String
+    public var state: JobState
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var runAt: Date
+    public var lastError: String?
+    public var idempotencyKey: String?
+    public var payload: String
+    public var createdAt: Date
+    public var finishedAt: Date?
+}
+
+/// How a job handler says a failure must not be retried.
+public enum JobError: Error, CustomStringConvertible {
+    /// Retrying cannot help (bad payload, a refusal); the job goes straight to dead.
+    case permanent(String)
+
+    public var description: String {
+        switch self {
+        case .permanent(let reason): reason
+        }
+    }
+}
+
+/// Options of one enqueued job.
+public struct JobOptions: Sendable {
+    /// Higher runs first.
+    public var priority: Int
+    public var runAt: Date?
+    public var maxAttempts: Int
+    /// A second enqueue with the same key enqueues nothing.
+    public var idempotencyKey: String?
+
+    public init(priority: Int = 0, runAt: Date? = nil, maxAttempts: Int = 5, idempotencyKey: String? = nil) {
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// Retry delays: exponential with "equal jitter" (half fixed, half random), capped.
+public struct Backoff: Sendable {
+    public var base: Duration
+    public var cap: Duration
+
+    public init(base: Duration = .seconds(1), cap: Duration = .seconds(300)) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// The delay before the run after failed attempt number `attempt` (1-based).
+    public func delay(afterAttempt attempt: Int) -> Duration {
+        let exponent = min(max(attempt - 1, 0), 30)
+        let baseSeconds = Double(base.components.seconds) + Double(base.components.attoseconds) / 1e18
+        let capSeconds = Double(cap.components.seconds) + Double(cap.components.attoseconds) / 1e18
+        let full = min(capSeconds, baseSeconds * pow(2, Double(exponent)))
+        let seconds = full / 2 + Double.random(in: 0...(full / 2))
+        return .milliseconds(Int64(seconds * 1000))
+    }
+}
+
+/// The durable job queue of one service schema (`<schema>.jobs`).
+///
+/// Enqueue happens on the caller's connection, so a job commits or rolls back with the business
+/// write it belongs to. Workers claim with `FOR UPDATE SKIP LOCKED` and hold a lease they renew;
+/// a worker that dies stops renewing and the reaper hands its jobs to another. Every enqueue and
+/// release notifies `<schema>_jobs`, which wakes idle workers (no busy polling).
+public struct JobQueue: Sendable {
+    public let client: PostgresClient
+    public let schema: String
+    let logger: Logger
+
+    public init(client: PostgresClient, schema: String, logger: Logger) {
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+    }
+
+    /// The LISTEN/NOTIFY channel of this queue.
+    public var channel: String { "\(schema)_jobs" }
+
+    /// The runtime's migration that creates the jobs table.
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "jobs", statements: [
+            """
+            CREATE TABLE {schema}.jobs (
+                id bigserial PRIMARY KEY,
+                kind text NOT NULL,
+                payload jsonb NOT NULL DEFAULT '{}',
+                priority integer NOT NULL DEFAULT 0,
+                state text NOT NULL DEFAULT 'queued'
+                    CHECK (state IN ('queued', 'running', 'succeeded', 'dead', 'cancelled')),
+                attempts integer NOT NULL DEFAULT 0,
+                max_attempts integer NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),
+                run_at timestamptz NOT NULL DEFAULT now(),
+                idempotency_key text UNIQUE,
+                lease_owner text,
+                lease_expires_at timestamptz,
+                cancel_requested boolean NOT NULL DEFAULT false,
+                last_error text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                finished_at timestamptz
+            )
+            """,
+            "CREATE INDEX jobs_ready ON {schema}.jobs (priority DESC, run_at, id) WHERE state = 'queued'",
+            "CREATE INDEX jobs_leases ON {schema}.jobs (lease_expires_at) WHERE state = 'running'",
+            "CREATE INDEX jobs_finished ON {schema}.jobs (state, finished_at DESC) WHERE state IN ('dead', 'cancelled')",
+        ])
+    ]
+
+    // MARK: Enqueue
+
+    /// Enqueues a job on `connection` (inside the caller's transaction, if any). Returns the new
+    /// job's id, or nil when a job with the same idempotency key already exists.
+    @discardableResult
+    public func enqueue<Payload: Encodable>(
+        _ kind: String, payload: Payload, options: JobOptions = JobOptions(), on connection: PostgresConnection
+    ) async throws -> Int64? {
+        let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
+        let runAt = options.runAt ?? Date()
+        let rows = try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).jobs (kind, payload, priority, run_at, max_attempts, idempotency_key)
+            VALUES (\(kind), \(json)::jsonb, \(options.priority), \(runAt), \(options.maxAttempts), \(options.idempotencyKey))
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
+            """, logger: logger
+        ).collect()
+        guard let id = try rows.first?.decode(Int64.self) else { return nil }
+        // Delivered at commit when inside a transaction; immediately otherwise.
+        try await connection.query("SELECT pg_notify(\(channel), \(kind))", logger: logger)
+        return id
+    }
+
+    /// Enqueues a job in its own transaction.
+    @discardableResult
+    public func enqueue<Payload: Encodable & Sendable>(
+        _ kind: String, payload: Payload, options: JobOptions = JobOptions()
+    ) async throws -> Int64? {
+        try await client.withConnection { connection in
+            try await enqueue(kind, payload: payload, options: options, on: connection)
+        }
+    }
+
+    // MARK: Workers
+
+    /// Claims up to `limit` due jobs of the given kinds for `owner`, leasing them for `lease`.
+    public func claim(kinds: [String], limit: Int, owner: String, lease: Duration) async throws -> [Job] {
+        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            """
+            UPDATE \(unescaped: schema).jobs AS j
+            SET state = 'running', attempts = j.attempts + 1, lease_owner = \(owner),
+                lease_expires_at = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+            FROM (
+                SELECT id FROM \(unescaped: schema).jobs
+                WHERE state = 'queued' AND run_at <= now() AND kind = ANY(\(kinds))
+                ORDER BY priority DESC, run_at, id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ) AS next
+            WHERE j.id = next.id
+            RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.priority
+            """, logger: logger)
+        var jobs: [Job] = []
+        for try await (id, kind, payload, attempts, maxAttempts, priority) in rows.decode((Int64, String, String, Int, Int, Int).self) {
+            jobs.append(Job(id: id, kind: kind, payload: payload, attempt: attempts, maxAttempts: maxAttempts, priority: priority))
+        }
+        return jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
+    }
+
+    /// Extends the lease of a running job. Returns nil when `owner` no longer holds it, otherwise
+    /// whether a cancel was requested.
+    public func renewLease(job id: Int64, owner: String, lease: Duration) async throws -> Bool? {
+        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            """
+            UPDATE \(unescaped: schema).jobs
+            SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+            WHERE id = \(id) AND lease_owner = \(owner) AND state = 'running'
+            RETURNING cancel_requested
+            """, logger: logger
+        ).collect()
+        return try rows.first?.decode(Bool.self)
+    }
+
+    /// Marks a job done. Returns false when the lease had been lost (another worker owns it now).
+    @discardableResult
+    public func complete(job id: Int64, owner: String) async throws -> Bool {
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).jobs
+            SET state = 'succeeded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+                last_error = NULL, updated_at = now()
+            WHERE id = \(id) AND lease_owner = \(owner) AND state = 'running'
+            RETURNING id
+            """, logger: logger
+        ).collect().isEmpty == false
+    }
+
+    /// Records a failed attempt: the job runs again after `retryAfter`, or is dead when it was the
+    /// last attempt or the failure is permanent. Returns the new state, nil when the lease was lost.
+    @discardableResult
+    public func fail(job id: Int64, owner: String, error: String, retryAfter: Duration, permanent: Bool) async throws -> JobState? {
+        let delay = Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            """
+            UPDATE \(unescaped: schema).jobs
+            SET state = CASE WHEN \(permanent) OR attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                finished_at = CASE WHEN \(permanent) OR attempts >= max_attempts THEN now() END,
+                run_at = now() + make_interval(secs => \(delay)),
+                last_error = \(String(error.prefix(4000))), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            WHERE id = \(id) AND lease_owner = \(owner) AND state = 'running'
+            RETURNING state
+            """, logger: logger
+        ).collect()
+        return try rows.first.map { JobState(rawValue: try $0.decode(String.self)) ?? .queued }
+    }
+
+    /// Gives a running job back without counting the attempt (graceful shutdown).
+    public func release(job id: Int64, owner: String) async throws {
+        try await client.withConnection { connection in
+            try await connection.query(
+                """
+                UPDATE \(unescaped: schema).jobs
+                SET state = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+                    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner) AND state = 'running'
+                """, logger: logger)
+            try await connection.query("SELECT pg_notify(\(channel), 'released')", logger: logger)
+        }
+    }
+
+    /// Marks a running job whose cancel was requested as cancelled.
+    public func markCancelled(job id: Int64, owner: String) async throws {
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).jobs
+            SET state = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+                last_error = 'cancelled while running', updated_at = now()
+            WHERE id = \(id) AND lease_owner = \(owner) AND state = 'running'
+            """, logger: logger)
+    }
+
+    /// Requeues (or, after the last attempt, kills) running jobs whose lease expired: their worker
+    /// died or hung. Returns how many jobs it requeued or killed.
+    @discardableResult
+    public func reapExpiredLeases() async throws -> Int {
+        let rows = try await client.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE \(unescaped: schema).jobs
+                SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                    finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+                    last_error = 'lease expired: worker ' || coalesce(lease_owner, '?') || ' stopped renewing it',
+                    lease_owner = NULL, lease_expires_at = NULL, run_at = now(), updated_at = now()
+                WHERE state = 'running' AND lease_expires_at < now()
+                RETURNING id
+                """, logger: logger
+            ).collect()
+            if !rows.isEmpty {
+                try await connection.query("SELECT pg_notify(\(channel), 'reaped')", logger: logger)
+            }
+            return rows
+        }
+        return rows.count
+    }
+
+    /// Seconds until the earliest queued job of these kinds is due (0 when one is due now), nil when none is queued.
+    public func secondsUntilNextDue(kinds: [String]) async throws -> Double? {
+        let rows = try await client.query(
+            """
+            SELECT greatest(extract(epoch FROM min(run_at) - now()), 0)::float8
+            FROM \(unescaped: schema).jobs WHERE state = 'queued' AND kind = ANY(\(kinds))
+            """, logger: logger
+        ).collect()
+        return try rows.first?.decode(Double?.self)
+    }
+
+    // MARK: Admin
+
+    /// Cancels a queued job at once, or asks the worker running it to stop. Returns the state it
+    /// was in, nil when no such job is queued or running.
+    public func cancel(job id: Int64) async throws -> JobState? {
+        let rows = try await client.query(
+            """
+            UPDATE \(unescaped: schema).jobs AS j
+            SET state = CASE WHEN j.state = 'queued' THEN 'cancelled' ELSE j.state END,
+                finished_at = CASE WHEN j.state = 'queued' THEN now() ELSE j.finished_at END,
+                cancel_requested = (j.state = 'running'), updated_at = now()
+            FROM (SELECT id, state FROM \(unescaped: schema).jobs WHERE id = \(id) FOR UPDATE) AS old
+            WHERE j.id = old.id AND old.state IN ('queued', 'running')
+            RETURNING old.state
+            """, logger: logger
+        ).collect()
+        return try rows.first.flatMap { JobState(rawValue: try $0.decode(String.self)) }
+    }
+
+    /// Puts a dead or cancelled job back in the queue with a fresh set of attempts.
+    public func retry(job id: Int64) async throws -> Bool {
+        try await client.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE \(unescaped: schema).jobs
+                SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL, cancel_requested = false,
+                    updated_at = now()
+                WHERE id = \(id) AND state IN ('dead', 'cancelled')
+                RETURNING id
+                """, logger: logger
+            ).collect()
+            if !rows.isEmpty {
+                try await connection.query("SELECT pg_notify(\(channel), 'retried')", logger: logger)
+            }
+            return !rows.isEmpty
+        }
+    }
+
+    /// Job counts by kind and state.
+    public func counts() async throws -> [String: [String: Int]] {
+        var counts: [String: [String: Int]] = [:]
+        let rows = try await client.query(
+            "SELECT kind, state, count(*)::int8 FROM \(unescaped: schema).jobs GROUP BY kind, state", logger: logger)
+        for try await (kind, state, count) in rows.decode((String, String, Int64).self) {
+            counts[kind, default: [:]][state] = Int(count)
+        }
+        return counts
+    }
+
+    /// Job counts by state over all kinds.
+    public func countsByState() async throws -> [String: Int] {
+        var totals = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) })
+        for (_, states) in try await counts() {
+            for (state, count) in states { totals[state, default: 0] += count }
+        }
+        return totals
+    }
+
+    /// Jobs in a state, newest first.
+    public func list(state: JobState, limit: Int = 100) async throws -> [JobRecord] {
+        let rows = try await client.query(
+            """
+            SELECT id, kind, state, priority, attempts, max_attempts, run_at, last_error, idempotency_key,
+                   payload::text, created_at, finished_at
+            FROM \(unescaped: schema).jobs WHERE state = \(state.rawValue)
+            ORDER BY coalesce(finished_at, updated_at) DESC, id DESC LIMIT \(limit)
+            """, logger: logger)
+        var records: [JobRecord] = []
+        for try await row in rows.decode(
+            (Int64, String, String, Int, Int, Int, Date, String?, String?, String, Date, Date?).self
+        ) {
+            records.append(JobRecord(
+                id: row.0, kind: row.1, state: JobState(rawValue: row.2) ?? state, priority: row.3, attempts: row.4,
+                maxAttempts: row.5, runAt: row.6, lastError: row.7, idempotencyKey: row.8, payload: row.9,
+                createdAt: row.10, finishedAt: row.11))
+        }
+        return records
+    }
+
+    /// One job by id.
+    public func job(_ id: Int64) async throws -> JobRecord? {
+        let rows = try await client.query(
+            """
+            SELECT id, kind, state, priority, attempts, max_attempts, run_at, last_error, idempotency_key,
+                   payload::text, created_at, finished_at
+            FROM \(unescaped: schema).jobs WHERE id = \(id)
+            """, logger: logger)
+        for try await row in rows.decode(
+            (Int64, String, String, Int, Int, Int, Date, String?, String?, String, Date, Date?).self
+        ) {
+            return JobRecord(
+                id: row.0, kind: row.1, state: JobState(rawValue: row.2) ?? .queued, priority: row.3, attempts: row.4,
+                maxAttempts: row.5, runAt: row.6, lastError: row.7, idempotencyKey: row.8, payload: row.9,
+                createdAt: row.10, finishedAt: row.11)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,226 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskRPC
+import Foundation
+import Hummingbird
+import HummingbirdHTTP2
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// A service assembled and ready to run: PostgreSQL client, migrations, job worker and the
+/// internal HTTP/2 server (`/rpc`, `/health`, `/ready`, `/metrics`, `/admin/`), in one
+/// `ServiceGroup` that stops in reverse order on SIGTERM.
+public struct ServiceRuntime: Sendable {
+    public let environment: ServiceEnvironment
+    public let group: ServiceGroup
+    let readiness: Readiness
+    /// The methods the service answers.
+    public let methodNames: [String]
+
+    /// Runs until shut down (SIGTERM/SIGINT, or ``shutdown()``).
+    public func run() async throws {
+        do {
+            try await group.run()
+        } catch {
+            try? await environment.directory.httpClient.shutdown()
+            throw error
+        }
+        try await environment.directory.httpClient.shutdown()
+    }
+
+    /// Begins a graceful shutdown.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+    }
+
+    /// The service's readiness now.
+    public func readinessReport() async -> ReadinessReport {
+        await readiness.report()
+    }
+}
+
+/// Builds a service from its configuration and definition; `@main` and the tests both call this.
+public func buildService(
+    _ configuration: ServiceConfiguration, _ definition: ServiceDefinition, logger: Logger,
+    gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]
+) throws -> ServiceRuntime {
+    let service = configuration.service
+    var logger = logger
+    logger[metadataKey: "service"] = "\(service.rawValue)"
+
+    let tls = TLSMaterial(directory: configuration.tlsDirectory)
+    let serverTLS: TLSConfiguration
+    let clientTLS: TLSConfiguration
+    do {
+        serverTLS = try tls.serverConfiguration(for: service.rawValue)
+        clientTLS = try tls.clientConfiguration()
+    } catch {
+        throw ConfigurationError("TLS material for \(service.rawValue) is missing or unreadable in \(configuration.tlsDirectory) (run `buildrisk-admin tls-init --dir \(configuration.tlsDirectory)`): \(error)")
+    }
+    let postgres = PostgresClient(
+        configuration: configuration.database.clientConfiguration(poolSize: configuration.databasePoolSize),
+        backgroundLogger: logger)
+    let httpClient = ServiceDirectory.makeHTTPClient(tls: clientTLS)
+    let environment = ServiceEnvironment(
+        configuration: configuration,
+        postgres: postgres,
+        queue: JobQueue(client: postgres, schema: service.schema, logger: logger),
+        directory: ServiceDirectory(configuration: configuration, httpClient: httpClient),
+        metrics: ServiceMetrics(),
+        tls: tls,
+        logger: logger)
+
+    let assembly: ServiceAssembly
+    do {
+        assembly = try definition.assemble(environment)
+    } catch {
+        try? httpClient.syncShutdown()
+        throw error
+    }
+    let migrator = try Migrator(
+        client: postgres, schema: service.schema, migrations: JobQueue.migrations + definition.migrations, logger: logger)
+    let readiness = Readiness(service: service, migrator: migrator, queue: environment.queue)
+
+    var methods = assembly.methods
+    methods.register(SystemMethods.readiness) { _, _ in await readiness.report() }
+    let metrics = environment.metrics
+    methods.observer = { method, outcome in metrics.recordCall(method: method, outcome: outcome) }
+
+    var handlers = assembly.jobHandlers
+    handlers[Outbox.jobKind] = Outbox.handler(directory: environment.directory)
+    let worker = JobWorker(
+        queue: environment.queue, handlers: handlers, concurrency: configuration.jobConcurrency,
+        lease: configuration.jobLease, logger: logger,
+        waitUntilReady: { await readiness.waitUntilMigrated() })
+
+    let adminAuthorizer = assembly.adminAuthorizer ?? { [adminToken = configuration.adminToken] token in
+        guard let adminToken else { return false }
+        return constantTimeEquals(Array(token.utf8), Array(adminToken.utf8))
+    }
+    let router = InternalRoutes(
+        environment: environment, dispatcher: methods, readiness: readiness, adminAuthorizer: adminAuthorizer
+    ).router()
+    let server = Application(
+        router: router,
+        server: try .http2Upgrade(tlsConfiguration: serverTLS),
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port), serverName: service.rawValue),
+        logger: logger)
+
+    let migrations = MigrationService(
+        migrator: migrator, readiness: readiness, afterMigrations: assembly.afterMigrations, logger: logger)
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [postgres, migrations, server, worker] + assembly.services,
+            gracefulShutdownSignals: gracefulShutdownSignals,
+            logger: logger))
+    return ServiceRuntime(environment: environment, group: group, readiness: readiness, methodNames: methods.methodNames)
+}
+
+/// Applies migrations at start (retrying while the database is unreachable), then holds until shutdown.
+struct MigrationService: Service {
+    let migrator: Migrator
+    let readiness: Readiness
+    let afterMigrations: @Sendable () async throws -> Void
+    let logger: Logger
+
+    func run() async throws {
+        var delay: Duration = .milliseconds(200)
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await migrator.migrate()
+                try await afterMigrations()
+                await readiness.markMigrated()
+                break
+            } catch {
+                await readiness.markFailure("\(error)")
+                logger.error("migrations failed; retrying", metadata: ["error": "\(String(reflecting: error))", "retryIn": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+            }
+        }
+        try? await gracefulShutdown()
+    }
+}
+
+/// Whether the service's migrations are applied, and its readiness report.
+actor Readiness {
+    let service: ServiceName
+    let migrator: Migrator
+    let queue: JobQueue
+    private var migrated = false
+    private var lastFailure: String?
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(service: ServiceName, migrator: Migrator, queue: JobQueue) {
+        self.service = service
+        self.migrator = migrator
+        self.queue = queue
+    }
+
+    func markMigrated() {
+        migrated = true
+        lastFailure = nil
+        for waiter in waiters { waiter.resume() }
+        waiters = []
+    }
+
+    func markFailure(_ reason: String) {
+        lastFailure = reason
+    }
+
+    func waitUntilMigrated() async {
+        if migrated { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func report() async -> ReadinessReport {
+        let migrator = self.migrator
+        let queue = self.queue
+        do {
+            let (status, jobs) = try await withTimeout(.seconds(3)) {
+                (try await migrator.status(), try await queue.countsByState())
+            }
+            let ready = migrated && status.pending == 0
+            return ReadinessReport(
+                service: service, ready: ready, databaseReachable: true, migrationVersion: status.version,
+                pendingMigrations: status.pending, jobs: jobs,
+                reason: ready ? nil : (lastFailure ?? "migrations are not applied yet"))
+        } catch {
+            return ReadinessReport(
+                service: service, ready: false, databaseReachable: false, migrationVersion: nil,
+                pendingMigrations: migrator.migrations.count, jobs: [:],
+                reason: "database unreachable: \(error)")
+        }
+    }
+}
+
+/// The entry point of every service executable.
+public enum ServiceMain {
+    /// Reads the configuration, builds the service and runs it until SIGTERM; exits non-zero on failure.
+    public static func run(_ definition: ServiceDefinition) async {
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration.load(definition.service)
+        } catch {
+            FileHandle.standardError.write(Data("\(definition.service.rawValue): configuration error: \(error)\n".utf8))
+            exit(2)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        let logger = Logger(label: "buildrisk.\(definition.service.rawValue)")
+        logger.info("starting", metadata: ["configuration": "\(configuration)"])
+        do {
+            try await buildService(configuration, definition, logger: logger).run()
+        } catch {
+            logger.critical("stopped with an error", metadata: ["error": "\(error)"])
+            exit(1)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import GatewayCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import PostgresNIO
+import Testing
+
+/// Shared, process-wide test fixtures: the superuser database URL (from `DATABASE_URL`, which
+/// scripts/test sets after starting PostgreSQL), one internal CA, one service secret.
+enum TestEnvironment {
+    static let secret = "test-secret-\(UUID().uuidString)"
+    static let adminToken = "brk_test_admin_\(UUID().uuidString)"
+    static let tokens = ServiceTokens(secret: secret)
+
+    static let logger: Logger = {
+        var logger = Logger(label: "buildrisk-tests")
+        logger.logLevel = ProcessInfo.processInfo.environment["BUILDRISK_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }()
+
+    static func adminURL() throws -> DatabaseURL {
+        guard let text = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            throw ConfigurationError("DATABASE_URL is not set: run the tests with scripts/test, which starts PostgreSQL")
+        }
+        return try DatabaseURL(parsing: text)
+    }
+
+    static let tlsDirectory: String = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("buildrisk-tests-tls-\(getpid())").path
+        do {
+            try TLSMaterial(directory: directory).ensure(names: ServiceName.allCases.map(\.rawValue) + ["job-probe"])
+        } catch {
+            fatalError("could not create test TLS material: \(error)")
+        }
+        return directory
+    }()
+
+    static var tls: TLSMaterial { TLSMaterial(directory: tlsDirectory) }
+
+    /// The repository root (for contracts/ and docker-compose.yml).
+    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Where `swift build` put the executables (next to the test bundle).
+    static let binDirectory: URL = {
+        if let override = ProcessInfo.processInfo.environment["BUILDRISK_BIN_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        var candidate = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: candidate.appendingPathComponent("ingestor").path),
+            let bundle = Bundle.main.executableURL?.deletingLastPathComponent()
+        {
+            candidate = bundle
+        }
+        if !FileManager.default.fileExists(atPath: candidate.appendingPathComponent("ingestor").path) {
+            candidate = repositoryRoot.appendingPathComponent(".build/debug")
+        }
+        return candidate
+    }()
+}
+
+/// Roles are cluster-wide: create them once per test process.
+actor RoleProvisioning {
+    static let shared = RoleProvisioning()
+    private var done: Set<String> = []
+
+    func ensure(role: String, password: String, provisioner: DatabaseProvisioner) async throws {
+        if done.contains(role) { return }
+        try await provisioner.ensureRole(role, password: password)
+        done.insert(role)
+    }
+}
+
+/// A fresh database per test with every service's role and schema, dropped at the end.
+struct TestDatabase: Sendable {
+    let name: String
+    let admin: DatabaseURL
+
+    static func create(extraSchemas: [String] = []) async throws -> TestDatabase {
+        let server = try TestEnvironment.adminURL()
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        let provisioner = DatabaseProvisioner(adminURL: server, logger: TestEnvironment.logger)
+        try await provisioner.createDatabase(String(name))
+        let admin = DatabaseURL(username: server.username, password: server.password, host: server.host, port: server.port, database: String(name))
+        let inDatabase = DatabaseProvisioner(adminURL: admin, logger: TestEnvironment.logger)
+        for schema in ServiceName.allCases.map(\.schema) + extraSchemas {
+            let role = "buildrisk_\(schema)"
+            let password = TestEnvironment.tokens.databasePassword(for: schema)
+            try await RoleProvisioning.shared.ensure(role: role, password: password, provisioner: inDatabase)
+            try await inDatabase.ensureSchema(schema, owner: role)
+        }
+        return TestDatabase(name: String(name), admin: admin)
+    }
+
+    func url(forSchema schema: String) -> DatabaseURL {
+        admin.forRole("buildrisk_\(schema)", password: TestEnvironment.tokens.databasePassword(for: schema))
+    }
+
+    /// Runs `body` with a superuser client on this database.
+    func withAdminClient<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        try await withClient(admin, body)
+    }
+
+    func drop() async {
+        try? await withClient(try TestEnvironment.adminURL()) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestEnvironment.logger)
+        }
+    }
+}
+
+/// Runs `body` with a running PostgresClient for `url`.
+func withClient<T: Sendable>(_ url: DatabaseURL, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    let client = PostgresClient(configuration: url.clientConfiguration(poolSize: 4), backgroundLogger: TestEnvironment.logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            await client.run()
+            return nil
+        }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}
+
+/// A TCP port nobody listens on right now.
+func freePort() -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Ports and environment for a set of services that find each other, like scripts/up's.
+struct TestCluster: Sendable {
+    let database: TestDatabase
+    let ports: [ServiceName: Int]
+    let publicPort: Int
+    let dataDirectory: String
+
+    init(database: TestDatabase) {
+        self.database = database
+        var ports: [ServiceName: Int] = [:]
+        for service in ServiceName.allCases { ports[service] = freePort() }
+        self.ports = ports
+        publicPort = freePort()
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("buildrisk-data-\(UUID().uuidString)").path
+    }
+
+    /// The environment a service process of this cluster gets.
+    func environment(for service: ServiceName) -> [String: String] {
+        var environment: [String: String] = [
+            "BUILDRISK_SERVICE_SECRET": TestEnvironment.secret,
+            "BUILDRISK_ADMIN_TOKEN": TestEnvironment.adminToken,
+            "BUILDRISK_TLS_DIR": TestEnvironment.tlsDirectory,
+            "BUILDRISK_DATA_DIR": dataDirectory,
+            "BUILDRISK_LOG_LEVEL": "warning",
+            "BUILDRISK_DB_POOL_SIZE": "4",
+            "GATEWAY_PUBLIC_PORT": String(publicPort),
+            "\(service.environmentPrefix)_DATABASE_URL": database.url(forSchema: service.schema).urlString,
+        ]
+        for (other, port) in ports {
+            environment["\(other.environmentPrefix)_PORT"] = String(port)
+            environment["\(other.environmentPrefix)_URL"] = "https://127.0.0.1:\(port)"
+        }
+        return environment
+    }
+
+    func configuration(for service: ServiceName, overrides: [String: String] = [:]) throws -> ServiceConfiguration {
+        try ServiceConfiguration(service: service, environment: environment(for: service).merging(overrides) { $1 })
+    }
+
+    var publicURL: String { "http://127.0.0.1:\(publicPort)" }
+    func internalURL(_ service: ServiceName) -> String { "https://127.0.0.1:\(ports[service] ?? 0)" }
+}
+
+/// The definition the service executable runs.
+func definition(of service: ServiceName) -> ServiceDefinition {
+    service == .gateway ? GatewayService.definition : ServiceDefinition(service: service)
+}
+
+/// Runs services in this process until `body` returns, then shuts them down.
+func withServices<T: Sendable>(
+    _ runtimes: [ServiceRuntime], _ body: @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for runtime in runtimes {
+            group.addTask { try await runtime.run() }
+        }
+        do {
+            for runtime in runtimes {
+                try await waitUntil("\(runtime.environment.configuration.service.rawValue) is ready", timeout: .seconds(30)) {
+                    await runtime.readinessReport().ready
+                }
+            }
+            let result = try await body()
+            for runtime in runtimes { await runtime.shutdown() }
+            try await group.waitForAll()
+            return result
+        } catch {
+            for runtime in runtimes { await runtime.shutdown() }
+            try? await group.waitForAll()
+            throw error
+        }
+    }
+}
+
+/// Builds a service of `cluster` in this process.
+func makeRuntime(_ service: ServiceName, in cluster: TestCluster, definition custom: ServiceDefinition? = nil, overrides: [String: String] = [:]) throws -> ServiceRuntime {
+    try buildService(
+        try cluster.configuration(for: service, overrides: overrides), custom ?? definition(of: service),
+        logger: TestEnvironment.logger, gracefulShutdownSignals: [])
+}
+
+struct WaitTimeout: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` until it holds, failing after `timeout`.
+func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw WaitTimeout(description: "timed out after \(timeout) waiting until \(what)")
+}
+
+/// An HTTP client for tests: trusts the test CA; HTTP/2 when the server offers it.
+func makeTestHTTPClient() throws -> HTTPClient {
+    ServiceDirectory.makeHTTPClient(tls: try TestEnvironment.tls.clientConfiguration())
+}
+
+struct HTTPResult: Sendable {
+    var status: Int
+    var version: String
+    var body: Data
+    var text: String { String(decoding: body, as: UTF8.self) }
+    func json() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+            throw WaitTimeout(description: "not a JSON object: \(text)")
+        }
+        return object
+    }
+}
+
+/// One HTTP request.
+func http(
+    _ client: HTTPClient, _ method: NIOHTTP1.HTTPMethod, _ url: String, token: String? = nil, body: Data? = nil
+) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
+    if let body {
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(data: body))
+    }
+    let response = try await client.execute(request, timeout: .seconds(30))
+    var buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
+    return HTTPResult(status: Int(response.status.code), version: "\(response.version)", body: buffer.readData(length: buffer.readableBytes) ?? Data())
+}
+
+/// A child process (a service executable or the job probe) that is killed when the test ends.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let output = Pipe()
+
+    init(executable: String, environment: [String: String], arguments: [String] = []) throws {
+        process.executableURL = TestEnvironment.binDirectory.appendingPathComponent(executable)
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a }
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    func kill(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    /// Waits for the process to exit, killing it after `timeout`.
+    func waitForExit(timeout: Duration = .seconds(20)) async {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning {
+            kill(SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+        }
+    }
+}
