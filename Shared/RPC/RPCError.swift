@@ -77,7 +77,9 @@ public struct RPCError: Error, Codable, Sendable, Equatable, CustomStringConvert
 
     public var kind: RPCErrorKind? { data?.kind }
     public var retryable: Bool { data?.retryable ?? false }
-    public var description: String { "RPC error \(code) (\(data?.kind.rawValue ?? "?")): \(message)" }
+    public var description: String {
+        "RPC error \(code) (\(data?.kind.rawValue ?? "?")): \(message)\(data?.reason.map { ": \($0)" } ?? "")"
+    }
 
     public static let parseError = RPCError(.parseError, "Parse error", reason: "the body is not valid JSON")
     public static func invalidRequest(_ reason: String) -> RPCError { RPCError(.invalidRequest, "Invalid Request", reason: reason) }

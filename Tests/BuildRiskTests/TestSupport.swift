@@ -43,6 +43,15 @@ enum TestEnvironment {
 
     static var tls: TLSMaterial { TLSMaterial(directory: tlsDirectory) }
 
+    /// One HTTP client for the whole test process (trusts the test CA; HTTP/2 where offered).
+    static let httpClient: HTTPClient = {
+        do {
+            return try makeTestHTTPClient()
+        } catch {
+            fatalError("could not create the test HTTP client: \(error)")
+        }
+    }()
+
     /// The repository root (for contracts/ and docker-compose.yml).
     static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

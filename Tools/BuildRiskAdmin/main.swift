@@ -49,7 +49,7 @@ func required(_ name: String) throws -> String {
 }
 
 var logger = Logger(label: "buildrisk-admin")
-logger.logLevel = .warning
+logger.logLevel = .error
 let arguments = CommandLine.arguments.dropFirst()
 guard let command = arguments.first else { fail(usage) }
 

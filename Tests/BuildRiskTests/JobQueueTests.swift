@@ -1,0 +1,205 @@
+import BuildRiskContracts
+import BuildRiskRuntime
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// The durable job queue against a real PostgreSQL, with real worker processes.
+@Suite(.timeLimit(.minutes(3)))
+struct JobQueueTests {
+    static let probeSchema = "job_probe"
+
+    struct SlowPayload: Codable, Sendable { var milliseconds: Int }
+
+    func probeEnvironment(_ database: TestDatabase, concurrency: Int, leaseSeconds: Int) -> [String: String] {
+        [
+            "PROBE_DATABASE_URL": database.url(forSchema: Self.probeSchema).urlString,
+            "PROBE_SCHEMA": Self.probeSchema,
+            "PROBE_CONCURRENCY": String(concurrency),
+            "PROBE_LEASE_SECONDS": String(leaseSeconds),
+        ]
+    }
+
+    /// Migrates the probe schema the way the probe does, so the test can enqueue first.
+    func migrateProbeSchema(_ client: PostgresClient) async throws {
+        try await Migrator(
+            client: client, schema: Self.probeSchema,
+            migrations: JobQueue.migrations + [
+                Migration(version: 100, name: "probe_runs", statements: [
+                    "CREATE TABLE {schema}.probe_runs (job_id bigint NOT NULL, owner text NOT NULL, attempt integer NOT NULL, at timestamptz NOT NULL DEFAULT now())",
+                    "CREATE TABLE {schema}.probe_starts (job_id bigint NOT NULL, owner text NOT NULL, at timestamptz NOT NULL DEFAULT now())",
+                ])
+            ], logger: TestEnvironment.logger
+        ).migrate()
+    }
+
+    func count(_ client: PostgresClient, _ query: PostgresQuery) async throws -> Int {
+        Int(try await client.query(query, logger: TestEnvironment.logger).collect().first?.decode(Int64.self) ?? 0)
+    }
+
+    @Test func aThousandJobsRunExactlyOnceAcrossTwoProcessesWithFourWorkers() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            try await client.withConnection { connection in
+                for index in 0..<1000 {
+                    try await queue.enqueue("probe.slow", payload: SlowPayload(milliseconds: 10), options: JobOptions(priority: index % 3), on: connection)
+                }
+            }
+            let environment = probeEnvironment(database, concurrency: 2, leaseSeconds: 30)
+            let first = try ChildProcess(executable: "job-probe", environment: environment)
+            let second = try ChildProcess(executable: "job-probe", environment: environment)
+            try await waitUntil("all 1,000 jobs succeeded", timeout: .seconds(120)) {
+                try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs WHERE state = 'succeeded'") == 1000
+            }
+            first.kill(SIGTERM)
+            second.kill(SIGTERM)
+            await first.waitForExit()
+            await second.waitForExit()
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs") == 1000)
+            #expect(try await count(client, "SELECT count(DISTINCT job_id)::int8 FROM job_probe.probe_runs") == 1000)
+            #expect(try await count(client, "SELECT count(DISTINCT owner)::int8 FROM job_probe.probe_runs") == 2)
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs WHERE attempts <> 1") == 0)
+        }
+        await database.drop()
+    }
+
+    @Test func aWorkerKilledMidJobLosesItsLeaseAndTheJobRunsAgainToCompletion() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            let id = try #require(try await queue.enqueue("probe.slow", payload: SlowPayload(milliseconds: 3000)))
+            let environment = probeEnvironment(database, concurrency: 1, leaseSeconds: 2)
+
+            let doomed = try ChildProcess(executable: "job-probe", environment: environment)
+            try await waitUntil("the first worker started the job") {
+                try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_starts") == 1
+            }
+            doomed.kill(SIGKILL)
+            await doomed.waitForExit()
+            #expect(try await queue.job(id)?.state == .running)
+
+            let survivor = try ChildProcess(executable: "job-probe", environment: environment)
+            try await waitUntil("the job succeeded after its lease expired", timeout: .seconds(60)) {
+                try await queue.job(id)?.state == .succeeded
+            }
+            survivor.kill(SIGTERM)
+            await survivor.waitForExit()
+            let job = try #require(try await queue.job(id))
+            #expect(job.attempts == 2)
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_starts") == 2)
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs") == 1)
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs WHERE owner = \("probe:\(survivor.pid)")") == 1)
+        }
+        await database.drop()
+    }
+
+    @Test func failuresBackOffExponentiallyAndTheLastOneMakesTheJobDead() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            let attempts = Mutex<[ContinuousClock.Instant]>([])
+            struct Flaky: Error {}
+            let worker = JobWorker(
+                queue: queue,
+                handlers: ["test.failing": JobHandler(backoff: Backoff(base: .milliseconds(400), cap: .seconds(30))) { _, _ in
+                    attempts.withLock { $0.append(.now) }
+                    throw Flaky()
+                }],
+                concurrency: 1, lease: .seconds(10), logger: TestEnvironment.logger)
+            let id = try #require(try await queue.enqueue("test.failing", payload: Empty(), options: JobOptions(maxAttempts: 4)))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                try await waitUntil("the job is dead", timeout: .seconds(30)) { try await queue.job(id)?.state == .dead }
+                group.cancelAll()
+            }
+            let times = attempts.withLock { $0 }
+            #expect(times.count == 4)
+            let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+            // Equal jitter: the delay after attempt n lies in [base·2ⁿ⁻¹/2, base·2ⁿ⁻¹].
+            #expect(gaps[0] >= .milliseconds(190))
+            #expect(gaps[1] >= .milliseconds(390))
+            #expect(gaps[2] >= .milliseconds(790))
+            #expect(gaps[2] > gaps[0])
+            let job = try #require(try await queue.job(id))
+            #expect(job.attempts == 4)
+            #expect(job.lastError?.contains("Flaky") == true)
+        }
+        await database.drop()
+    }
+
+    @Test func aDuplicateIdempotencyKeyEnqueuesNothingAndARolledBackWriteEnqueuesNothing() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            let first = try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "build-42"))
+            let second = try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "build-42"))
+            #expect(first != nil)
+            #expect(second == nil)
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
+
+            struct Abort: Error {}
+            await #expect(throws: (any Error).self) {
+                try await client.withTransaction(logger: TestEnvironment.logger) { connection in
+                    try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
+                    throw Abort()
+                }
+            }
+            #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
+
+            // A queued job cancels at once and never runs.
+            let queued = try #require(try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(runAt: Date().addingTimeInterval(3600))))
+            #expect(try await queue.cancel(job: queued) == .queued)
+            #expect(try await queue.job(queued)?.state == .cancelled)
+            #expect(try await queue.cancel(job: queued) == nil)
+        }
+        await database.drop()
+    }
+
+    @Test func aDeadJobRetriedFromTheAdminEndpointRuns() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let broken = Mutex(true)
+        struct StillBroken: Error {}
+        let custom = ServiceDefinition(service: .ingestor) { _ in
+            ServiceAssembly(jobHandlers: ["test.flaky": JobHandler(backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(100))) { _, _ in
+                if broken.withLock({ $0 }) { throw StillBroken() }
+            }])
+        }
+        let ingestor = try makeRuntime(.ingestor, in: cluster, definition: custom)
+        try await withServices([ingestor]) {
+            let queue = ingestor.environment.queue
+            let id = try #require(try await queue.enqueue("test.flaky", payload: Empty(), options: JobOptions(maxAttempts: 2)))
+            try await waitUntil("the job is dead") { try await queue.job(id)?.state == .dead }
+
+            let httpClient = ingestor.environment.directory.httpClient
+            let base = cluster.internalURL(.ingestor)
+            #expect(try await http(httpClient, .POST, "\(base)/admin/jobs/\(id)/retry").status == 401)
+            #expect(try await http(httpClient, .POST, "\(base)/admin/jobs/\(id)/retry", token: "brk_not_the_admin").status == 403)
+
+            let dead = try await http(httpClient, .GET, "\(base)/admin/jobs/dead", token: TestEnvironment.adminToken)
+            #expect(dead.status == 200)
+            let listed = try #require(try JSONSerialization.jsonObject(with: dead.body) as? [[String: Any]])
+            #expect(listed.contains { ($0["id"] as? Int).map(Int64.init) == id && ($0["lastError"] as? String)?.contains("StillBroken") == true })
+            let counts = try await http(httpClient, .GET, "\(base)/admin/jobs", token: TestEnvironment.adminToken).json()
+            #expect(((counts["byKind"] as? [String: Any])?["test.flaky"] as? [String: Any])?["dead"] as? Int == 1)
+
+            broken.withLock { $0 = false }
+            #expect(try await http(httpClient, .POST, "\(base)/admin/jobs/\(id)/retry", token: TestEnvironment.adminToken).status == 202)
+            try await waitUntil("the retried job succeeded") { try await queue.job(id)?.state == .succeeded }
+            #expect(try await http(httpClient, .POST, "\(base)/admin/jobs/\(id)/retry", token: TestEnvironment.adminToken).status == 409)
+            #expect(try await http(httpClient, .POST, "\(base)/admin/jobs/999999/retry", token: TestEnvironment.adminToken).status == 404)
+
+            let metrics = try await http(httpClient, .GET, "\(base)/metrics")
+            #expect(metrics.text.contains(#"buildrisk_jobs{kind="test.flaky",state="succeeded"} 1"#) || metrics.text.contains(#"buildrisk_jobs{kind="test.flaky",state="succeeded"} 1.0"#))
+            #expect(metrics.text.contains("buildrisk_http_requests_total"))
+        }
+        await database.drop()
+    }
+}

@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskRuntime
+import Foundation
+import PostgresNIO
+import Testing
+
+/// One schema per service, enforced by PostgreSQL roles; migrations safe under concurrent starts.
+@Suite(.timeLimit(.minutes(3)))
+struct SchemaTests {
+    @Test func twoCopiesOfOneServiceMigratingAtOnceBothComeUp() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        var first = cluster.environment(for: .ingestor)
+        var second = first
+        first["INGESTOR_PORT"] = String(freePort())
+        second["INGESTOR_PORT"] = String(freePort())
+        let copies = [
+            try ChildProcess(executable: "ingestor", environment: first),
+            try ChildProcess(executable: "ingestor", environment: second),
+        ]
+        let httpClient = try makeTestHTTPClient()
+        for environment in [first, second] {
+            let url = "https://127.0.0.1:\(environment["INGESTOR_PORT"] ?? "")/ready"
+            try await waitUntil("copy on \(url) is ready", timeout: .seconds(60)) {
+                (try? await http(httpClient, .GET, url))?.status == 200
+            }
+        }
+        for copy in copies {
+            copy.kill(SIGTERM)
+            await copy.waitForExit()
+            #expect(copy.process.terminationStatus == 0)
+        }
+        try await httpClient.shutdown()
+        try await withClient(database.url(forSchema: "ingestor")) { client in
+            let rows = try await client.query("SELECT version, count(*)::int8 FROM ingestor.schema_migrations GROUP BY version", logger: TestEnvironment.logger).collect()
+            #expect(rows.count == JobQueue.migrations.count)
+            for row in rows {
+                #expect(try row.decode((Int, Int64).self).1 == 1)
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func aServiceRoleCannotReadAnotherServicesSchema() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        // Both schemas have their tables.
+        try await withServices([try makeRuntime(.ingestor, in: cluster), try makeRuntime(.gateway, in: cluster)]) {}
+        try await withClient(database.url(forSchema: "gateway")) { client in
+            // Its own schema works.
+            _ = try await client.query("SELECT count(*) FROM gateway.jobs", logger: TestEnvironment.logger).collect()
+            for query: PostgresQuery in ["SELECT count(*) FROM ingestor.jobs", "INSERT INTO ingestor.jobs (kind) VALUES ('x')", "CREATE TABLE ingestor.sneaky (id int)"] {
+                do {
+                    _ = try await client.query(query, logger: TestEnvironment.logger).collect()
+                    Issue.record("the gateway role could run: \(query.sql)")
+                } catch let error as PSQLError {
+                    #expect(error.serverInfo?[.sqlState] == "42501", "\(query.sql): \(String(reflecting: error))")
+                }
+            }
+            // Nor can it create objects in the public schema.
+            await #expect(throws: PSQLError.self) {
+                _ = try await client.query("CREATE TABLE public.sneaky (id int)", logger: TestEnvironment.logger).collect()
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func configurationIsReadFromFlagsThenEnvironmentAndBadValuesAreRefused() throws {
+        let environment = [
+            "BUILDRISK_SERVICE_SECRET": TestEnvironment.secret,
+            "DATABASE_URL": "postgres://app:pw@db.example:5433/buildrisk",
+            "INGESTOR_PORT": "9001",
+        ]
+        let configuration = try ServiceConfiguration.load(.ingestor, environment: environment, arguments: ["--port", "9100", "--log-level=debug"])
+        #expect(configuration.port == 9100)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.database.username == "buildrisk_ingestor")
+        #expect(configuration.database.host == "db.example")
+        #expect(configuration.database.port == 5433)
+        #expect(configuration.database.password == TestEnvironment.tokens.databasePassword(for: "ingestor"))
+        #expect(configuration.serviceURLs[.gateway] == "https://127.0.0.1:8101")
+        #expect(!configuration.description.contains("pw"))
+        #expect(!configuration.description.contains(configuration.database.password ?? "-"))
+
+        #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration(service: .ingestor, environment: environment.merging(["INGESTOR_PORT": "http"]) { $1 })
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration(service: .ingestor, environment: ["DATABASE_URL": "postgres://a@b/c"])
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration.load(.ingestor, environment: environment, arguments: ["--port"])
+        }
+    }
+}
