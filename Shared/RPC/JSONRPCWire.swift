@@ -54,11 +54,29 @@ struct RequestHead: Decodable {
         if !container.contains(.params) {
             params = .absent
         } else {
-            switch try? container.decode(JSONValue.self, forKey: .params) {
-            case .object: params = .object
-            case .array: params = .array
-            default: params = .invalid
-            }
+            params = (try? container.decode(ShapeProbe.self, forKey: .params))?.shape ?? .invalid
+        }
+    }
+}
+
+/// Tells an object from an array without building either's values.
+private struct ShapeProbe: Decodable {
+    var shape: RequestHead.ParamsShape
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
+            shape = .object
+        } else if (try? decoder.unkeyedContainer()) != nil {
+            shape = .array
+        } else {
+            shape = .invalid
         }
     }
 }

@@ -68,12 +68,19 @@ public struct RPCClient: Sendable {
         } catch {
             throw .transport("could not encode params of \(method.name): \(error)")
         }
-        let resultBytes = try await callRaw(body: body, timeout: timeout)
+        let exchange = try await send(body: body, timeout: timeout)
+        // One decoding pass straight into the result type.
+        let envelope: ResponseEnvelope<R>
         do {
-            return try decoder.decode(R.self, from: resultBytes)
+            envelope = try decoder.decode(ResponseEnvelope<R>.self, from: exchange.body)
         } catch {
-            throw .badResponse(status: 200, detail: "result of \(method.name) does not decode as \(R.self): \(error)")
+            throw .badResponse(status: exchange.status, detail: "answer of \(method.name) does not decode as \(R.self): \(error); body: \(String(decoding: exchange.body.prefix(300), as: UTF8.self))")
         }
+        if let error = envelope.error { throw .remote(error) }
+        guard exchange.status == 200, let result = envelope.result else {
+            throw .badResponse(status: exchange.status, detail: "response has neither result nor error")
+        }
+        return result
     }
 
     /// Sends a notification: the server runs the method and answers nothing.

@@ -373,41 +373,34 @@ public struct JobQueue: Sendable {
 
     /// Jobs in a state, newest first.
     public func list(state: JobState, limit: Int = 100) async throws -> [JobRecord] {
-        let rows = try await client.query(
+        try await records(client.query(
             """
-            SELECT id, kind, state, priority, attempts, max_attempts, run_at, last_error, idempotency_key,
-                   payload::text, created_at, finished_at
-            FROM \(unescaped: schema).jobs WHERE state = \(state.rawValue)
+            SELECT \(unescaped: Self.recordColumns) FROM \(unescaped: schema).jobs WHERE state = \(state.rawValue)
             ORDER BY coalesce(finished_at, updated_at) DESC, id DESC LIMIT \(limit)
-            """, logger: logger)
+            """, logger: logger))
+    }
+
+    /// One job by id.
+    public func job(_ id: Int64) async throws -> JobRecord? {
+        try await records(client.query(
+            "SELECT \(unescaped: Self.recordColumns) FROM \(unescaped: schema).jobs WHERE id = \(id)", logger: logger
+        )).first
+    }
+
+    private static let recordColumns = """
+        id, kind, state, priority, attempts, max_attempts, run_at, last_error, idempotency_key, payload::text, created_at, finished_at
+        """
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [JobRecord] {
         var records: [JobRecord] = []
         for try await row in rows.decode(
             (Int64, String, String, Int, Int, Int, Date, String?, String?, String, Date, Date?).self
         ) {
             records.append(JobRecord(
-                id: row.0, kind: row.1, state: JobState(rawValue: row.2) ?? state, priority: row.3, attempts: row.4,
+                id: row.0, kind: row.1, state: JobState(rawValue: row.2) ?? .queued, priority: row.3, attempts: row.4,
                 maxAttempts: row.5, runAt: row.6, lastError: row.7, idempotencyKey: row.8, payload: row.9,
                 createdAt: row.10, finishedAt: row.11))
         }
         return records
-    }
-
-    /// One job by id.
-    public func job(_ id: Int64) async throws -> JobRecord? {
-        let rows = try await client.query(
-            """
-            SELECT id, kind, state, priority, attempts, max_attempts, run_at, last_error, idempotency_key,
-                   payload::text, created_at, finished_at
-            FROM \(unescaped: schema).jobs WHERE id = \(id)
-            """, logger: logger)
-        for try await row in rows.decode(
-            (Int64, String, String, Int, Int, Int, Date, String?, String?, String, Date, Date?).self
-        ) {
-            return JobRecord(
-                id: row.0, kind: row.1, state: JobState(rawValue: row.2) ?? .queued, priority: row.3, attempts: row.4,
-                maxAttempts: row.5, runAt: row.6, lastError: row.7, idempotencyKey: row.8, payload: row.9,
-                createdAt: row.10, finishedAt: row.11)
-        }
-        return nil
     }
 }

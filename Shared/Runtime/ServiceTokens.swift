@@ -1,6 +1,7 @@
 import BuildRiskContracts
 import Crypto
 import Foundation
+import Synchronization
 
 /// Service-to-service credentials derived from the one shared secret (`BUILDRISK_SERVICE_SECRET`).
 ///
@@ -10,6 +11,8 @@ import Foundation
 /// provisioning tool and the services agree on them without another secret to distribute.
 public struct ServiceTokens: Sendable {
     private let key: SymmetricKey
+    /// Tokens already verified (there are at most eight valid ones), so a call costs a lookup, not an HMAC.
+    private let verified = VerifiedTokens()
 
     public init(secret: String) {
         key = SymmetricKey(data: Data(secret.utf8))
@@ -22,13 +25,16 @@ public struct ServiceTokens: Sendable {
 
     /// The calling service, when `token` is a valid service token.
     public func verify(_ token: String) -> ServiceName? {
+        if let known = verified.lookup(token) { return known }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "svc", let service = ServiceName(rawValue: String(parts[1])) else {
             return nil
         }
         let expected = Array(mac("service-token:\(service.rawValue)").utf8)
         let given = Array(parts[2].utf8)
-        return constantTimeEquals(expected, given) ? service : nil
+        guard constantTimeEquals(expected, given) else { return nil }
+        verified.remember(token, as: service)
+        return service
     }
 
     /// The password of a schema's database role (hex, safe to place in DDL).
@@ -37,8 +43,31 @@ public struct ServiceTokens: Sendable {
     }
 
     private func mac(_ message: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key)
-            .map { String(format: "%02x", $0) }.joined()
+        hexString(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key))
+    }
+}
+
+/// Lower-case hex of bytes (String(format:) is slow on Linux).
+public func hexString<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// The valid service tokens seen so far.
+final class VerifiedTokens: Sendable {
+    private let tokens = Mutex<[String: ServiceName]>([:])
+
+    func lookup(_ token: String) -> ServiceName? {
+        tokens.withLock { $0[token] }
+    }
+
+    func remember(_ token: String, as service: ServiceName) {
+        tokens.withLock { $0[token] = service }
     }
 }
 
