@@ -6,11 +6,12 @@ import Foundation
 import Hummingbird
 import HummingbirdHTTP2
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 // scripts/bench-rpc: JSON-RPC calls per second and latency over the real transport (TLS with
 // the internal CA, the production /rpc route and dispatcher), HTTP/2 against HTTP/1.1, at 1, 16
-// and 64 calls in flight. Usage: bench-rpc [--seconds N] [--port P]
+// and 64 calls in flight. Usage: bench-rpc [--seconds N] [--port P] [--connections N] [--separate-process]
 
 struct EchoParams: Codable, Sendable {
     var text: String
@@ -21,13 +22,19 @@ let benchEcho = RPCMethod<EchoParams, EchoParams>("bench.echo", summary: "Answer
 
 var seconds = 3.0
 var port = 0
+var connections = 1
+var serveDirectory: String?
+var separateProcess = false
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--seconds": seconds = Double(arguments.next() ?? "") ?? seconds
     case "--port": port = Int(arguments.next() ?? "") ?? port
+    case "--connections": connections = max(1, Int(arguments.next() ?? "") ?? connections)
+    case "--separate-process": separateProcess = true
+    case "--serve": serveDirectory = arguments.next()
     default:
-        FileHandle.standardError.write(Data("usage: bench-rpc [--seconds N] [--port P]\n".utf8))
+        FileHandle.standardError.write(Data("usage: bench-rpc [--seconds N] [--port P] [--connections N] [--separate-process]\n".utf8))
         exit(2)
     }
 }
@@ -46,11 +53,16 @@ if port == 0 {
 
 var logger = Logger(label: "bench-rpc")
 logger.logLevel = .warning
-let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-rpc-\(getpid())").path
-defer { try? FileManager.default.removeItem(atPath: directory) }
+let directory = serveDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("bench-rpc-\(getpid())").path
+defer { if serveDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
 let tls = TLSMaterial(directory: directory)
 try tls.ensure(names: ["bench"])
-let secret = "bench-secret-\(UUID().uuidString)"
+// Server and client share the secret through the TLS directory (the --serve child reads it).
+let secretPath = directory + "/bench-secret"
+if serveDirectory == nil {
+    try "bench-secret-\(UUID().uuidString)".write(toFile: secretPath, atomically: true, encoding: .utf8)
+}
+let secret = try String(contentsOfFile: secretPath, encoding: .utf8)
 let tokens = ServiceTokens(secret: secret)
 
 var dispatcher = RPCDispatcher()
@@ -58,6 +70,12 @@ dispatcher.register(benchEcho) { params, _ in params }
 let route = RPCRoute(dispatcher: dispatcher, tokens: tokens, maxBodyBytes: 4 * 1024 * 1024)
 let router = Router()
 router.post("/rpc") { request, context in await route.respond(to: request, logger: context.logger) }
+// The same transport without the RPC layer: what HTTP/2 + TLS + Hummingbird cost alone.
+let cannedAnswer = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"result":{"number":4711,"text":"how risky is build 4711 of buildrisk/buildrisk"}}"#)
+router.post("/raw") { request, _ in
+    _ = try await request.body.collect(upTo: 1 << 20)
+    return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: cannedAnswer))
+}
 let server = Application(
     router: router, server: try .http2Upgrade(tlsConfiguration: try tls.serverConfiguration(for: "bench")),
     configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: port)), logger: logger)
@@ -71,7 +89,9 @@ struct Figures {
 }
 
 /// Runs `inFlight` loops that call until the time is up; returns throughput and latency.
-func measure(client: RPCClient, inFlight: Int, seconds: Double) async throws -> Figures {
+/// With `raw`, posts a fixed body to `/raw` (no dispatcher, no JSON) to isolate the transport.
+func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = false) async throws -> Figures {
+    let client = clients[0]
     let params = EchoParams(text: "how risky is build 4711 of buildrisk/buildrisk", number: 4711)
     let exchange = try await client.send(body: Data(#"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"x","number":1}}"#.utf8))
     // Warm up the connections.
@@ -79,13 +99,22 @@ func measure(client: RPCClient, inFlight: Int, seconds: Double) async throws -> 
     let start = ContinuousClock.now
     let end = start + .milliseconds(Int64(seconds * 1000))
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-        for _ in 0..<inFlight {
+        for index in 0..<inFlight {
+            let client = clients[index % clients.count]
             group.addTask {
                 var samples: [Double] = []
                 while ContinuousClock.now < end {
                     let begin = ContinuousClock.now
-                    let answer = try await client.call(benchEcho, params)
-                    precondition(answer.number == params.number)
+                    if raw {
+                        var request = HTTPClientRequest(url: client.baseURL + "/raw")
+                        request.method = .POST
+                        request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"how risky is build 4711 of buildrisk/buildrisk","number":4711}}"#))
+                        let response = try await client.httpClient.execute(request, timeout: .seconds(30))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                    } else {
+                        let answer = try await client.call(benchEcho, params)
+                        precondition(answer.number == params.number)
+                    }
                     let elapsed = ContinuousClock.now - begin
                     samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
                 }
@@ -104,23 +133,45 @@ func measure(client: RPCClient, inFlight: Int, seconds: Double) async throws -> 
     return Figures(calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: exchange.httpVersion)
 }
 
-let serviceGroup = ServiceGroup(configuration: .init(services: [server], logger: logger))
+if serveDirectory != nil {
+    // Child mode: serve until SIGTERM.
+    try await ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger)).run()
+    exit(0)
+}
+var child: Process?
+if separateProcess {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    process.arguments = ["--serve", directory, "--port", String(port)]
+    try process.run()
+    child = process
+}
+let inProcess = !separateProcess
+let serviceGroup = ServiceGroup(configuration: .init(services: inProcess ? [server] : [], logger: logger))
 try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask { try await serviceGroup.run() }
-    try await Task.sleep(for: .milliseconds(500))
+    group.addTask { if inProcess { try await serviceGroup.run() } }
+    try await Task.sleep(for: .milliseconds(separateProcess ? 1500 : 500))
     let clientTLS = try tls.clientConfiguration()
-    print("bench-rpc: \(seconds)s per row, 80-byte JSON-RPC call, TLS on 127.0.0.1:\(port), one process")
+    print("bench-rpc: \(seconds)s per row, 80-byte JSON-RPC call, TLS on 127.0.0.1:\(port), \(separateProcess ? "server in its own process" : "client and server in one process"), \(connections) client connection(s)")
     print("transport   in-flight     calls/s    p50 ms    p99 ms   protocol")
     for (name, version) in [("HTTP/2", HTTPClient.Configuration.HTTPVersion.automatic), ("HTTP/1.1", .http1Only)] {
-        let httpClient = ServiceDirectory.makeHTTPClient(tls: clientTLS, httpVersion: version)
-        let client = RPCClient(httpClient: httpClient, baseURL: "https://127.0.0.1:\(port)", token: tokens.token(for: .gateway))
+        let httpClients = (0..<connections).map { _ in ServiceDirectory.makeHTTPClient(tls: clientTLS, httpVersion: version) }
+        let client = httpClients.map { RPCClient(httpClient: $0, baseURL: "https://127.0.0.1:\(port)", token: tokens.token(for: .gateway)) }
         for inFlight in [1, 16, 64] {
-            let figures = try await measure(client: client, inFlight: inFlight, seconds: seconds)
+            let figures = try await measure(clients: client, inFlight: inFlight, seconds: seconds)
             print(String(format: "%-10@ %10d %11.0f %9.2f %9.2f   %@", name as NSString, inFlight,
                          Double(figures.calls) / figures.elapsed, figures.p50, figures.p99, figures.protocolSeen as NSString))
         }
-        try await httpClient.shutdown()
+        let bare = try await measure(clients: client, inFlight: 16, seconds: seconds, raw: true)
+        print(String(format: "%-10@ %10d %11.0f %9.2f %9.2f   %@ (transport only: fixed answer, no RPC layer)", name as NSString, 16,
+                     Double(bare.calls) / bare.elapsed, bare.p50, bare.p99, bare.protocolSeen as NSString))
+        for httpClient in httpClients { try await httpClient.shutdown() }
     }
-    await serviceGroup.triggerGracefulShutdown()
+    if let child {
+        child.terminate()
+        child.waitUntilExit()
+    } else {
+        await serviceGroup.triggerGracefulShutdown()
+    }
     try await group.waitForAll()
 }
