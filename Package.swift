@@ -76,6 +76,35 @@ var targets: [Target] = [
         path: "Services/GatewayCore",
         swiftSettings: swiftSettings
     ),
+    // The source-validator's domain: the build warehouse, the GitHub client, repository imports.
+    .target(
+        name: "SourceValidatorCore",
+        dependencies: runtimeDependencies + [
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Services/SourceValidatorCore",
+        swiftSettings: swiftSettings
+    ),
+    // An offline GitHub (world generator + REST emulator) for the demo and the tests; not a service.
+    .target(
+        name: "GitHubSandboxCore",
+        dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+        ],
+        path: "Tools/GitHubSandboxCore",
+        swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+        name: "GitHubSandbox",
+        dependencies: ["GitHubSandboxCore", .product(name: "Hummingbird", package: "hummingbird")],
+        path: "Tools/GitHubSandbox",
+        swiftSettings: swiftSettings
+    ),
     // Operator tool: internal CA and certificates, database roles, OpenRPC documents.
     .executableTarget(
         name: "BuildRiskAdmin",
@@ -103,6 +132,8 @@ var targets: [Target] = [
         name: "BuildRiskTests",
         dependencies: runtimeDependencies + [
             "GatewayCore",
+            "SourceValidatorCore",
+            "GitHubSandboxCore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -115,7 +146,7 @@ var targets: [Target] = [
 ]
 
 for service in services {
-    let extra: [Target.Dependency] = service.target == "Gateway" ? ["GatewayCore"] : []
+    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"]][service.target] ?? []
     targets.append(
         .executableTarget(
             name: service.target,
@@ -133,6 +164,7 @@ let package = Package(
         .executable(name: "buildrisk-admin", targets: ["BuildRiskAdmin"]),
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "job-probe", targets: ["JobProbe"]),
+        .executable(name: "github-sandbox", targets: ["GitHubSandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),

@@ -51,18 +51,24 @@ public enum GatewayService {
     ]
 
     /// The gateway's service definition.
-    public static let definition = ServiceDefinition(service: .gateway, migrations: migrations) { environment in
+    public static let definition = ServiceDefinition(service: .gateway, migrations: migrations + RepositoryConfigPostgresStore.migrations) { environment in
         let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let reports = StepReportPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let repositories = RepositoryConfigPostgresStore(
+            client: environment.postgres, schema: environment.schema, queue: environment.queue, logger: environment.logger)
 
         var methods = RPCDispatcher()
         methods.register(GatewayMethods.reportStep) { report, _ in
             try await reports.record(report)
         }
+        methods.register(GatewayMethods.importProgress) { progress, _ in
+            try await repositories.apply(progress)
+            return Empty()
+        }
 
         var services: [any Service] = []
         if let publicPort = environment.configuration.publicPort {
-            let router = PublicRoutes(environment: environment, users: users, reports: reports).router()
+            let router = PublicRoutes(environment: environment, users: users, reports: reports, repositories: repositories).router()
             services.append(Application(
                 router: router,
                 configuration: ApplicationConfiguration(

@@ -38,6 +38,7 @@ struct PublicRoutes: Sendable {
     let environment: ServiceEnvironment
     let users: UserPostgresStore
     let reports: StepReportPostgresStore
+    let repositories: RepositoryConfigPostgresStore
 
     func router() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
@@ -53,6 +54,7 @@ struct PublicRoutes: Sendable {
             HTTPHelpers.json(await systemStatus())
         }
         addUserRoutes(api)
+        RepositoryRoutes(environment: environment, repositories: repositories).add(to: api)
         addTokenRoutes(api)
         api.get("/pipeline/reports") { request, context in
             guard context.user?.role == .admin else { return forbidden() }

@@ -1,6 +1,5 @@
-import BuildRiskContracts
 import BuildRiskRuntime
+import Foundation
+import SourceValidatorCore
 
-// The service's domain arrives with its pipeline issue; until then it runs the shared runtime:
-// its schema and migrations, its job queue and outbox, health, readiness, metrics and admin.
-await ServiceMain.run(ServiceDefinition(service: .sourceValidator))
+await ServiceMain.run(SourceValidatorService.definition(github: GitHubConfiguration(environment: ProcessInfo.processInfo.environment)))

@@ -1,6 +1,11 @@
 /// Methods the gateway serves to the other services.
 public enum GatewayMethods {
     /// A service reports that a pipeline step finished (sent through the sender's outbox).
+    /// The source-validator reports how an import is going (sent through its outbox).
+    public static let importProgress = RPCMethod<ImportProgress, Empty>(
+        "pipeline.importProgress",
+        summary: "Records an import's progress on the repository config; a report older (by sequence) than the one recorded is ignored."
+    )
     public static let reportStep = RPCMethod<StepReport, StepReportAck>(
         "pipeline.reportStep",
         summary: "Records that a pipeline step finished in a service; idempotent by messageId, so a redelivered report is acknowledged without being recorded twice."

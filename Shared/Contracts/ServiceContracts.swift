@@ -6,7 +6,11 @@ public enum ServiceContracts {
         switch service {
         case .gateway:
             methods.append(GatewayMethods.reportStep.descriptor)
-        case .sourceValidator, .ingestor, .featureExtractor, .scannerBridge, .predictor,
+            methods.append(GatewayMethods.importProgress.descriptor)
+        case .sourceValidator:
+            methods.append(WarehouseMethods.importRepository.descriptor)
+            methods.append(WarehouseMethods.listBuilds.descriptor)
+        case .ingestor, .featureExtractor, .scannerBridge, .predictor,
             .datasetSplitter, .trainingOrchestrator:
             break
         }

@@ -48,6 +48,8 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         ]
         keys += ServiceName.allCases.map { "\($0.environmentPrefix)_URL" }
         if service == .gateway { keys.append("GATEWAY_PUBLIC_PORT") }
+        // Read by the source-validator's GitHub client (GitHubConfiguration).
+        if service == .sourceValidator { keys += ["GITHUB_API_URL", "GITHUB_TOKENS"] }
         return keys
     }
 

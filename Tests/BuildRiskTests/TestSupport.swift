@@ -4,6 +4,7 @@ import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
 import GatewayCore
+import SourceValidatorCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -193,9 +194,13 @@ struct TestCluster: Sendable {
     func internalURL(_ service: ServiceName) -> String { "https://127.0.0.1:\(ports[service] ?? 0)" }
 }
 
-/// The definition the service executable runs.
-func definition(of service: ServiceName) -> ServiceDefinition {
-    service == .gateway ? GatewayService.definition : ServiceDefinition(service: service)
+/// The definition the service executable runs (GitHub at `githubURL`; nowhere by default).
+func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9") -> ServiceDefinition {
+    switch service {
+    case .gateway: GatewayService.definition
+    case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"]))
+    default: ServiceDefinition(service: service)
+    }
 }
 
 /// Runs services in this process until `body` returns, then shuts them down.

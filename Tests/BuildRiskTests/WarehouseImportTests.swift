@@ -1,0 +1,211 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskRuntime
+import Foundation
+import GatewayCore
+import GitHubSandboxCore
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import SourceValidatorCore
+import Testing
+
+/// Importing repositories from the GitHub sandbox: the model pipeline's first phase.
+@Suite(.timeLimit(.minutes(5)))
+struct WarehouseImportTests {
+    /// Runs the sandbox API on a free port around `body`.
+    func withSandbox<T: Sendable>(_ repositories: [(String, Int)], _ body: @Sendable (SandboxAPI, String) async throws -> T) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-\(UUID().uuidString)").path
+        let world = SandboxWorld(directory: directory, seed: 11)
+        for (fullName, commits) in repositories {
+            let parts = fullName.split(separator: "/").map(String.init)
+            try world.addRepository(owner: parts[0], name: parts[1], commits: commits)
+        }
+        let api = SandboxAPI(world: world)
+        let port = freePort()
+        let baseURL = "http://127.0.0.1:\(port)"
+        let app = Application(
+            router: api.router(baseURL: baseURL),
+            configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: TestEnvironment.logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: TestEnvironment.logger))
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await waitUntil("the sandbox answers") {
+                (try? await http(TestEnvironment.httpClient, .GET, baseURL + "/_sandbox/stats"))?.status == 200
+            }
+            do {
+                let result = try await body(api, baseURL)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+
+    /// The runs an import must admit: completed, with a conclusion other than skipped, action_required, stale.
+    func admitted(_ runs: [SandboxRun]) -> Set<Int64> {
+        Set(runs.filter { $0.status == "completed" && $0.conclusion.map { !["skipped", "action_required", "stale"].contains($0) } == true }.map(\.id))
+    }
+
+    func storedRunIDs(_ database: TestDatabase) async throws -> [Int64] {
+        try await withClient(database.url(forSchema: "source_validator")) { client in
+            try await client.query("SELECT run_id FROM source_validator.raw_build_runs", logger: TestEnvironment.logger).collect().map { try $0.decode(Int64.self) }
+        }
+    }
+
+    func config(_ cluster: TestCluster, _ id: Int, token: String = TestEnvironment.adminToken) async throws -> RepositoryConfig {
+        let answer = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)", token: token)
+        return try HTTPHelpers.decoder.decode(RepositoryConfig.self, from: answer.body)
+    }
+
+    func importRepositories(_ cluster: TestCluster, _ body: String, token: String = TestEnvironment.adminToken) async throws -> HTTPResult {
+        try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/import/bulk", token: token, body: Data(body.utf8))
+    }
+
+    @Test func anImportUnderFaultsEndsWithExactlyTheAdmittedRunsNoneTwiceNoneLost() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/payments", 2500)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.errorRate = 0.05
+            faults.secondaryRateLimitEvery = 13
+            faults.rateLimitBudget = 6
+            faults.rateLimitResetSeconds = 1
+            api.setFaults(faults)
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/payments"}]}"#)
+                #expect(answer.status == 202)
+                let configs = try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: answer.body)
+                let id = try #require(configs.first?.id)
+                try await waitUntil("the import is fetched", timeout: .seconds(240)) {
+                    let status = try await config(cluster, Int(id)).status
+                    if status == .failed { throw WaitTimeout(description: "import failed: \(try await config(cluster, Int(id)).message ?? "")") }
+                    return status == .fetched
+                }
+                let expected = admitted(try #require(api.world.repository("acme/payments")).runs)
+                #expect(expected.count > 1000)
+                let stored = try await storedRunIDs(database)
+                #expect(stored.count == expected.count)
+                #expect(Set(stored) == expected)
+                let final = try await config(cluster, Int(id))
+                #expect(final.progress?.imported == expected.count)
+                #expect(final.repository?.fullName == "acme/payments")
+                let stats = api.currentStats
+                #expect(stats.serverErrors > 0)
+                #expect(stats.secondaryRateLimited > 0)
+                #expect(stats.primaryRateLimited > 0)
+
+                // The builds are listed through the gateway, newest first.
+                let builds = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/builds?limit=5", token: TestEnvironment.adminToken)
+                let page = try JSONDecoder().decode(BuildPage.self, from: builds.body)
+                #expect(page.total == expected.count)
+                #expect(page.builds.count == 5)
+                #expect(page.builds.map(\.runId) == page.builds.map(\.runId).sorted(by: >))
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func aSyncFetchesOnlyNewRunsAndAnUnchangedRepositoryCostsOnly304s() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/web", 150)]) { api, baseURL in
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/web"}]}"#)
+                let id = Int(try #require(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: answer.body).first?.id))
+                try await waitUntil("the first import is fetched") { try await config(cluster, id).status == .fetched }
+                let before = Set(try await storedRunIDs(database))
+                #expect(before == admitted(try #require(api.world.repository("acme/web")).runs))
+
+                try api.world.addActivity(fullName: "acme/web", commits: 20)
+                let expectedNew = admitted(try #require(api.world.repository("acme/web")).runs).subtracting(before)
+                #expect(!expectedNew.isEmpty)
+                let sequence = try await config(cluster, id).progress?.sequence ?? 0
+                #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/\(id)/sync-run", token: TestEnvironment.adminToken).status == 202)
+                try await waitUntil("the sync is fetched") {
+                    let now = try await config(cluster, id)
+                    return now.status == .fetched && (now.progress?.sequence ?? 0) > sequence
+                }
+                let after = Set(try await storedRunIDs(database))
+                #expect(after.subtracting(before) == expectedNew)
+                #expect(try await config(cluster, id).progress?.imported == expectedNew.count)
+
+                // Nothing changed since: every request is answered 304.
+                let sequence2 = try await config(cluster, id).progress?.sequence ?? 0
+                #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/\(id)/sync-run", token: TestEnvironment.adminToken).status == 202)
+                try await waitUntil("the second sync is fetched") {
+                    let now = try await config(cluster, id)
+                    return now.status == .fetched && (now.progress?.sequence ?? 0) > sequence2
+                }
+                let progress = try #require(try await config(cluster, id).progress)
+                #expect(progress.imported == 0)
+                #expect(progress.apiRequests > 0)
+                #expect(progress.notModified == progress.apiRequests)
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func usersSeeOnlyTheirRepositoriesAndBadRequestsWriteNothing() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/cli", 40)]) { _, baseURL in
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let client = TestEnvironment.httpClient
+                let api = cluster.publicURL + "/api/v1"
+                func newUser(_ name: String) async throws -> String {
+                    let created = try await http(client, .POST, api + "/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"\#(name)"}"#.utf8))
+                    return try #require(try created.json()["token"] as? String)
+                }
+                let ada = try await newUser("ada")
+                let bob = try await newUser("bob")
+
+                // A bad member refuses the whole request, with its index; nothing is written.
+                let bad = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/cli"},{"fullName":"not-a-repo"}]}"#, token: ada)
+                #expect(bad.status == 400)
+                #expect(bad.text.contains("repositories[1]"))
+                #expect(try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/cli","ciProvider":"travis"}]}"#, token: ada).status == 400)
+                #expect(try await importRepositories(cluster, #"{"repositories":[]}"#, token: ada).status == 400)
+                #expect(try await importRepositories(cluster, #"{"repos":1}"#, token: ada).status == 400)
+                let list = try await http(client, .GET, api + "/repos", token: ada)
+                #expect(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: list.body).isEmpty)
+
+                let created = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/cli"},{"fullName":"acme/missing"}]}"#, token: ada)
+                #expect(created.status == 202)
+                let configs = try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: created.body)
+                let cli = Int(try #require(configs.first { $0.fullName == "acme/cli" }?.id))
+                let missing = Int(try #require(configs.first { $0.fullName == "acme/missing" }?.id))
+                #expect(try await importRepositories(cluster, #"{"repositories":[{"fullName":"ACME/cli"}]}"#, token: ada).status == 409)
+
+                try await waitUntil("both imports ended") {
+                    let a = try await config(cluster, cli, token: ada).status
+                    let b = try await config(cluster, missing, token: ada).status
+                    return a == .fetched && b == .failed
+                }
+                #expect(try await config(cluster, missing, token: ada).message?.contains("404") == true)
+
+                // Bob sees none of Ada's repositories; the admin sees all.
+                #expect(try await http(client, .GET, api + "/repos/\(cli)", token: bob).status == 404)
+                #expect(try await http(client, .GET, api + "/repos/\(cli)/builds", token: bob).status == 404)
+                #expect(try await http(client, .POST, api + "/repos/\(cli)/sync-run", token: bob).status == 404)
+                #expect(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: try await http(client, .GET, api + "/repos", token: bob).body).isEmpty)
+                #expect(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: try await http(client, .GET, api + "/repos", token: TestEnvironment.adminToken).body).count == 2)
+                let found = try await http(client, .GET, api + "/repos/search?q=cli", token: ada)
+                #expect(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: found.body).map(\.fullName) == ["acme/cli"])
+            }
+        }
+        await database.drop()
+    }
+}

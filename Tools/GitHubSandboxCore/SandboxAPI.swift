@@ -1,0 +1,273 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOFoundationCompat
+import Synchronization
+
+/// Faults the emulator injects, settable at run time (`POST /_sandbox/faults`).
+public struct SandboxFaults: Codable, Sendable {
+    /// Share of API requests answered 500/502/503.
+    public var errorRate: Double = 0
+    /// Share of API requests delayed by `slowMilliseconds`.
+    public var slowRate: Double = 0
+    public var slowMilliseconds: Int = 0
+    /// Requests a token may make per window before GitHub's primary limit answers 403 (0 = 5,000).
+    public var rateLimitBudget: Int = 0
+    /// Seconds until a spent token's budget resets.
+    public var rateLimitResetSeconds: Int = 2
+    /// Every Nth request gets a secondary rate limit (403 with retry-after: 1); 0 = never.
+    public var secondaryRateLimitEvery: Int = 0
+
+    public init() {}
+}
+
+/// Counts of what the emulator answered (`GET /_sandbox/stats`).
+public struct SandboxStats: Codable, Sendable {
+    public var requests = 0
+    public var notModified = 0
+    public var serverErrors = 0
+    public var primaryRateLimited = 0
+    public var secondaryRateLimited = 0
+}
+
+/// GitHub's REST API over a ``SandboxWorld``, in GitHub's documented formats: Link pagination
+/// (`per_page` ≤ 100), the 1,000-result cap on filtered run listings, ETag/If-None-Match with 304,
+/// `x-ratelimit-*` headers, 403/429 with `retry-after` for secondary limits, 404 for unknown repositories.
+public final class SandboxAPI: Sendable {
+    public let world: SandboxWorld
+    let faults = Mutex(SandboxFaults())
+    let stats = Mutex(SandboxStats())
+    /// Per token: requests used in the current window and when it resets.
+    let budgets = Mutex<[String: (used: Int, reset: Date)]>([:])
+    let random = Mutex(SeededRandom(seed: 42))
+
+    public init(world: SandboxWorld) {
+        self.world = world
+    }
+
+    public func setFaults(_ value: SandboxFaults) { faults.withLock { $0 = value } }
+    public var currentStats: SandboxStats { stats.withLock { $0 } }
+
+    /// The router serving the API; `baseURL` is how clients reach it (for Link headers).
+    public func router(baseURL: String) -> Router<BasicRequestContext> {
+        let router = Router()
+        let api = router.group().add(middleware: GitHubBehaviour(api: self))
+        api.get("/repos/{owner}/{repo}") { request, context in
+            guard let repository = self.repository(context) else { return Self.notFound() }
+            return self.conditional(request, Self.encode(self.repositoryJSON(repository, baseURL: baseURL)), headers: [.contentType: "application/json; charset=utf-8"])
+        }
+        api.get("/orgs/{org}/repos") { _, context in
+            let org = context.parameters.get("org") ?? ""
+            let repositories = self.world.repositories.filter { $0.owner.lowercased() == org.lowercased() }
+            if repositories.isEmpty { return Self.notFound() }
+            return Self.json(repositories.map { self.repositoryJSON($0, baseURL: baseURL) })
+        }
+        api.get("/repos/{owner}/{repo}/actions/runs") { request, context in
+            guard let repository = self.repository(context) else { return Self.notFound() }
+            return self.listRuns(repository, request: request, baseURL: baseURL)
+        }
+        api.get("/repos/{owner}/{repo}/actions/runs/{id}") { _, context in
+            guard let repository = self.repository(context), let id = context.parameters.get("id", as: Int64.self),
+                let run = repository.runs.first(where: { $0.id == id })
+            else { return Self.notFound() }
+            return Self.json(run)
+        }
+        // Sandbox controls (not GitHub's API).
+        router.post("/_sandbox/faults") { request, context in
+            let value = try await request.decode(as: SandboxFaults.self, context: context)
+            self.setFaults(value)
+            return Self.json(value)
+        }
+        router.get("/_sandbox/stats") { _, _ in Self.json(self.currentStats) }
+        router.post("/_sandbox/repos/{owner}/{repo}/activity") { request, context in
+            struct Activity: Decodable { var commits: Int }
+            let activity = try await request.decode(as: Activity.self, context: context)
+            let fullName = "\(context.parameters.get("owner") ?? "")/\(context.parameters.get("repo") ?? "")"
+            try self.world.addActivity(fullName: fullName, commits: activity.commits)
+            return Self.json(["runs": self.world.repository(fullName)?.runs.count ?? 0])
+        }
+        return router
+    }
+
+    private func repository(_ context: BasicRequestContext) -> SandboxRepository? {
+        world.repository("\(context.parameters.get("owner") ?? "")/\(context.parameters.get("repo") ?? "")")
+    }
+
+    private func repositoryJSON(_ repository: SandboxRepository, baseURL: String) -> RepositoryJSON {
+        RepositoryJSON(
+            id: repository.id, name: repository.name, full_name: repository.fullName,
+            owner: .init(login: repository.owner, type: "Organization"), private: repository.isPrivate,
+            default_branch: repository.defaultBranch, language: repository.language,
+            created_at: SandboxWorld.iso(repository.createdAt),
+            clone_url: "file://\(repository.gitPath)", html_url: "https://github.com/\(repository.fullName)",
+            url: "\(baseURL)/repos/\(repository.fullName)")
+    }
+
+    private func listRuns(_ repository: SandboxRepository, request: Request, baseURL: String) -> Response {
+        let query = request.uri.queryParameters
+        let perPage = min(max(query.get("per_page", as: Int.self) ?? 30, 1), 100)
+        let page = max(query.get("page", as: Int.self) ?? 1, 1)
+        var runs = repository.runs
+        var filtered = false
+        if let status = query.get("status") {
+            filtered = true
+            runs = runs.filter { status == "completed" ? $0.status == "completed" : ($0.status == status || $0.conclusion == status) }
+        }
+        if let event = query.get("event") {
+            filtered = true
+            runs = runs.filter { $0.event == event }
+        }
+        if let branch = query.get("branch") {
+            filtered = true
+            runs = runs.filter { $0.head_branch == branch }
+        }
+        if let created = query.get("created") {
+            filtered = true
+            runs = runs.filter { Self.matches(created: $0.created_at, filter: created) }
+        }
+        let total = runs.count
+        // GitHub returns at most 1,000 results for listings filtered by actor, branch, created,
+        // event, head_sha or status; total_count still says how many there are.
+        let reachable = filtered ? min(total, 1000) : total
+        let start = (page - 1) * perPage
+        let slice = start < reachable ? Array(runs[start..<min(start + perPage, reachable)]) : []
+        let data = Self.encode(RunList(total_count: total, workflow_runs: slice))
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        let lastPage = max(1, (reachable + perPage - 1) / perPage)
+        var links: [String] = []
+        func link(_ number: Int, _ relation: String) -> String {
+            var items = query.filter { $0.key != "page" }.map { "\($0.key)=\($0.value)" }
+            items.append("page=\(number)")
+            return "<\(baseURL)/repos/\(repository.fullName)/actions/runs?\(items.sorted().joined(separator: "&"))>; rel=\"\(relation)\""
+        }
+        if page < lastPage { links += [link(page + 1, "next"), link(lastPage, "last")] }
+        if page > 1 { links += [link(1, "first"), link(page - 1, "prev")] }
+        if !links.isEmpty { headers[.link] = links.joined(separator: ", ") }
+        return conditional(request, data, headers: headers)
+    }
+
+    /// Answers 304 when the client's If-None-Match names the body's ETag, as GitHub does.
+    func conditional(_ request: Request, _ data: Data, headers: HTTPFields) -> Response {
+        let etag = "W/\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        if request.headers[.ifNoneMatch] == etag {
+            stats.withLock { $0.notModified += 1 }
+            return Response(status: .notModified, headers: [.eTag: etag])
+        }
+        var headers = headers
+        headers[.eTag] = etag
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    /// Stable JSON (sorted keys), so an unchanged resource keeps its ETag.
+    static func encode<T: Encodable>(_ value: T) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)) ?? Data()
+    }
+
+    /// `created` filters: `>=DATE`, `<=DATE`, `DATE..DATE` (ISO 8601 dates or date-times).
+    static func matches(created: String, filter: String) -> Bool {
+        if filter.hasPrefix(">=") { return created >= String(filter.dropFirst(2)) }
+        if filter.hasPrefix("<=") { return created <= String(filter.dropFirst(2)) }
+        if let range = filter.range(of: "..") {
+            let lower = String(filter[..<range.lowerBound])
+            let upper = String(filter[range.upperBound...])
+            return created >= lower && created <= upper
+        }
+        return created.hasPrefix(filter)
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    static func notFound() -> Response {
+        json(["message": "Not Found", "documentation_url": "https://docs.github.com/rest"], status: .notFound)
+    }
+
+    func roll() -> Double { random.withLock { $0.next() } }
+}
+
+struct RepositoryJSON: Codable {
+    struct Owner: Codable { var login: String; var type: String }
+    var id: Int64
+    var name: String
+    var full_name: String
+    var owner: Owner
+    var `private`: Bool
+    var default_branch: String
+    var language: String
+    var created_at: String
+    var clone_url: String
+    var html_url: String
+    var url: String
+}
+
+struct RunList: Codable {
+    var total_count: Int
+    var workflow_runs: [SandboxRun]
+}
+
+extension HTTPField.Name {
+    static let link = Self("Link")!
+    static let rateLimitLimit = Self("x-ratelimit-limit")!
+    static let rateLimitRemaining = Self("x-ratelimit-remaining")!
+    static let rateLimitReset = Self("x-ratelimit-reset")!
+    static let rateLimitUsed = Self("x-ratelimit-used")!
+}
+
+/// Rate limits, faults and the rate-limit headers on every API response.
+struct GitHubBehaviour: RouterMiddleware {
+    let api: SandboxAPI
+
+    func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        let faults = api.faults.withLock { $0 }
+        let count = api.stats.withLock { stats -> Int in
+            stats.requests += 1
+            return stats.requests
+        }
+        if faults.slowRate > 0, api.roll() < faults.slowRate {
+            try await Task.sleep(for: .milliseconds(faults.slowMilliseconds))
+        }
+        let token = request.headers[.authorization].map { $0.split(separator: " ").last.map(String.init) ?? $0 } ?? "anonymous"
+        let limit = faults.rateLimitBudget > 0 ? faults.rateLimitBudget : 5000
+        let now = Date()
+        let (used, reset) = api.budgets.withLock { budgets -> (Int, Date) in
+            var entry = budgets[token] ?? (0, now.addingTimeInterval(Double(faults.rateLimitResetSeconds)))
+            if entry.reset <= now { entry = (0, now.addingTimeInterval(Double(faults.rateLimitResetSeconds))) }
+            entry.used += 1
+            budgets[token] = entry
+            return entry
+        }
+        var headers: HTTPFields = [
+            .rateLimitLimit: String(limit),
+            .rateLimitRemaining: String(max(0, limit - used)),
+            .rateLimitReset: String(Int(reset.timeIntervalSince1970.rounded(.up))),
+            .rateLimitUsed: String(min(used, limit)),
+        ]
+        if used > limit {
+            api.stats.withLock { $0.primaryRateLimited += 1 }
+            headers[.contentType] = "application/json"
+            return Response(status: .forbidden, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string:
+                #"{"message":"API rate limit exceeded for user. (But here's the good news: Authenticated requests get a higher rate limit.)","documentation_url":"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}"#)))
+        }
+        if faults.secondaryRateLimitEvery > 0, count % faults.secondaryRateLimitEvery == 0 {
+            api.stats.withLock { $0.secondaryRateLimited += 1 }
+            headers[.retryAfter] = "1"
+            headers[.contentType] = "application/json"
+            return Response(status: .forbidden, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string:
+                #"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#)))
+        }
+        if faults.errorRate > 0, api.roll() < faults.errorRate {
+            api.stats.withLock { $0.serverErrors += 1 }
+            let statuses: [HTTPResponse.Status] = [.internalServerError, .badGateway, .serviceUnavailable]
+            return Response(status: statuses[count % 3], headers: headers)
+        }
+        var response = try await next(request, context)
+        for field in headers { response.headers[field.name] = field.value }
+        return response
+    }
+}
