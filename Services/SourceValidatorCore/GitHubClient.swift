@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// Where GitHub is and with which tokens (`GITHUB_API_URL`, `GITHUB_TOKENS`): api.github.com, a
@@ -95,12 +96,12 @@ public final class RequestCounter: Sendable {
 /// retried with backoff, ETag conditional requests. Tokens never reach a log line.
 public struct GitHubClient: Sendable {
     public let configuration: GitHubConfiguration
-    let httpClient: HTTPClient
+    let httpClient: LazyHTTPClient
     let tokens: TokenPool
     let logger: Logger
     let maxAttempts = 6
 
-    public init(configuration: GitHubConfiguration, httpClient: HTTPClient, logger: Logger) {
+    public init(configuration: GitHubConfiguration, httpClient: LazyHTTPClient, logger: Logger) {
         self.configuration = configuration
         self.httpClient = httpClient
         self.tokens = TokenPool(tokens: configuration.tokens)
@@ -123,7 +124,7 @@ public struct GitHubClient: Sendable {
             if let etag { request.headers.add(name: "if-none-match", value: etag) }
             let response: GitHubResponse
             do {
-                let answer = try await httpClient.execute(request, timeout: .seconds(30))
+                let answer = try await httpClient.client.execute(request, timeout: .seconds(30))
                 var buffer = try await answer.body.collect(upTo: 32 * 1024 * 1024)
                 response = GitHubResponse(status: Int(answer.status.code), headers: answer.headers, body: buffer.readData(length: buffer.readableBytes) ?? Data())
             } catch {
@@ -218,5 +219,34 @@ actor TokenPool {
         guard let index = states.firstIndex(where: { $0.token == token }) else { return }
         if let remaining = headers.first(name: "x-ratelimit-remaining").flatMap(Int.init) { states[index].remaining = remaining }
         if let reset = headers.first(name: "x-ratelimit-reset").flatMap(Double.init) { states[index].reset = Date(timeIntervalSince1970: reset) }
+    }
+}
+
+/// An HTTP client made on first use, so a service that never calls out never holds one, and
+/// shut down with the service.
+public final class LazyHTTPClient: Sendable {
+    private let box = Mutex<HTTPClient?>(nil)
+    private let configuration: HTTPClient.Configuration
+
+    public init(configuration: HTTPClient.Configuration) {
+        self.configuration = configuration
+    }
+
+    public var client: HTTPClient {
+        box.withLock { box in
+            if let client = box { return client }
+            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+            box = client
+            return client
+        }
+    }
+
+    public func shutdown() async throws {
+        if let client = box.withLock({ box -> HTTPClient? in
+            defer { box = nil }
+            return box
+        }) {
+            try await client.shutdown()
+        }
     }
 }

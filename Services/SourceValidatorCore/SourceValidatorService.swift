@@ -18,7 +18,7 @@ public enum SourceValidatorService {
             var httpConfiguration = HTTPClient.Configuration()
             httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
             httpConfiguration.redirectConfiguration = .follow(max: 5, allowCycles: false)
-            let httpClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
+            let httpClient = LazyHTTPClient(configuration: httpConfiguration)
             let importer = RepositoryImporter(
                 github: GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger),
                 store: store, queue: environment.queue, postgres: environment.postgres, logger: environment.logger)
@@ -53,7 +53,7 @@ public enum SourceValidatorService {
 
 /// Shuts an HTTP client down when the service stops.
 struct HTTPClientShutdown: Service {
-    let client: HTTPClient
+    let client: LazyHTTPClient
 
     func run() async throws {
         try? await gracefulShutdown()

@@ -29,6 +29,8 @@ public struct SandboxStats: Codable, Sendable {
     public var notModified = 0
     public var serverErrors = 0
     public var primaryRateLimited = 0
+    /// Times a token spent its whole primary budget (a client that reads the headers then rests it).
+    public var budgetsSpent = 0
     public var secondaryRateLimited = 0
 }
 
@@ -39,8 +41,8 @@ public final class SandboxAPI: Sendable {
     public let world: SandboxWorld
     let faults = Mutex(SandboxFaults())
     let stats = Mutex(SandboxStats())
-    /// Per token: requests used in the current window and when it resets.
-    let budgets = Mutex<[String: (used: Int, reset: Date)]>([:])
+    /// Per token: requests used in the current window, and when the window resets once spent.
+    let budgets = Mutex<[String: (used: Int, spentUntil: Date?)]>([:])
     let random = Mutex(SeededRandom(seed: 42))
 
     public init(world: SandboxWorld) {
@@ -235,12 +237,18 @@ struct GitHubBehaviour: RouterMiddleware {
         let token = request.headers[.authorization].map { $0.split(separator: " ").last.map(String.init) ?? $0 } ?? "anonymous"
         let limit = faults.rateLimitBudget > 0 ? faults.rateLimitBudget : 5000
         let now = Date()
+        // A token's window resets `rateLimitResetSeconds` after it was spent, so a test's
+        // budget is spent after exactly `rateLimitBudget` requests however slow the machine is.
         let (used, reset) = api.budgets.withLock { budgets -> (Int, Date) in
-            var entry = budgets[token] ?? (0, now.addingTimeInterval(Double(faults.rateLimitResetSeconds)))
-            if entry.reset <= now { entry = (0, now.addingTimeInterval(Double(faults.rateLimitResetSeconds))) }
+            var entry = budgets[token] ?? (0, nil)
+            if let spentUntil = entry.spentUntil, spentUntil <= now { entry = (0, nil) }
             entry.used += 1
+            if entry.used == limit {
+                entry.spentUntil = now.addingTimeInterval(Double(faults.rateLimitResetSeconds))
+                api.stats.withLock { $0.budgetsSpent += 1 }
+            }
             budgets[token] = entry
-            return entry
+            return (entry.used, entry.spentUntil ?? now.addingTimeInterval(Double(faults.rateLimitResetSeconds)))
         }
         var headers: HTTPFields = [
             .rateLimitLimit: String(limit),
