@@ -142,25 +142,28 @@ public struct WarehousePostgresStore: Sendable {
         return found
     }
 
-    /// Inserts runs (a run already stored is left as it is) on `connection`; returns how many were new.
+    /// Inserts runs (a run already stored is left as it is) on `connection` in one statement;
+    /// returns how many were new.
     func insert(_ runs: [GitHubRun], githubId: Int64, on connection: PostgresConnection) async throws -> Int {
-        var inserted = 0
-        for run in runs {
-            let created = (try? Date(run.created_at, strategy: .iso8601)) ?? Date(timeIntervalSince1970: 0)
-            let updated = (try? Date(run.updated_at, strategy: .iso8601)) ?? created
-            let rows = try await connection.query(
-                """
-                INSERT INTO \(unescaped: schema).raw_build_runs
-                    (github_id, run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at)
-                VALUES (\(githubId), \(run.id), \(run.run_number), \(run.name ?? "workflow"), \(run.event), \(run.head_branch), \(run.head_sha),
-                        \(run.conclusion ?? "unknown"), \(run.actor?.login), \(created), \(updated))
-                ON CONFLICT (github_id, run_id) DO NOTHING
-                RETURNING run_id
-                """, logger: logger
-            ).collect()
-            inserted += rows.count
-        }
-        return inserted
+        guard !runs.isEmpty else { return 0 }
+        func date(_ text: String) -> Date { (try? Date(text, strategy: .iso8601)) ?? Date(timeIntervalSince1970: 0) }
+        // Empty strings stand for NULL in the text arrays (NULLIF below).
+        let rows = try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).raw_build_runs
+                (github_id, run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at)
+            SELECT \(githubId), r.run_id, r.run_number, r.workflow_name, r.event, NULLIF(r.head_branch, ''), r.head_sha, r.conclusion,
+                   NULLIF(r.actor, ''), r.created_at, r.updated_at
+            FROM unnest(\(runs.map(\.id))::int8[], \(runs.map(\.run_number))::int4[], \(runs.map { $0.name ?? "workflow" })::text[],
+                        \(runs.map(\.event))::text[], \(runs.map { $0.head_branch ?? "" })::text[], \(runs.map(\.head_sha))::text[],
+                        \(runs.map { $0.conclusion ?? "unknown" })::text[], \(runs.map { $0.actor?.login ?? "" })::text[],
+                        \(runs.map { date($0.created_at) })::timestamptz[], \(runs.map { date($0.updated_at) })::timestamptz[])
+                 AS r (run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at)
+            ON CONFLICT (github_id, run_id) DO NOTHING
+            RETURNING run_id
+            """, logger: logger
+        ).collect()
+        return rows.count
     }
 
     /// Creates the import's record if new; returns nothing (progress sequences live here).

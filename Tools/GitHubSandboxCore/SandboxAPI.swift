@@ -83,6 +83,19 @@ public final class SandboxAPI: Sendable {
             return Self.json(value)
         }
         router.get("/_sandbox/stats") { _, _ in Self.json(self.currentStats) }
+        router.post("/_sandbox/repos") { request, context in
+            struct NewRepository: Decodable { var fullName: String; var commits: Int; var language: String? }
+            let spec = try await request.decode(as: NewRepository.self, context: context)
+            let parts = spec.fullName.split(separator: "/").map(String.init)
+            guard parts.count == 2, (1...20_000).contains(spec.commits) else {
+                return Self.json(["message": "expected {fullName: owner/name, commits: 1...20000}"], status: .badRequest)
+            }
+            if self.world.repository(spec.fullName) != nil {
+                return Self.json(["message": "\(spec.fullName) exists"], status: .conflict)
+            }
+            try self.world.addRepository(owner: parts[0], name: parts[1], commits: spec.commits, language: spec.language ?? "Swift")
+            return Self.json(["runs": self.world.repository(spec.fullName)?.runs.count ?? 0], status: .created)
+        }
         router.post("/_sandbox/repos/{owner}/{repo}/activity") { request, context in
             struct Activity: Decodable { var commits: Int }
             let activity = try await request.decode(as: Activity.self, context: context)

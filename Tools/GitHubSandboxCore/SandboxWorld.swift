@@ -74,7 +74,8 @@ public final class SandboxWorld: Sendable {
 
     /// Generates `owner/name` with `commits` commits (one push run each, plus pull-request runs).
     public func addRepository(owner: String, name: String, commits: Int, language: String = "Swift", isPrivate: Bool = false) throws {
-        let id = Int64(100_000 + state.withLock { $0.count } + 1)
+        // Stable per name (FNV-1a), so worlds generated apart never reuse an id for another repository.
+        let id = 100_000 + Int64("\(owner)/\(name)".lowercased().utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 } % 900_000_000)
         let gitPath = directory + "/\(owner)/\(name).git"
         try FileManager.default.createDirectory(atPath: gitPath, withIntermediateDirectories: true)
         try Self.git(["init", "--bare", "--quiet", "--initial-branch=main", gitPath])
