@@ -8,6 +8,8 @@ extension DatabaseURL {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.maximumConnections = poolSize
+        // Keep one connection warm: a cold one pays the SCRAM handshake on the request's time.
+        configuration.options.minimumConnections = 1
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }

@@ -2,6 +2,7 @@ import BuildRiskContracts
 import BuildRiskRuntime
 import Foundation
 import Logging
+import ServiceLifecycle
 import PostgresNIO
 import Synchronization
 import Testing
@@ -158,6 +159,35 @@ struct JobQueueTests {
             #expect(try await queue.cancel(job: queued) == .queued)
             #expect(try await queue.job(queued)?.state == .cancelled)
             #expect(try await queue.cancel(job: queued) == nil)
+        }
+        await database.drop()
+    }
+
+    @Test func gracefulShutdownReleasesAJobItCannotFinishWithoutCountingTheAttempt() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            let started = Mutex(false)
+            let worker = JobWorker(
+                queue: queue,
+                handlers: ["test.long": JobHandler { _, _ in
+                    started.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(60))
+                }],
+                concurrency: 1, lease: .seconds(30), shutdownGrace: .milliseconds(300), logger: TestEnvironment.logger)
+            let id = try #require(try await queue.enqueue("test.long", payload: Empty()))
+            let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [], logger: TestEnvironment.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await waitUntil("the job is running") { started.withLock { $0 } }
+                #expect(try await queue.job(id)?.state == .running)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let job = try #require(try await queue.job(id))
+            #expect(job.state == .queued)
+            #expect(job.attempts == 0)
         }
         await database.drop()
     }
