@@ -128,6 +128,33 @@ public struct RepositoryConfigPostgresStore: Sendable {
         try await Outbox.enqueue(to: .sourceValidator, WarehouseMethods.importRepository, params, key: "import-request:\(params.requestId)", queue: queue, on: connection)
     }
 
+    /// Deletes a config the user may delete and, in the same transaction, tells the
+    /// source-validator to forget it (and the repository's runs when no other config has it).
+    /// Returns false when there is no such config.
+    func delete(configId: Int64, ownerId: Int64?) async throws -> Bool {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                DELETE FROM \(unescaped: schema).repo_configs
+                WHERE id = \(configId) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))
+                RETURNING (repository->>'githubId')::int8
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { return false }
+            var githubId = try row.decode(Int64?.self)
+            if let id = githubId {
+                let others = try await connection.query(
+                    "SELECT 1 FROM \(unescaped: schema).repo_configs WHERE (repository->>'githubId')::int8 = \(id) LIMIT 1", logger: logger
+                ).collect()
+                if !others.isEmpty { githubId = nil }
+            }
+            try await Outbox.enqueue(
+                to: .sourceValidator, WarehouseMethods.forgetRepository, ForgetRepositoryParams(importId: String(configId), githubId: githubId),
+                key: "forget:\(configId)", queue: queue, on: connection)
+            return true
+        }
+    }
+
     /// Applies a progress report unless a newer one was applied already.
     func apply(_ progress: ImportProgress) async throws {
         guard let id = Int64(progress.importId) else {
@@ -144,10 +171,9 @@ public struct RepositoryConfigPostgresStore: Sendable {
             RETURNING id
             """, logger: logger
         ).collect()
-        if rows.isEmpty {
-            let exists = try await client.query("SELECT 1 FROM \(unescaped: schema).repo_configs WHERE id = \(id)", logger: logger).collect()
-            if exists.isEmpty { throw RPCError(.notFound, "No such repository config", reason: "no repository config \(id)") }
-        }
+        // No row: the report is older than the one recorded, or the config was deleted while its
+        // import ran; either way there is nothing to apply, and the report is acknowledged.
+        _ = rows
     }
 
     /// The configs a user may see (all of them for an admin), newest first, optionally filtered by name.

@@ -77,6 +77,17 @@ struct RepositoryRoutes: Sendable {
             }
             return HTTPHelpers.json(["id": id], status: .accepted)
         }
+        api.delete("/repos/{id}") { _, context in
+            guard let user = context.user else { throw HTTPError(.unauthorized) }
+            guard let id = context.parameters.get("id", as: Int64.self) else {
+                return HTTPHelpers.error(.badRequest, "invalid_id", "repository id must be an integer")
+            }
+            guard try await repositories.delete(configId: id, ownerId: visibility(user)) else {
+                return HTTPHelpers.error(.notFound, "not_found", "you have no repository \(id)")
+            }
+            // The gateway's row is gone; the source-validator forgets the import and runs through the outbox.
+            return HTTPHelpers.json(["id": id], status: .accepted)
+        }
         api.get("/repos/{id}/builds") { request, context in
             let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
             let before = request.uri.queryParameters.get("before", as: Int64.self)

@@ -41,6 +41,9 @@ public enum SourceValidatorService {
             methods.register(WarehouseMethods.listBuilds) { params, _ in
                 try await store.builds(params)
             }
+            methods.register(WarehouseMethods.forgetRepository) { params, _ in
+                try await store.forget(params)
+            }
             return ServiceAssembly(
                 methods: methods,
                 jobHandlers: [importJobKind: JobHandler(backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in

@@ -186,6 +186,19 @@ public struct WarehousePostgresStore: Sendable {
         return try rows.first?.decode(Int.self) ?? 1
     }
 
+    /// Deletes an import record and, when `githubId` is given, the repository with its runs.
+    func forget(_ params: ForgetRepositoryParams) async throws -> ForgetRepositoryResult {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("DELETE FROM \(unescaped: schema).imports WHERE import_id = \(params.importId)", logger: logger)
+            guard let githubId = params.githubId else { return ForgetRepositoryResult(runsDeleted: 0) }
+            let runs = try await connection.query(
+                "DELETE FROM \(unescaped: schema).raw_build_runs WHERE github_id = \(githubId) RETURNING run_id", logger: logger
+            ).collect().count
+            try await connection.query("DELETE FROM \(unescaped: schema).raw_repositories WHERE github_id = \(githubId)", logger: logger)
+            return ForgetRepositoryResult(runsDeleted: runs)
+        }
+    }
+
     /// A page of stored runs, newest first.
     func builds(_ params: ListBuildsParams) async throws -> BuildPage {
         let total = try await client.query(

@@ -10,6 +10,7 @@ public enum ServiceContracts {
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
+            methods.append(WarehouseMethods.forgetRepository.descriptor)
         case .ingestor, .featureExtractor, .scannerBridge, .predictor,
             .datasetSplitter, .trainingOrchestrator:
             break

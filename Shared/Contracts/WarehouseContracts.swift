@@ -164,11 +164,36 @@ public struct BuildPage: Codable, Sendable, Equatable {
     }
 }
 
+/// Forget an import, and the repository's warehouse rows when no other import holds them.
+public struct ForgetRepositoryParams: Codable, Sendable, Equatable {
+    public var importId: String
+    /// The repository whose rows go, or nil to forget only the import record.
+    public var githubId: Int64?
+
+    public init(importId: String, githubId: Int64?) {
+        self.importId = importId
+        self.githubId = githubId
+    }
+}
+
+/// What forgetting deleted.
+public struct ForgetRepositoryResult: Codable, Sendable, Equatable {
+    public var runsDeleted: Int
+
+    public init(runsDeleted: Int) {
+        self.runsDeleted = runsDeleted
+    }
+}
+
 /// The source-validator's methods.
 public enum WarehouseMethods {
     public static let importRepository = RPCMethod<ImportRepositoryParams, ImportAccepted>(
         "warehouse.importRepository",
         summary: "Queues the import of a repository's completed workflow runs; progress goes back to the gateway as pipeline.importProgress."
+    )
+    public static let forgetRepository = RPCMethod<ForgetRepositoryParams, ForgetRepositoryResult>(
+        "warehouse.forgetRepository",
+        summary: "Deletes an import record and, when githubId is given, the repository and all its stored runs (the gateway sends it when the last config of a repository is deleted)."
     )
     public static let listBuilds = RPCMethod<ListBuildsParams, BuildPage>(
         "warehouse.listBuilds",

@@ -206,6 +206,14 @@ struct WarehouseImportTests {
                 #expect(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: try await http(client, .GET, api + "/repos", token: TestEnvironment.adminToken).body).count == 2)
                 let found = try await http(client, .GET, api + "/repos/search?q=cli", token: ada)
                 #expect(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: found.body).map(\.fullName) == ["acme/cli"])
+
+                // Deleting cascades: the config goes at once, the warehouse rows through the outbox.
+                #expect(try await storedRunIDs(database).isEmpty == false)
+                #expect(try await http(client, .DELETE, api + "/repos/\(cli)", token: bob).status == 404)
+                #expect(try await http(client, .DELETE, api + "/repos/\(cli)", token: ada).status == 202)
+                #expect(try await http(client, .GET, api + "/repos/\(cli)", token: ada).status == 404)
+                try await waitUntil("the warehouse forgot the repository") { try await storedRunIDs(database).isEmpty }
+                #expect(try await http(client, .DELETE, api + "/repos/\(cli)", token: ada).status == 404)
             }
         }
         await database.drop()
