@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import HummingbirdWebSocket
 
 /// The gateway: users and API tokens, the public REST API, and the pipeline records' state.
 public enum GatewayService {
@@ -61,8 +62,14 @@ public enum GatewayService {
         methods.register(GatewayMethods.reportStep) { report, _ in
             try await reports.record(report)
         }
+        let events = EventHub()
         methods.register(GatewayMethods.importProgress) { progress, _ in
-            try await repositories.apply(progress)
+            if let owner = try await repositories.apply(progress) {
+                events.publish(GatewayEvent(
+                    type: "REPO_UPDATE", repoId: Int64(progress.importId), status: progress.status.rawValue, message: progress.message,
+                    counts: ["imported": progress.imported, "filtered": progress.filtered, "existing": progress.existing],
+                    at: Date()), ownerId: owner)
+            }
             return Empty()
         }
 
@@ -71,6 +78,7 @@ public enum GatewayService {
             let router = PublicRoutes(environment: environment, users: users, reports: reports, repositories: repositories).router()
             services.append(Application(
                 router: router,
+                server: .http1WebSocketUpgrade(webSocketRouter: EventRoutes(users: users, events: events).router()),
                 configuration: ApplicationConfiguration(
                     address: .hostname(environment.configuration.host, port: publicPort), serverName: "buildrisk-gateway"),
                 logger: environment.logger))

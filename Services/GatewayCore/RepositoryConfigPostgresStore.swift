@@ -155,8 +155,10 @@ public struct RepositoryConfigPostgresStore: Sendable {
         }
     }
 
-    /// Applies a progress report unless a newer one was applied already.
-    func apply(_ progress: ImportProgress) async throws {
+    /// Applies a progress report unless a newer one was applied already; returns the config's
+    /// owner when it was applied.
+    @discardableResult
+    func apply(_ progress: ImportProgress) async throws -> Int64? {
         guard let id = Int64(progress.importId) else {
             throw RPCError(.invalidInput, "Invalid import id", reason: "importId must be a repository config id")
         }
@@ -168,12 +170,12 @@ public struct RepositoryConfigPostgresStore: Sendable {
             SET status = \(progress.status.rawValue), message = \(progress.message), progress = \(json)::jsonb,
                 repository = coalesce(\(repository)::jsonb, repository), sequence = \(progress.sequence), updated_at = now()
             WHERE id = \(id) AND sequence < \(progress.sequence)
-            RETURNING id
+            RETURNING owner_id
             """, logger: logger
         ).collect()
         // No row: the report is older than the one recorded, or the config was deleted while its
         // import ran; either way there is nothing to apply, and the report is acknowledged.
-        _ = rows
+        return try rows.first?.decode(Int64.self)
     }
 
     /// The configs a user may see (all of them for an admin), newest first, optionally filtered by name.

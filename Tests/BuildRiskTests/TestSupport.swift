@@ -10,6 +10,7 @@ import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// Shared, process-wide test fixtures: the superuser database URL (from `DATABASE_URL`, which
@@ -320,5 +321,20 @@ final class ChildProcess: @unchecked Sendable {
         if process.isRunning {
             Foundation.kill(process.processIdentifier, SIGKILL)
         }
+    }
+}
+
+/// A value behind a lock that closures running elsewhere can share.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) {
+        mutex = Mutex(value)
+    }
+
+    var value: Value { mutex.withLock { $0 } }
+
+    func update(_ body: (inout Value) -> Void) {
+        mutex.withLock { body(&$0) }
     }
 }

@@ -5,10 +5,12 @@ import Foundation
 import GatewayCore
 import GitHubSandboxCore
 import Hummingbird
+import HummingbirdWSClient
 import Logging
 import PostgresNIO
 import ServiceLifecycle
 import SourceValidatorCore
+import Synchronization
 import Testing
 
 /// Importing repositories from the GitHub sandbox: the model pipeline's first phase.
@@ -214,6 +216,51 @@ struct WarehouseImportTests {
                 #expect(try await http(client, .GET, api + "/repos/\(cli)", token: ada).status == 404)
                 try await waitUntil("the warehouse forgot the repository") { try await storedRunIDs(database).isEmpty }
                 #expect(try await http(client, .DELETE, api + "/repos/\(cli)", token: ada).status == 404)
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func importProgressIsPushedToTheOwnerOverTheEventsWebSocket() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/events", 60)]) { _, baseURL in
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let url = "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events"
+                // Without a token the upgrade is refused.
+                await #expect(throws: (any Error).self) {
+                    try await WebSocketClient.connect(url: url, logger: TestEnvironment.logger) { _, _, _ in }
+                }
+                let connected = Locked(false)
+                let received = Locked<[GatewayEvent]>([])
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await WebSocketClient.connect(url: url + "?token=\(TestEnvironment.adminToken)", logger: TestEnvironment.logger) { inbound, outbound, _ in
+                            connected.update { $0 = true }
+                            for try await message in inbound.messages(maxSize: 1 << 20) {
+                                guard case .text(let text) = message,
+                                    let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
+                                else { continue }
+                                received.update { $0.append(event) }
+                                if event.status == "fetched" {
+                                    try await outbound.close(.normalClosure, reason: nil)
+                                    return
+                                }
+                            }
+                        }
+                    }
+                    try await waitUntil("the socket is open") { connected.value }
+                    let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#)
+                    #expect(answer.status == 202)
+                    try await group.waitForAll()
+                }
+                let events = received.value
+                #expect(events.allSatisfy { $0.type == "REPO_UPDATE" })
+                #expect(events.first?.status == "fetching")
+                #expect(events.last?.status == "fetched")
+                #expect((events.last?.counts?["imported"] ?? 0) > 0)
             }
         }
         await database.drop()

@@ -1,0 +1,47 @@
+import Foundation
+import Synchronization
+
+/// An event pushed to users over `/api/v1/events` (`REPO_UPDATE` now; later pipelines add theirs).
+public struct GatewayEvent: Codable, Sendable, Equatable {
+    public var type: String
+    public var repoId: Int64?
+    public var status: String?
+    public var message: String?
+    public var counts: [String: Int]?
+    public var at: Date
+}
+
+/// Fans events out to the connected users who may see them: the owner of the record and admins.
+///
+/// Subscribers are the WebSocket connections of this gateway process; with several gateway
+/// replicas each pushes what it applies itself (a PostgreSQL NOTIFY fan-out would join them).
+public final class EventHub: Sendable {
+    private struct Subscriber {
+        var userId: Int64
+        var isAdmin: Bool
+        var continuation: AsyncStream<GatewayEvent>.Continuation
+    }
+    private let subscribers = Mutex<[UUID: Subscriber]>([:])
+
+    public init() {}
+
+    /// Events for `user` until `unsubscribe`; a slow reader keeps the newest 256 and loses older ones.
+    public func subscribe(_ user: User) -> (UUID, AsyncStream<GatewayEvent>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: GatewayEvent.self, bufferingPolicy: .bufferingNewest(256))
+        let id = UUID()
+        subscribers.withLock { $0[id] = Subscriber(userId: user.id, isAdmin: user.role == .admin, continuation: continuation) }
+        return (id, stream)
+    }
+
+    public func unsubscribe(_ id: UUID) {
+        subscribers.withLock { $0.removeValue(forKey: id) }?.continuation.finish()
+    }
+
+    /// Sends `event` to the owner's connections and every admin's.
+    public func publish(_ event: GatewayEvent, ownerId: Int64) {
+        let targets = subscribers.withLock { $0.values.filter { $0.isAdmin || $0.userId == ownerId }.map(\.continuation) }
+        for continuation in targets { continuation.yield(event) }
+    }
+
+    public var subscriberCount: Int { subscribers.withLock { $0.count } }
+}
