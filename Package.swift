@@ -73,6 +73,7 @@ var targets: [Target] = [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
         ],
         path: "Services/GatewayCore",
         swiftSettings: swiftSettings

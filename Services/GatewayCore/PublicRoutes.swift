@@ -55,6 +55,7 @@ struct PublicRoutes: Sendable {
         }
         addUserRoutes(api)
         RepositoryRoutes(environment: environment, repositories: repositories).add(to: api)
+        BuildSourceRoutes(environment: environment).add(to: api)
         addTokenRoutes(api)
         api.get("/pipeline/reports") { request, context in
             guard context.user?.role == .admin else { return forbidden() }

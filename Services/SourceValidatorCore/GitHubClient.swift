@@ -124,7 +124,7 @@ public struct GitHubClient: Sendable {
             if let etag { request.headers.add(name: "if-none-match", value: etag) }
             let response: GitHubResponse
             do {
-                let answer = try await httpClient.client.execute(request, timeout: .seconds(30))
+                let answer = try await httpClient.client().execute(request, timeout: .seconds(30))
                 var buffer = try await answer.body.collect(upTo: 32 * 1024 * 1024)
                 response = GitHubResponse(status: Int(answer.status.code), headers: answer.headers, body: buffer.readData(length: buffer.readableBytes) ?? Data())
             } catch {
@@ -225,26 +225,28 @@ actor TokenPool {
 /// An HTTP client made on first use, so a service that never calls out never holds one, and
 /// shut down with the service.
 public final class LazyHTTPClient: Sendable {
-    private let box = Mutex<HTTPClient?>(nil)
+    private let box = Mutex<(client: HTTPClient?, closed: Bool)>((nil, false))
     private let configuration: HTTPClient.Configuration
 
     public init(configuration: HTTPClient.Configuration) {
         self.configuration = configuration
     }
 
-    public var client: HTTPClient {
-        box.withLock { box in
-            if let client = box { return client }
+    /// The client; after ``shutdown()`` there is none to be had.
+    public func client() throws -> HTTPClient {
+        try box.withLock { box in
+            if let client = box.client { return client }
+            guard !box.closed else { throw GitHubError.unavailable("the service is shutting down") }
             let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-            box = client
+            box.client = client
             return client
         }
     }
 
     public func shutdown() async throws {
         if let client = box.withLock({ box -> HTTPClient? in
-            defer { box = nil }
-            return box
+            defer { box = (nil, true) }
+            return box.client
         }) {
             try await client.shutdown()
         }

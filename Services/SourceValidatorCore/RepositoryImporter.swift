@@ -54,7 +54,7 @@ struct RepositoryImporter: Sendable {
         }
     }
 
-    private func fetchRepository(_ fullName: String, counter: RequestCounter) async throws -> RepositorySummary {
+    func fetchRepository(_ fullName: String, counter: RequestCounter) async throws -> RepositorySummary {
         let stored = try await store.repository(named: fullName)
         let response = try await github.get("/repos/\(fullName)", etag: stored?.repositoryETag, counter: counter)
         if response.status == 304, let stored { return stored.summary }

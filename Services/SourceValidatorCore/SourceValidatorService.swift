@@ -13,7 +13,7 @@ public enum SourceValidatorService {
 
     /// The service definition, with GitHub reached as `github` says.
     public static func definition(github: GitHubConfiguration) -> ServiceDefinition {
-        ServiceDefinition(service: .sourceValidator, migrations: WarehousePostgresStore.migrations) { environment in
+        ServiceDefinition(service: .sourceValidator, migrations: WarehousePostgresStore.migrations + BuildSourcePostgresStore.migrations) { environment in
             let store = WarehousePostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
             var httpConfiguration = HTTPClient.Configuration()
             httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
@@ -23,7 +23,25 @@ public enum SourceValidatorService {
                 github: GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger),
                 store: store, queue: environment.queue, postgres: environment.postgres, logger: environment.logger)
 
+            let sources = BuildSourcePostgresStore(client: environment.postgres, schema: environment.schema, queue: environment.queue, logger: environment.logger)
+            let validator = BuildSourceValidator(importer: importer, sources: sources)
+            let dataDirectory = URL(fileURLWithPath: environment.configuration.dataDirectory).standardizedFileURL.path
+
             var methods = RPCDispatcher()
+            methods.register(BuildSourceMethods.create) { params, _ in
+                // Only files in the shared data directory (the gateway puts uploads there).
+                let path = URL(fileURLWithPath: params.path).standardizedFileURL.path
+                guard path.hasPrefix(dataDirectory + "/"), FileManager.default.isReadableFile(atPath: path) else {
+                    throw RPCError(.invalidInput, "Unreadable upload", reason: "\(params.path) is not a readable file under the data directory")
+                }
+                return try await sources.create(params)
+            }
+            methods.register(BuildSourceMethods.status) { params, _ in
+                try await sources.status(params.sourceId)
+            }
+            methods.register(BuildSourceMethods.rows) { params, _ in
+                try await sources.rows(params)
+            }
             methods.register(WarehouseMethods.importRepository) { params, _ in
                 let parts = params.fullName.split(separator: "/", omittingEmptySubsequences: false)
                 guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
@@ -46,9 +64,14 @@ public enum SourceValidatorService {
             }
             return ServiceAssembly(
                 methods: methods,
-                jobHandlers: [importJobKind: JobHandler(backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
-                    try await importer.run(try job.decodePayload(ImportRepositoryParams.self))
-                }],
+                jobHandlers: [
+                    importJobKind: JobHandler(backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
+                        try await importer.run(try job.decodePayload(ImportRepositoryParams.self))
+                    },
+                    BuildSourcePostgresStore.validateJobKind: JobHandler(backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
+                        try await validator.validate(try job.decodePayload(BuildSourcePostgresStore.ValidateRepository.self))
+                    },
+                ],
                 services: [HTTPClientShutdown(client: httpClient)])
         }
     }

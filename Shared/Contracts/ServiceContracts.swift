@@ -11,6 +11,9 @@ public enum ServiceContracts {
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
             methods.append(WarehouseMethods.forgetRepository.descriptor)
+            methods.append(BuildSourceMethods.create.descriptor)
+            methods.append(BuildSourceMethods.status.descriptor)
+            methods.append(BuildSourceMethods.rows.descriptor)
         case .ingestor, .featureExtractor, .scannerBridge, .predictor,
             .datasetSplitter, .trainingOrchestrator:
             break

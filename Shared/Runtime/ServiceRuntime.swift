@@ -114,7 +114,9 @@ public func buildService(
         migrator: migrator, readiness: readiness, afterMigrations: assembly.afterMigrations, logger: logger)
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
-            services: [postgres, migrations, server, worker] + assembly.services,
+            // Stopped in reverse: the job worker first (its jobs may still use what the
+            // service's own parts hold), then those parts, the server, PostgreSQL last.
+            services: [postgres, migrations, server] + assembly.services + [worker],
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
     return ServiceRuntime(environment: environment, group: group, readiness: readiness, methodNames: methods.methodNames)

@@ -1,0 +1,234 @@
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Build sources (uploaded CSVs) and their rows, in the warehouse schema.
+public struct BuildSourcePostgresStore: Sendable {
+    let client: PostgresClient
+    let schema: String
+    let queue: JobQueue
+    let logger: Logger
+
+    public static let validateJobKind = "buildsource.validate"
+
+    public static let migrations: [Migration] = [
+        Migration(version: 101, name: "build_sources", statements: [
+            """
+            CREATE TABLE {schema}.build_sources (
+                source_id text PRIMARY KEY,
+                name text NOT NULL,
+                mapping jsonb NOT NULL,
+                filters jsonb NOT NULL,
+                duplicates integer NOT NULL DEFAULT 0,
+                created_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE {schema}.source_builds (
+                source_id text NOT NULL REFERENCES {schema}.build_sources (source_id) ON DELETE CASCADE,
+                repo_name text NOT NULL,
+                build_id bigint NOT NULL,
+                line integer NOT NULL,
+                status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'found', 'not_found', 'filtered')),
+                reason text,
+                PRIMARY KEY (source_id, repo_name, build_id)
+            )
+            """,
+            "CREATE INDEX source_builds_status ON {schema}.source_builds (source_id, status)",
+        ])
+    ]
+
+    /// The validation job of one repository's rows of a source.
+    struct ValidateRepository: Codable, Sendable {
+        var sourceId: String
+        var repoName: String
+    }
+
+    /// Validates the whole file first (header, mapping, every row), then stores it in one
+    /// transaction with one validation job per repository; a bad file writes nothing.
+    func create(_ params: CreateBuildSourceParams) async throws -> BuildSourceStatus {
+        var reader = CSVReader(path: params.path).makeIterator()
+        guard let header = reader.next() else {
+            throw RPCError(.invalidInput, "Empty CSV", reason: reader.error?.description ?? "line 1: the file has no header")
+        }
+        let columns = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let repoColumn = columns.firstIndex(of: params.mapping.repoName) else {
+            throw RPCError(.invalidInput, "Bad column mapping", reason: "line \(header.line): no column '\(params.mapping.repoName)' (columns: \(columns.joined(separator: ", ")))")
+        }
+        guard let buildColumn = columns.firstIndex(of: params.mapping.buildId) else {
+            throw RPCError(.invalidInput, "Bad column mapping", reason: "line \(header.line): no column '\(params.mapping.buildId)' (columns: \(columns.joined(separator: ", ")))")
+        }
+        for pattern in params.filters.branches ?? [] where pattern.hasPrefix("/") {
+            guard pattern.count >= 2, pattern.hasSuffix("/"), (try? Regex(String(pattern.dropFirst().dropLast()))) != nil else {
+                throw RPCError(.invalidInput, "Bad branch filter", reason: "'\(pattern)' is not a valid /regular expression/")
+            }
+        }
+        // Pass 1: check every row (streamed; nothing kept).
+        var rows = 0
+        while let record = reader.next() {
+            try Self.check(record, columns: columns.count, repoColumn: repoColumn, buildColumn: buildColumn)
+            rows += 1
+        }
+        if let error = reader.error { throw RPCError(.invalidInput, "Malformed CSV", reason: error.description) }
+        guard rows > 0 else { throw RPCError(.invalidInput, "Empty CSV", reason: "line \(header.line + 1): the file has a header but no rows") }
+
+        // Pass 2: store in batches, all in one transaction.
+        let mapping = String(decoding: try JSONEncoder().encode(params.mapping), as: UTF8.self)
+        let filters = String(decoding: try JSONEncoder().encode(params.filters), as: UTF8.self)
+        let (inserted, repositories) = try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                "INSERT INTO \(unescaped: schema).build_sources (source_id, name, mapping, filters) VALUES (\(params.sourceId), \(params.name), \(mapping)::jsonb, \(filters)::jsonb)",
+                logger: logger)
+            var reader = CSVReader(path: params.path).makeIterator()
+            _ = reader.next()
+            var inserted = 0
+            var batch: [(Int, String, Int64)] = []
+            func flush() async throws {
+                guard !batch.isEmpty else { return }
+                inserted += try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: schema).source_builds (source_id, line, repo_name, build_id)
+                    SELECT \(params.sourceId), * FROM unnest(\(batch.map(\.0))::int4[], \(batch.map(\.1))::text[], \(batch.map(\.2))::int8[])
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """, logger: logger
+                ).collect().count
+                batch.removeAll(keepingCapacity: true)
+            }
+            while let record = reader.next() {
+                let repo = record.fields[repoColumn].trimmingCharacters(in: .whitespaces)
+                batch.append((record.line, repo, Int64(record.fields[buildColumn].trimmingCharacters(in: .whitespaces)) ?? 0))
+                if batch.count == 5000 { try await flush() }
+            }
+            try await flush()
+            try await connection.query(
+                "UPDATE \(unescaped: schema).build_sources SET duplicates = \(rows - inserted) WHERE source_id = \(params.sourceId)", logger: logger)
+            let repositories = try await connection.query(
+                "SELECT DISTINCT repo_name FROM \(unescaped: schema).source_builds WHERE source_id = \(params.sourceId)", logger: logger
+            ).collect().map { try $0.decode(String.self) }
+            for repository in repositories {
+                try await queue.enqueue(
+                    Self.validateJobKind, payload: ValidateRepository(sourceId: params.sourceId, repoName: repository),
+                    options: JobOptions(priority: 3, maxAttempts: 5, idempotencyKey: "validate:\(params.sourceId):\(repository)"), on: connection)
+            }
+            return (inserted, repositories.count)
+        }
+        logger.info("build source stored", metadata: ["source": "\(params.sourceId)", "rows": "\(inserted)", "repositories": "\(repositories)"])
+        return try await status(params.sourceId)
+    }
+
+    static func check(_ record: (line: Int, fields: [String]), columns: Int, repoColumn: Int, buildColumn: Int) throws {
+        guard record.fields.count == columns else {
+            throw RPCError(.invalidInput, "Malformed CSV", reason: "line \(record.line): \(record.fields.count) fields, the header has \(columns)")
+        }
+        let repo = record.fields[repoColumn].trimmingCharacters(in: .whitespaces)
+        let parts = repo.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
+            throw RPCError(.invalidInput, "Malformed CSV", reason: "line \(record.line): '\(repo)' is not owner/name")
+        }
+        guard let build = Int64(record.fields[buildColumn].trimmingCharacters(in: .whitespaces)), build > 0 else {
+            throw RPCError(.invalidInput, "Malformed CSV", reason: "line \(record.line): build id '\(record.fields[buildColumn])' is not a positive integer")
+        }
+    }
+
+    /// Counts overall and per repository.
+    func status(_ sourceId: String) async throws -> BuildSourceStatus {
+        let sources = try await client.query(
+            "SELECT name, duplicates FROM \(unescaped: schema).build_sources WHERE source_id = \(sourceId)", logger: logger
+        ).collect()
+        guard let source = sources.first else { throw RPCError(.notFound, "No such build source", reason: "no build source \(sourceId)") }
+        let (name, duplicates) = try source.decode((String, Int).self)
+        var total = BuildSourceCounts()
+        var repositories: [String: BuildSourceCounts] = [:]
+        let rows = try await client.query(
+            "SELECT repo_name, status, count(*)::int8 FROM \(unescaped: schema).source_builds WHERE source_id = \(sourceId) GROUP BY 1, 2",
+            logger: logger)
+        for try await (repo, status, count) in rows.decode((String, String, Int64).self) {
+            func add(_ counts: inout BuildSourceCounts) {
+                counts.total += Int(count)
+                switch status {
+                case "found": counts.found += Int(count)
+                case "not_found": counts.notFound += Int(count)
+                case "filtered": counts.filtered += Int(count)
+                default: counts.pending += Int(count)
+                }
+            }
+            add(&total)
+            add(&repositories[repo, default: BuildSourceCounts()])
+        }
+        return BuildSourceStatus(
+            sourceId: sourceId, name: name, status: total.pending == 0 ? "validated" : "validating", duplicates: duplicates,
+            counts: total, repositories: repositories)
+    }
+
+    func rows(_ params: ListSourceBuildsParams) async throws -> [SourceBuildRow] {
+        var result: [SourceBuildRow] = []
+        let rows = try await client.query(
+            """
+            SELECT line, repo_name, build_id, status, reason FROM \(unescaped: schema).source_builds
+            WHERE source_id = \(params.sourceId) AND (\(params.status)::text IS NULL OR status = \(params.status))
+            ORDER BY line LIMIT \(min(max(params.limit, 1), 10_000))
+            """, logger: logger)
+        for try await row in rows.decode((Int, String, Int64, String, String?).self) {
+            result.append(SourceBuildRow(line: row.0, repoName: row.1, buildId: row.2, status: row.3, reason: row.4))
+        }
+        return result
+    }
+
+    /// The filters of a source and its pending build ids for one repository.
+    func pending(_ job: ValidateRepository) async throws -> (BuildFilters, [Int64]) {
+        let filters = try await client.query(
+            "SELECT filters::text FROM \(unescaped: schema).build_sources WHERE source_id = \(job.sourceId)", logger: logger
+        ).collect().first.map { try JSONDecoder().decode(BuildFilters.self, from: Data(try $0.decode(String.self).utf8)) } ?? BuildFilters()
+        let ids = try await client.query(
+            "SELECT build_id FROM \(unescaped: schema).source_builds WHERE source_id = \(job.sourceId) AND repo_name = \(job.repoName) AND status = 'pending'",
+            logger: logger
+        ).collect().map { try $0.decode(Int64.self) }
+        return (filters, ids)
+    }
+
+    /// Records outcomes of rows of one repository.
+    func record(_ job: ValidateRepository, outcomes: [(Int64, String, String?)]) async throws {
+        guard !outcomes.isEmpty else { return }
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).source_builds AS s SET status = o.status, reason = NULLIF(o.reason, '')
+            FROM unnest(\(outcomes.map(\.0))::int8[], \(outcomes.map(\.1))::text[], \(outcomes.map { $0.2 ?? "" })::text[]) AS o (build_id, status, reason)
+            WHERE s.source_id = \(job.sourceId) AND s.repo_name = \(job.repoName) AND s.build_id = o.build_id
+            """, logger: logger)
+    }
+}
+
+extension BuildFilters {
+    /// Why a run is filtered out, or nil when it is kept.
+    func exclusion(_ run: GitHubRun) -> String? {
+        if let conclusions, !conclusions.contains(run.conclusion ?? "") { return "conclusion \(run.conclusion ?? "none") not in \(conclusions.joined(separator: ", "))" }
+        if let events, !events.contains(run.event) { return "event \(run.event) not in \(events.joined(separator: ", "))" }
+        if let branches {
+            let branch = run.head_branch ?? ""
+            if !branches.contains(where: { Self.matches(branch, pattern: $0) }) { return "branch \(branch) matches none of \(branches.joined(separator: ", "))" }
+        }
+        if excludeBots, let actor = run.actor, actor.type == "Bot" || actor.login.hasSuffix("[bot]") { return "bot actor \(actor.login)" }
+        return nil
+    }
+
+    /// A glob (`*`, `?`) or, between slashes, a regular expression.
+    static func matches(_ text: String, pattern: String) -> Bool {
+        if pattern.count >= 2, pattern.hasPrefix("/"), pattern.hasSuffix("/") {
+            guard let regex = try? Regex(String(pattern.dropFirst().dropLast())) else { return false }
+            return text.contains(regex)
+        }
+        var expression = "^"
+        for character in pattern {
+            switch character {
+            case "*": expression += ".*"
+            case "?": expression += "."
+            default: expression += NSRegularExpression.escapedPattern(for: String(character))
+            }
+        }
+        guard let regex = try? Regex(expression + "$") else { return false }
+        return text.contains(regex)
+    }
+}

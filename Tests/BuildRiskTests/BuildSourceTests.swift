@@ -1,0 +1,105 @@
+import BuildRiskContracts
+import BuildRiskRuntime
+import Foundation
+import GatewayCore
+import GitHubSandboxCore
+import PostgresNIO
+import Testing
+
+/// Uploading a CSV of builds (the dataset and training-scenario pipelines' first step).
+@Suite(.timeLimit(.minutes(5)))
+struct BuildSourceTests {
+    let imports = WarehouseImportTests()
+
+    func upload(_ cluster: TestCluster, _ csv: String, query: String = "", token: String = TestEnvironment.adminToken) async throws -> HTTPResult {
+        try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/build-sources?name=test\(query)", token: token, body: Data(csv.utf8))
+    }
+
+    func sourceCount(_ database: TestDatabase) async throws -> Int {
+        try await withClient(database.url(forSchema: "source_validator")) { client in
+            Int(try await client.query("SELECT count(*)::int8 FROM source_validator.build_sources", logger: TestEnvironment.logger).collect().first?.decode(Int64.self) ?? 0)
+        }
+    }
+
+    @Test func aCSVWithFoundMissingAndFilteredRowsEndsWithTheRightStatusForEachRow() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/app", 80)]) { api, baseURL in
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let runs = try #require(api.world.repository("acme/app")).runs.filter { $0.status == "completed" }
+                let push = Array(runs.filter { $0.event == "push" }.prefix(4))
+                let pullRequest = try #require(runs.first { $0.event == "pull_request" })
+                #expect(push.count == 4)
+                // BOM, CRLF, a quoted field with a comma and a doubled quote, a blank line, a duplicate row,
+                // a run that does not exist, a repository that does not exist, a pull-request run the filter drops.
+                var csv = "\u{FEFF}repo_name,build_id,note\r\n"
+                for run in push { csv += "acme/app,\(run.id),\"push, \"\"main\"\"\"\r\n" }
+                csv += "\r\n"
+                csv += "acme/app,\(push[0].id),duplicate\r\n"
+                csv += "acme/app,999999999,missing run\r\n"
+                csv += "acme/nope,\(push[1].id),missing repository\r\n"
+                csv += "acme/app,\(pullRequest.id),pull request\r\n"
+                let answer = try await upload(cluster, csv, query: "&events=push&branches=main,release/*")
+                #expect(answer.status == 201, "\(answer.text)")
+                let created = try JSONDecoder().decode(BuildSourceStatus.self, from: answer.body)
+                #expect(created.counts.total == 7)
+                #expect(created.duplicates == 1)
+                try await waitUntil("validation finished") {
+                    let status = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)", token: TestEnvironment.adminToken)
+                    return try JSONDecoder().decode(BuildSourceStatus.self, from: status.body).status == "validated"
+                }
+                let status = try JSONDecoder().decode(BuildSourceStatus.self, from: try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)", token: TestEnvironment.adminToken).body)
+                #expect(status.counts == BuildSourceCounts(total: 7, pending: 0, found: 4 - push.filter { !["success", "failure", "cancelled", "skipped", "action_required", "stale"].contains($0.conclusion ?? "") }.count, notFound: 2, filtered: 1))
+                #expect(status.repositories["acme/nope"]?.notFound == 1)
+                let rows = try JSONDecoder().decode([SourceBuildRow].self, from: try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)/rows", token: TestEnvironment.adminToken).body)
+                #expect(rows.map(\.line) == [2, 3, 4, 5, 8, 9, 10])
+                let byID = Dictionary(rows.map { ($0.repoName + "#\($0.buildId)", $0) }, uniquingKeysWith: { a, _ in a })
+                #expect(byID["acme/app#999999999"]?.status == "not_found")
+                #expect(byID["acme/nope#\(push[1].id)"]?.reason?.contains("not found") == true)
+                #expect(byID["acme/app#\(pullRequest.id)"]?.status == "filtered")
+                #expect(byID["acme/app#\(pullRequest.id)"]?.reason?.contains("event pull_request") == true)
+                for run in push { #expect(byID["acme/app#\(run.id)"]?.status == "found") }
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func badCSVsAreRefusedWithTheirLineAndWriteNothing() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let gateway = try makeRuntime(.gateway, in: cluster)
+        let validator = try makeRuntime(.sourceValidator, in: cluster)
+        try await withServices([gateway, validator]) {
+            let cases: [(csv: String, query: String, expected: String)] = [
+                ("repo,build\nacme/app,1\n", "", "no column 'repo_name'"),
+                ("repo,build\nacme/app,1\n", "&repoColumn=repo&buildColumn=run", "no column 'run'"),
+                ("repo_name,build_id\nacme/app,1\nacme/app,2,3\n", "", "line 3"),
+                ("repo_name,build_id\nacme/app,12x\n", "", "line 2"),
+                ("repo_name,build_id\nacme app,1\n", "", "line 2"),
+                ("repo_name,build_id\nacme/app,1\n\"acme/app,2\n", "", "line 3: the file ends inside a quoted field"),
+                ("repo_name,build_id\n", "", "no rows"),
+                ("", "", "no header"),
+                ("repo_name,build_id\nacme/app,1\n", "&branches=/[/", "not a valid /regular expression/"),
+            ]
+            for (csv, query, expected) in cases {
+                let answer = try await upload(cluster, csv, query: query)
+                #expect(answer.status == 400, "\(csv.debugDescription) → \(answer.status) \(answer.text)")
+                #expect(answer.text.contains(expected), "\(csv.debugDescription) → \(answer.text)")
+            }
+            #expect(try await sourceCount(database) == 0)
+            // A mapping that names the columns is accepted.
+            let mapped = try await upload(cluster, "repo,run\nacme/app,1\n", query: "&repoColumn=repo&buildColumn=run")
+            #expect(mapped.status == 201, "\(mapped.text)")
+            #expect(try await sourceCount(database) == 1)
+
+            // Only admins upload.
+            let created = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"carol"}"#.utf8))
+            let carol = try #require(try created.json()["token"] as? String)
+            #expect(try await upload(cluster, "repo_name,build_id\nacme/app,1\n", token: carol).status == 403)
+            #expect(try await sourceCount(database) == 1)
+        }
+        await database.drop()
+    }
+}
