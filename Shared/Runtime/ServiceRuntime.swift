@@ -114,9 +114,9 @@ public func buildService(
         migrator: migrator, readiness: readiness, afterMigrations: assembly.afterMigrations, logger: logger)
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
-            // Stopped in reverse: the job worker first (its jobs may still use what the
-            // service's own parts hold), then those parts, the server, PostgreSQL last.
-            services: [postgres, migrations, server] + assembly.services + [worker],
+            // Stopped in reverse: the service's own parts first, then the job worker (its
+            // jobs meet closed parts as retryable failures and are released), the server, PostgreSQL last.
+            services: [postgres, migrations, server, worker] + assembly.services,
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
     return ServiceRuntime(environment: environment, group: group, readiness: readiness, methodNames: methods.methodNames)

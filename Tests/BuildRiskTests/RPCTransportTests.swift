@@ -149,7 +149,7 @@ struct RPCTransportTests {
         let fine = try #require(await dispatcher.respond(to: Data(#"{"jsonrpc":"2.0","method":"test.slow","params":{"milliseconds":1},"id":2}"#.utf8), context: fresh))
         #expect((try JSONSerialization.jsonObject(with: fine) as? [String: Any])?["result"] != nil)
 
-        let failed = try #require(await dispatcher.respond(to: Data(#"{"jsonrpc":"2.0","method":"test.broken","id":3}"#.utf8), context: context))
+        let failed = try #require(await dispatcher.respond(to: Data(#"{"jsonrpc":"2.0","method":"test.broken","id":3}"#.utf8), context: fresh))
         let failedError = try #require((try JSONSerialization.jsonObject(with: failed) as? [String: Any])?["error"] as? [String: Any])
         #expect(failedError["code"] as? Int == -32603)
     }
