@@ -49,7 +49,8 @@ br_port() {
 # Packages
 # ---------------------------------------------------------------------------------------------
 
-BR_APT_PACKAGES=(libgit2-dev libpq-dev libcurl4-openssl-dev libnghttp2-dev postgresql curl ca-certificates openssl python3)
+# git: the GitHub sandbox writes its repositories with `git fast-import`.
+BR_APT_PACKAGES=(libgit2-dev libpq-dev libcurl4-openssl-dev libnghttp2-dev postgresql git curl ca-certificates openssl python3)
 
 # Installs whichever of BR_APT_PACKAGES are missing. apt-get update runs only when something is
 # missing, so the usual case costs a few dpkg-query calls and no network.
