@@ -210,7 +210,7 @@ extension BuildFilters {
             let branch = run.head_branch ?? ""
             if !branches.contains(where: { Self.matches(branch, pattern: $0) }) { return "branch \(branch) matches none of \(branches.joined(separator: ", "))" }
         }
-        if excludeBots, let actor = run.actor, actor.type == "Bot" || actor.login.hasSuffix("[bot]") { return "bot actor \(actor.login)" }
+        if excludeBots, run.isBot { return "bot actor \(run.actor?.login ?? "?")" }
         return nil
     }
 

@@ -22,12 +22,18 @@ public struct GitHubRun: Codable, Sendable {
     public var updated_at: String
     public var actor: Actor?
 
+    /// Whether a bot account triggered the run (GitHub's actor type, or a `[bot]` login).
+    public var isBot: Bool {
+        guard let actor else { return false }
+        return actor.type == "Bot" || actor.login.hasSuffix("[bot]")
+    }
+
     /// Why this run is not imported, or nil when it is.
     public func exclusionReason(options: ImportOptions, since: Date?) -> String? {
         if status != "completed" { return "not completed (\(status ?? "no status"))" }
         if let conclusion, ["skipped", "action_required", "stale"].contains(conclusion) { return "conclusion \(conclusion)" }
         if conclusion == nil { return "no conclusion" }
-        if options.excludeBots, let actor, actor.type == "Bot" || actor.login.hasSuffix("[bot]") { return "bot actor" }
+        if options.excludeBots, isBot { return "bot actor" }
         if let since, let created = try? Date(created_at, strategy: .iso8601), created < since { return "older than the window" }
         return nil
     }

@@ -73,6 +73,13 @@ public struct JobOptions: Sendable {
     }
 }
 
+extension Duration {
+    /// The duration as fractional seconds (for SQL intervals and arithmetic).
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
 /// Retry delays: exponential with "equal jitter" (half fixed, half random), capped.
 public struct Backoff: Sendable {
     public var base: Duration
@@ -86,8 +93,8 @@ public struct Backoff: Sendable {
     /// The delay before the run after failed attempt number `attempt` (1-based).
     public func delay(afterAttempt attempt: Int) -> Duration {
         let exponent = min(max(attempt - 1, 0), 30)
-        let baseSeconds = Double(base.components.seconds) + Double(base.components.attoseconds) / 1e18
-        let capSeconds = Double(cap.components.seconds) + Double(cap.components.attoseconds) / 1e18
+        let baseSeconds = base.inSeconds
+        let capSeconds = cap.inSeconds
         let full = min(capSeconds, baseSeconds * pow(2, Double(exponent)))
         let seconds = full / 2 + Double.random(in: 0...(full / 2))
         return .milliseconds(Int64(seconds * 1000))
@@ -182,7 +189,7 @@ public struct JobQueue: Sendable {
 
     /// Claims up to `limit` due jobs of the given kinds for `owner`, leasing them for `lease`.
     public func claim(kinds: [String], limit: Int, owner: String, lease: Duration) async throws -> [Job] {
-        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let leaseSeconds = lease.inSeconds
         let rows = try await client.query(
             """
             UPDATE \(unescaped: schema).jobs AS j
@@ -208,7 +215,7 @@ public struct JobQueue: Sendable {
     /// Extends the lease of a running job. Returns nil when `owner` no longer holds it, otherwise
     /// whether a cancel was requested.
     public func renewLease(job id: Int64, owner: String, lease: Duration) async throws -> Bool? {
-        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let leaseSeconds = lease.inSeconds
         let rows = try await client.query(
             """
             UPDATE \(unescaped: schema).jobs
@@ -238,7 +245,7 @@ public struct JobQueue: Sendable {
     /// last attempt or the failure is permanent. Returns the new state, nil when the lease was lost.
     @discardableResult
     public func fail(job id: Int64, owner: String, error: String, retryAfter: Duration, permanent: Bool) async throws -> JobState? {
-        let delay = Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18
+        let delay = retryAfter.inSeconds
         let rows = try await client.query(
             """
             UPDATE \(unescaped: schema).jobs

@@ -126,7 +126,7 @@ func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = f
         return all.sorted()
     }
     let elapsed = ContinuousClock.now - start
-    let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let total = elapsed.inSeconds
     func percentile(_ p: Double) -> Double {
         latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
     }
