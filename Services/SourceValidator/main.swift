@@ -1,3 +1,4 @@
+import BuildRiskGitHub
 import BuildRiskRuntime
 import Foundation
 import SourceValidatorCore

@@ -1,4 +1,5 @@
 import BuildRiskContracts
+import BuildRiskGitHub
 import BuildRiskRuntime
 import Foundation
 import Logging

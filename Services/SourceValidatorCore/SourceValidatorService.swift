@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BuildRiskContracts
+import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation

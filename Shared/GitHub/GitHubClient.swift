@@ -33,6 +33,10 @@ public struct GitHubConfiguration: Sendable {
 /// Why a GitHub request failed for good.
 public enum GitHubError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
+    /// 422: GitHub understood the request and refuses it (a malformed commit id, for one).
+    case unprocessable(String)
+    /// 410: GitHub had it and removed it (expired run logs, for one).
+    case gone(String)
     case unauthorized(String)
     case unexpected(status: Int, detail: String)
     case unavailable(String)
@@ -40,6 +44,8 @@ public enum GitHubError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notFound(let what): "GitHub has no \(what) (404)"
+        case .gone(let what): "GitHub no longer has \(what) (410)"
+        case .unprocessable(let detail): "GitHub refused the request (422): \(detail)"
         case .unauthorized(let detail): "GitHub refused the credentials: \(detail)"
         case .unexpected(let status, let detail): "GitHub answered \(status): \(detail)"
         case .unavailable(let detail): "GitHub unavailable after retries: \(detail)"
@@ -109,7 +115,11 @@ public struct GitHubClient: Sendable {
     }
 
     /// GETs `pathOrURL` (a path under the base URL, or a full URL from a Link header).
-    public func get(_ pathOrURL: String, etag: String? = nil, counter: RequestCounter? = nil) async throws -> GitHubResponse {
+    ///
+    /// `accept` picks a media type (`application/vnd.github.patch` for a commit as a patch). A
+    /// redirect is returned as it is when the HTTP client does not follow redirects (run logs
+    /// answer 302 to a short-lived download URL that must be fetched without the token).
+    public func get(_ pathOrURL: String, etag: String? = nil, accept: String = "application/vnd.github+json", counter: RequestCounter? = nil) async throws -> GitHubResponse {
         let url = pathOrURL.hasPrefix("http") ? pathOrURL : configuration.baseURL + pathOrURL
         var attempt = 0
         var lastProblem = ""
@@ -117,7 +127,7 @@ public struct GitHubClient: Sendable {
             attempt += 1
             let token = try await tokens.next(maximumWait: configuration.maximumRateLimitWait)
             var request = HTTPClientRequest(url: url)
-            request.headers.add(name: "accept", value: "application/vnd.github+json")
+            request.headers.add(name: "accept", value: accept)
             request.headers.add(name: "x-github-api-version", value: "2022-11-28")
             request.headers.add(name: "user-agent", value: "BuildRisk")
             if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
@@ -137,6 +147,8 @@ public struct GitHubClient: Sendable {
             if let token { await tokens.update(token, headers: response.headers) }
             switch response.status {
             case 200..<300, 304:
+                return response
+            case 301, 302, 303, 307, 308 where response.headers.first(name: "location") != nil:
                 return response
             case 403, 429:
                 let message = String(decoding: response.body.prefix(300), as: UTF8.self)
@@ -165,8 +177,12 @@ public struct GitHubClient: Sendable {
                 throw GitHubError.unauthorized("\(response.status): \(message)")
             case 401:
                 throw GitHubError.unauthorized(String(decoding: response.body.prefix(300), as: UTF8.self))
-            case 404, 410:
+            case 404:
                 throw GitHubError.notFound(url.replacingOccurrences(of: configuration.baseURL, with: ""))
+            case 410:
+                throw GitHubError.gone(url.replacingOccurrences(of: configuration.baseURL, with: ""))
+            case 422:
+                throw GitHubError.unprocessable(String(decoding: response.body.prefix(300), as: UTF8.self))
             case 500..<600:
                 lastProblem = "HTTP \(response.status)"
                 try await Task.sleep(for: Self.backoff(attempt))
