@@ -64,6 +64,37 @@ var targets: [Target] = [
         path: "Shared/Runtime",
         swiftSettings: swiftSettings
     ),
+    // The GitHub REST client shared by the services that talk to GitHub (token pool, rate limits, ETags, retries).
+    .target(
+        name: "BuildRiskGitHub",
+        dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Shared/GitHub",
+        swiftSettings: swiftSettings
+    ),
+    // libgit2 (apt libgit2-dev), the git engine.
+    .systemLibrary(name: "CLibGit2", path: "Shared/CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+    // Build-log facts: steps, durations, errors, test-framework summaries. Plain Swift, no framework import.
+    .target(name: "BuildRiskLogs", path: "Shared/BuildLogs", swiftSettings: swiftSettings),
+    // The ingestor's domain: bare clones and worktrees (libgit2), fork commits, build logs, per-resource status.
+    .target(
+        name: "IngestorCore",
+        dependencies: runtimeDependencies + [
+            "BuildRiskGitHub",
+            "CLibGit2",
+            "BuildRiskLogs",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ],
+        path: "Services/IngestorCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -82,6 +113,7 @@ var targets: [Target] = [
     .target(
         name: "SourceValidatorCore",
         dependencies: runtimeDependencies + [
+            "BuildRiskGitHub",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -97,6 +129,7 @@ var targets: [Target] = [
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ],
         path: "Tools/GitHubSandboxCore",
         swiftSettings: swiftSettings
@@ -123,6 +156,21 @@ var targets: [Target] = [
         path: "Tools/BenchRPC",
         swiftSettings: swiftSettings
     ),
+    // scripts/bench-ingest: clone/fetch/worktree against the git CLI, log download + parse throughput.
+    .executableTarget(
+        name: "BenchIngest",
+        dependencies: [
+            "IngestorCore", "BuildRiskGitHub", "BuildRiskLogs", "GitHubSandboxCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Tools/BenchIngest",
+        swiftSettings: swiftSettings
+    ),
+    // bench-logs: BuildLogParser throughput (MB/s, lines/s) on generated or given log files.
+    .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
     .executableTarget(
         name: "JobProbe",
@@ -135,6 +183,9 @@ var targets: [Target] = [
         dependencies: runtimeDependencies + [
             "GatewayCore",
             "SourceValidatorCore",
+            "IngestorCore",
+            "BuildRiskLogs",
+            "BuildRiskGitHub",
             "GitHubSandboxCore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -149,7 +200,7 @@ var targets: [Target] = [
 ]
 
 for service in services {
-    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"]][service.target] ?? []
+    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"]][service.target] ?? []
     targets.append(
         .executableTarget(
             name: service.target,
@@ -166,6 +217,8 @@ let package = Package(
     products: services.map { .executable(name: $0.product, targets: [$0.target]) } + [
         .executable(name: "buildrisk-admin", targets: ["BuildRiskAdmin"]),
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
+        .executable(name: "bench-ingest", targets: ["BenchIngest"]),
+        .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "job-probe", targets: ["JobProbe"]),
         .executable(name: "github-sandbox", targets: ["GitHubSandbox"]),
     ],
@@ -183,6 +236,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
     ],
     targets: targets
 )

@@ -72,6 +72,17 @@ public enum GatewayService {
             }
             return Empty()
         }
+        methods.register(GatewayMethods.ingestionProgress) { progress, _ in
+            if let owner = try await repositories.apply(progress) {
+                events.publish(GatewayEvent(
+                    type: "REPO_UPDATE", repoId: Int64(progress.pipelineId), status: progress.status.rawValue, message: progress.message,
+                    counts: ["total": progress.counts.total, "pending": progress.counts.pending, "ingested": progress.counts.ingested,
+                             "missing_resource": progress.counts.missingResource, "failed": progress.counts.failed],
+                    at: Date()), ownerId: owner)
+            }
+            return Empty()
+        }
+        let directory = environment.directory
 
         var services: [any Service] = []
         if let publicPort = environment.configuration.publicPort {
@@ -86,6 +97,11 @@ public enum GatewayService {
         let configuration = environment.configuration
         return ServiceAssembly(
             methods: methods,
+            jobHandlers: [
+                RepositoryConfigPostgresStore.ingestJobKind: JobHandler(backoff: Backoff(base: .seconds(1), cap: .seconds(60))) { job, _ in
+                    try await repositories.startIngestion(try job.decodePayload(), directory: directory)
+                },
+            ],
             services: services,
             afterMigrations: {
                 try await seedAdmin(users: users, configuration: configuration, logger: environment.logger)

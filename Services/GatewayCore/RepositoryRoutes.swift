@@ -64,7 +64,42 @@ struct RepositoryRoutes: Sendable {
         }
         api.get("/repos/{id}/import-progress") { _, context in
             try await withConfig(context) { config in
-                HTTPHelpers.json(config.progress ?? ImportProgress(importId: String(config.id), sequence: 0, status: config.status, message: config.message))
+                HTTPHelpers.json(PipelineProgress(
+                    id: config.id, status: config.status, message: config.message,
+                    fetch: config.progress ?? ImportProgress(importId: String(config.id), sequence: 0, status: .queued),
+                    ingestion: config.ingestion))
+            }
+        }
+        api.get("/repos/{id}/import-builds") { request, context in
+            let query = request.uri.queryParameters
+            let status = query.get("status")
+            if let status, IngestionBuildStatus(rawValue: status) == nil {
+                return HTTPHelpers.error(.badRequest, "invalid_status", "status must be one of \(IngestionBuildStatus.contractValues.joined(separator: ", "))")
+            }
+            let params = { (config: RepositoryConfig) in
+                IngestionBuildsParams(
+                    pipelineId: String(config.id), limit: min(max(query.get("limit", as: Int.self) ?? 100, 1), 1000),
+                    beforeRunId: query.get("before", as: Int64.self), status: status.flatMap(IngestionBuildStatus.init(rawValue:)))
+            }
+            return try await withConfig(context) { config in
+                do {
+                    return HTTPHelpers.json(try await environment.directory.client(for: .ingestor).call(IngestionMethods.builds, params(config)))
+                } catch {
+                    return HTTPHelpers.error(.badGateway, "ingestor_unavailable", "the ingestor could not list the builds: \(error)")
+                }
+            }
+        }
+        api.post("/repos/{id}/reingest-failed") { _, context in
+            try await withConfig(context) { config in
+                do {
+                    let accepted = try await environment.directory.client(for: .ingestor).call(
+                        IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: String(config.id)))
+                    return HTTPHelpers.json(accepted, status: .accepted)
+                } catch RPCClientError.remote(let error) where error.kind == .notFound {
+                    return HTTPHelpers.error(.conflict, "not_ingested", "repository \(config.id) has not been handed to the ingestor yet")
+                } catch {
+                    return HTTPHelpers.error(.badGateway, "ingestor_unavailable", "the ingestor could not queue the retry: \(error)")
+                }
             }
         }
         api.post("/repos/{id}/sync-run") { _, context in
@@ -104,6 +139,15 @@ struct RepositoryRoutes: Sendable {
                 }
             }
         }
+    }
+
+    /// A repository's place in the model pipeline: the fetch from GitHub, then the ingestion.
+    struct PipelineProgress: Encodable {
+        var id: Int64
+        var status: RepositoryStatus
+        var message: String?
+        var fetch: ImportProgress
+        var ingestion: IngestionProgress?
     }
 
     /// nil (everything) for an admin, the user's id otherwise.

@@ -1,6 +1,7 @@
-import BuildRiskContracts
+import BuildRiskGitHub
 import BuildRiskRuntime
+import Foundation
+import IngestorCore
 
-// The service's domain arrives with its pipeline issue; until then it runs the shared runtime:
-// its schema and migrations, its job queue and outbox, health, readiness, metrics and admin.
-await ServiceMain.run(ServiceDefinition(service: .ingestor))
+let environment = ProcessInfo.processInfo.environment
+await ServiceMain.run(IngestorService.definition(github: GitHubConfiguration(environment: environment), configuration: IngestorConfiguration(environment: environment)))

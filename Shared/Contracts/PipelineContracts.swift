@@ -6,6 +6,11 @@ public enum GatewayMethods {
         "pipeline.importProgress",
         summary: "Records an import's progress on the repository config; a report older (by sequence) than the one recorded is ignored."
     )
+    /// The ingestor reports how a pipeline's ingestion is going (sent through its outbox).
+    public static let ingestionProgress = RPCMethod<IngestionProgress, Empty>(
+        "pipeline.ingestionProgress",
+        summary: "Records a pipeline's ingestion progress (counts by final build status); a report older (by sequence) than the one recorded is ignored."
+    )
     public static let reportStep = RPCMethod<StepReport, StepReportAck>(
         "pipeline.reportStep",
         summary: "Records that a pipeline step finished in a service; idempotent by messageId, so a redelivered report is acknowledged without being recorded twice."

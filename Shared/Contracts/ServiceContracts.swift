@@ -7,6 +7,7 @@ public enum ServiceContracts {
         case .gateway:
             methods.append(GatewayMethods.reportStep.descriptor)
             methods.append(GatewayMethods.importProgress.descriptor)
+            methods.append(GatewayMethods.ingestionProgress.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
@@ -14,7 +15,13 @@ public enum ServiceContracts {
             methods.append(BuildSourceMethods.create.descriptor)
             methods.append(BuildSourceMethods.status.descriptor)
             methods.append(BuildSourceMethods.rows.descriptor)
-        case .ingestor, .featureExtractor, .scannerBridge, .predictor,
+        case .ingestor:
+            methods.append(IngestionMethods.start.descriptor)
+            methods.append(IngestionMethods.builds.descriptor)
+            methods.append(IngestionMethods.retryFailed.descriptor)
+            methods.append(IngestionMethods.releaseWorktrees.descriptor)
+            methods.append(IngestionMethods.forget.descriptor)
+        case .featureExtractor, .scannerBridge, .predictor,
             .datasetSplitter, .trainingOrchestrator:
             break
         }

@@ -48,8 +48,12 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         ]
         keys += ServiceName.allCases.map { "\($0.environmentPrefix)_URL" }
         if service == .gateway { keys.append("GATEWAY_PUBLIC_PORT") }
-        // Read by the source-validator's GitHub client (GitHubConfiguration).
-        if service == .sourceValidator { keys += ["GITHUB_API_URL", "GITHUB_TOKENS"] }
+        // Read by the GitHub client (GitHubConfiguration) of the services that talk to GitHub.
+        if service == .sourceValidator || service == .ingestor { keys += ["GITHUB_API_URL", "GITHUB_TOKENS"] }
+        // Read by the ingestor (IngestorConfiguration).
+        if service == .ingestor {
+            keys += ["INGESTOR_WORKTREE_BUDGET_MB", "INGESTOR_MAX_LOG_MB", "INGESTOR_CLONE_TIMEOUT_SECONDS", "INGESTOR_LOG_TIMEOUT_SECONDS", "INGESTOR_LOG_CONCURRENCY"]
+        }
         return keys
     }
 

@@ -1,0 +1,138 @@
+import AsyncHTTPClient
+import BuildRiskGitHub
+import BuildRiskLogs
+import Foundation
+import Logging
+import NIOCore
+import ZIPFoundation
+
+/// Downloads a run's logs (GitHub answers 302 to a short-lived URL serving a zip: one file per
+/// job and a folder of step files), streams the zip to disk within a size bound, unpacks the job
+/// files under `<data>/logs/<github id>/<run id>/` and parses every file into facts.
+public struct BuildLogDownloader: Sendable {
+    /// A GitHub client whose HTTP client does not follow redirects: the download URL is signed
+    /// and must be fetched without the API token.
+    let github: GitHubClient
+    let downloads: LazyHTTPClient
+    let directory: String
+    let configuration: IngestorConfiguration
+    let logger: Logger
+
+    public enum Outcome: Sendable {
+        case parsed(RunLogFacts, zipBytes: Int64)
+        /// GitHub no longer has the logs (expired past the retention window, or deleted).
+        case missing(String)
+    }
+
+    /// A download that may succeed when tried again.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(github: GitHubClient, downloads: LazyHTTPClient, dataDirectory: String, configuration: IngestorConfiguration, logger: Logger) {
+        self.github = github
+        self.downloads = downloads
+        directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("logs").standardizedFileURL.path
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Downloads, unpacks and parses one run's logs.
+    public func fetch(fullName: String, githubId: Int64, runId: Int64) async throws -> Outcome {
+        let response: GitHubResponse
+        do {
+            response = try await github.get("/repos/\(fullName)/actions/runs/\(runId)/logs")
+        } catch GitHubError.gone {
+            return .missing("logs expired: GitHub answered 410 Gone")
+        } catch GitHubError.notFound {
+            return .missing("logs not found: GitHub answered 404")
+        } catch let error as GitHubError where !error.isRetryable {
+            throw Failure(description: "\(error)")
+        }
+        let runDirectory = "\(directory)/\(githubId)/\(runId)"
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        let zipPath = "\(runDirectory).zip.partial"
+        defer { try? FileManager.default.removeItem(atPath: zipPath) }
+        let zipBytes: Int64
+        if (300..<400).contains(response.status), let location = response.headers.first(name: "location") {
+            let url = URL(string: location, relativeTo: URL(string: github.configuration.baseURL))?.absoluteString ?? location
+            zipBytes = try await download(url, to: zipPath)
+        } else {
+            guard response.body.count <= configuration.maxLogBytes else { throw Failure(description: "log archive larger than \(configuration.maxLogBytes) bytes") }
+            try response.body.write(to: URL(fileURLWithPath: zipPath))
+            zipBytes = Int64(response.body.count)
+        }
+        let files = try unpack(zipPath, into: runDirectory)
+        return .parsed(BuildLogParser.parseRun(files), zipBytes: zipBytes)
+    }
+
+    /// Streams `url` to `path`, refusing more than the configured bound.
+    private func download(_ url: String, to path: String) async throws -> Int64 {
+        let request = HTTPClientRequest(url: url)
+        let response: HTTPClientResponse
+        do {
+            response = try await downloads.client().execute(request, timeout: .seconds(configuration.logTimeout.components.seconds))
+        } catch {
+            throw Failure(description: "log download failed: \(error)")
+        }
+        guard response.status == .ok else {
+            // The signed URL expired between the redirect and the download, or the store failed.
+            throw Failure(description: "log download answered \(response.status.code)")
+        }
+        if let length = response.headers.first(name: "content-length").flatMap(Int64.init), length > configuration.maxLogBytes {
+            throw Failure(description: "log archive of \(length) bytes exceeds the bound of \(configuration.maxLogBytes)")
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw Failure(description: "cannot write \(path)") }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var written: Int64 = 0
+        do {
+            for try await buffer in response.body {
+                written += Int64(buffer.readableBytes)
+                guard written <= configuration.maxLogBytes else {
+                    throw Failure(description: "log archive exceeds the bound of \(configuration.maxLogBytes) bytes")
+                }
+                try handle.write(contentsOf: buffer.readableBytesView)
+            }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(description: "log download broke off after \(written) bytes: \(error)")
+        }
+        return written
+    }
+
+    /// Reads every file of the archive (checking CRCs, so a truncated or corrupt zip fails) and
+    /// keeps the per-job files on disk.
+    private func unpack(_ zipPath: String, into runDirectory: String) throws -> [LogFile] {
+        let archive: Archive
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: zipPath), accessMode: .read)
+        } catch {
+            throw Failure(description: "log archive is truncated or not a zip: \(error)")
+        }
+        var files: [LogFile] = []
+        var total: Int64 = 0
+        do {
+            for entry in archive where entry.type == .file {
+                total += Int64(entry.uncompressedSize)
+                guard total <= configuration.maxLogBytes * 4 else {
+                    throw Failure(description: "log archive unpacks to more than \(configuration.maxLogBytes * 4) bytes")
+                }
+                var data = Data()
+                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+                if !entry.path.contains("/") {
+                    let name = entry.path.replacingOccurrences(of: "..", with: "_")
+                    try data.write(to: URL(fileURLWithPath: runDirectory).appendingPathComponent(name))
+                }
+                files.append(LogFile(path: entry.path, text: String(decoding: data, as: UTF8.self)))
+            }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(description: "log archive is truncated or corrupt: \(error)")
+        }
+        guard !files.isEmpty else { throw Failure(description: "log archive holds no files") }
+        return files
+    }
+}

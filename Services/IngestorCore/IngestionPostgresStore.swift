@@ -1,0 +1,471 @@
+import BuildRiskContracts
+import BuildRiskRuntime
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The ingestor's records in its schema: pipelines, one ingestion record per build with a status
+/// per resource, clones, parsed run logs and worktrees.
+public struct IngestionPostgresStore: Sendable {
+    let client: PostgresClient
+    let schema: String
+    let logger: Logger
+
+    public init(client: PostgresClient, schema: String, logger: Logger) {
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+    }
+
+    public static let migrations: [Migration] = [
+        Migration(version: 100, name: "ingestion", statements: [
+            """
+            CREATE TABLE {schema}.pipelines (
+                pipeline_id text PRIMARY KEY,
+                github_id bigint NOT NULL,
+                full_name text NOT NULL,
+                resources text[] NOT NULL,
+                sequence integer NOT NULL DEFAULT 0,
+                status text NOT NULL DEFAULT 'ingesting',
+                message text,
+                worktrees_released boolean NOT NULL DEFAULT false,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE {schema}.ingestion_builds (
+                pipeline_id text NOT NULL REFERENCES {schema}.pipelines (pipeline_id) ON DELETE CASCADE,
+                run_id bigint NOT NULL,
+                github_id bigint NOT NULL,
+                head_sha text NOT NULL,
+                event text NOT NULL,
+                run_created_at text NOT NULL,
+                effective_sha text,
+                commit_source text,
+                status text NOT NULL DEFAULT 'pending',
+                reason text,
+                attempts integer NOT NULL DEFAULT 1,
+                history_status text NOT NULL,
+                history_error text,
+                history_started_at timestamptz,
+                history_finished_at timestamptz,
+                worktree_status text NOT NULL,
+                worktree_error text,
+                worktree_started_at timestamptz,
+                worktree_finished_at timestamptz,
+                logs_status text NOT NULL,
+                logs_error text,
+                logs_started_at timestamptz,
+                logs_finished_at timestamptz,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (pipeline_id, run_id)
+            )
+            """,
+            "CREATE INDEX ingestion_builds_commit ON {schema}.ingestion_builds (github_id, effective_sha)",
+            """
+            CREATE TABLE {schema}.clones (
+                github_id bigint PRIMARY KEY,
+                full_name text NOT NULL,
+                path text NOT NULL,
+                cloned_at timestamptz NOT NULL DEFAULT now(),
+                fetched_at timestamptz NOT NULL DEFAULT now(),
+                size_bytes bigint NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE {schema}.run_logs (
+                github_id bigint NOT NULL,
+                run_id bigint NOT NULL,
+                facts jsonb NOT NULL,
+                zip_bytes bigint NOT NULL,
+                fetched_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (github_id, run_id)
+            )
+            """,
+            """
+            CREATE TABLE {schema}.worktrees (
+                github_id bigint NOT NULL,
+                sha text NOT NULL,
+                name text NOT NULL,
+                path text NOT NULL,
+                bytes bigint NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (github_id, sha)
+            )
+            """,
+        ])
+    ]
+
+    /// The job kinds the ingestor runs.
+    public enum JobKind {
+        /// Clone or fetch a repository and make every pending build's commit available.
+        public static let repository = "ingest.repository"
+        /// Download and parse the logs of a chunk of runs.
+        public static let logs = "ingest.logs"
+        /// Create worktrees for a chunk of commits.
+        public static let worktrees = "ingest.worktrees"
+    }
+
+    struct RepositoryJob: Codable, Sendable {
+        var pipelineId: String
+    }
+
+    struct ChunkJob: Codable, Sendable {
+        var pipelineId: String
+        var runIds: [Int64]
+    }
+
+    struct Pipeline: Sendable {
+        var pipelineId: String
+        var githubId: Int64
+        var fullName: String
+        var resources: Set<IngestionResource>
+    }
+
+    struct PendingBuild: Sendable {
+        var runId: Int64
+        var headSha: String
+        var event: String
+        var effectiveSha: String?
+    }
+
+    // MARK: Requests
+
+    /// Records the pipeline and its new builds and queues the repository job, in one transaction.
+    func start(_ request: IngestionRequest, queue: JobQueue) async throws -> Int {
+        // A worktree is a checkout of the build's commit: the commit must be had first.
+        let wants = Set(request.resources).union(request.resources.contains(.gitWorktree) ? [.gitHistory] : [])
+        func initial(_ resource: IngestionResource) -> String { wants.contains(resource) ? ResourceStatus.pending.rawValue : ResourceStatus.skipped.rawValue }
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).pipelines (pipeline_id, github_id, full_name, resources)
+                VALUES (\(request.pipelineId), \(request.githubId), \(request.fullName), \(wants.map(\.rawValue).sorted()))
+                ON CONFLICT (pipeline_id) DO UPDATE SET resources = ARRAY(SELECT DISTINCT unnest(pipelines.resources || EXCLUDED.resources)),
+                    status = 'ingesting', worktrees_released = false, updated_at = now()
+                """, logger: logger)
+            let rows = try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).ingestion_builds
+                    (pipeline_id, run_id, github_id, head_sha, event, run_created_at, history_status, worktree_status, logs_status)
+                SELECT \(request.pipelineId), run_id, \(request.githubId), head_sha, event, created_at,
+                    \(initial(.gitHistory)), \(initial(.gitWorktree)), \(initial(.buildLogs))
+                FROM unnest(\(request.builds.map(\.runId)), \(request.builds.map(\.headSha)), \(request.builds.map(\.event)), \(request.builds.map(\.createdAt)))
+                    AS b(run_id, head_sha, event, created_at)
+                ON CONFLICT (pipeline_id, run_id) DO NOTHING
+                RETURNING run_id
+                """, logger: logger
+            ).collect()
+            try await queue.enqueue(
+                JobKind.repository, payload: RepositoryJob(pipelineId: request.pipelineId),
+                options: JobOptions(priority: 5, maxAttempts: 5), on: connection)
+            return rows.count
+        }
+    }
+
+    /// Puts a pipeline's failed builds back to pending (their failed resources only) and queues the repository job.
+    func retryFailed(pipelineId: String, queue: JobQueue) async throws -> Int {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE \(unescaped: schema).ingestion_builds SET status = 'pending', reason = NULL, attempts = attempts + 1, updated_at = now(),
+                    history_status = CASE WHEN history_status = 'failed' THEN 'pending' ELSE history_status END,
+                    history_error = CASE WHEN history_status = 'failed' THEN NULL ELSE history_error END,
+                    worktree_status = CASE WHEN worktree_status = 'failed' THEN 'pending' ELSE worktree_status END,
+                    worktree_error = CASE WHEN worktree_status = 'failed' THEN NULL ELSE worktree_error END,
+                    logs_status = CASE WHEN logs_status = 'failed' THEN 'pending' ELSE logs_status END,
+                    logs_error = CASE WHEN logs_status = 'failed' THEN NULL ELSE logs_error END
+                WHERE pipeline_id = \(pipelineId) AND status = 'failed'
+                RETURNING run_id
+                """, logger: logger
+            ).collect()
+            if !rows.isEmpty {
+                try await connection.query(
+                    "UPDATE \(unescaped: schema).pipelines SET status = 'ingesting', updated_at = now() WHERE pipeline_id = \(pipelineId)",
+                    logger: logger)
+                try await queue.enqueue(
+                    JobKind.repository, payload: RepositoryJob(pipelineId: pipelineId),
+                    options: JobOptions(priority: 5, maxAttempts: 5), on: connection)
+            }
+            return rows.count
+        }
+    }
+
+    func pipeline(_ pipelineId: String) async throws -> Pipeline? {
+        let rows = try await client.query(
+            "SELECT github_id, full_name, resources FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)",
+            logger: logger)
+        for try await (githubId, fullName, resources) in rows.decode((Int64, String, [String]).self) {
+            return Pipeline(pipelineId: pipelineId, githubId: githubId, fullName: fullName, resources: Set(resources.compactMap(IngestionResource.init(rawValue:))))
+        }
+        return nil
+    }
+
+    // MARK: Resource status
+
+    /// Builds of a pipeline whose `resource` is pending or in progress (a crashed run leaves the latter).
+    func unfinished(_ resource: IngestionResource, pipelineId: String) async throws -> [PendingBuild] {
+        let column = Self.column(resource)
+        let rows = try await client.query(
+            """
+            SELECT run_id, head_sha, event, effective_sha FROM \(unescaped: schema).ingestion_builds
+            WHERE pipeline_id = \(pipelineId) AND \(unescaped: column)_status IN ('pending', 'in_progress')
+            ORDER BY run_id
+            """, logger: logger)
+        var builds: [PendingBuild] = []
+        for try await (runId, headSha, event, effectiveSha) in rows.decode((Int64, String, String, String?).self) {
+            builds.append(PendingBuild(runId: runId, headSha: headSha, event: event, effectiveSha: effectiveSha))
+        }
+        return builds
+    }
+
+    /// Marks `resource` of the given builds in progress.
+    func begin(_ resource: IngestionResource, pipelineId: String, runIds: [Int64]) async throws {
+        let column = Self.column(resource)
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET \(unescaped: column)_status = 'in_progress',
+                \(unescaped: column)_started_at = now(), updated_at = now()
+            WHERE pipeline_id = \(pipelineId) AND run_id = ANY(\(runIds)) AND \(unescaped: column)_status IN ('pending', 'in_progress')
+            """, logger: logger)
+    }
+
+    /// Records how `resource` ended for the given builds.
+    func finish(_ resource: IngestionResource, pipelineId: String, runIds: [Int64], status: ResourceStatus, error: String? = nil) async throws {
+        let column = Self.column(resource)
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET \(unescaped: column)_status = \(status.rawValue),
+                \(unescaped: column)_error = \(error), \(unescaped: column)_finished_at = now(), updated_at = now()
+            WHERE pipeline_id = \(pipelineId) AND run_id = ANY(\(runIds))
+            """, logger: logger)
+    }
+
+    /// Records the commit a build's features will read.
+    func setCommit(pipelineId: String, runIds: [Int64], effectiveSha: String, source: String) async throws {
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET effective_sha = \(effectiveSha), commit_source = \(source),
+                history_status = 'completed', history_error = NULL, history_finished_at = now(), updated_at = now()
+            WHERE pipeline_id = \(pipelineId) AND run_id = ANY(\(runIds))
+            """, logger: logger)
+    }
+
+    static func column(_ resource: IngestionResource) -> String {
+        switch resource {
+        case .gitHistory: "history"
+        case .gitWorktree: "worktree"
+        case .buildLogs: "logs"
+        }
+    }
+
+    // MARK: Final status
+
+    /// Sets the final status of every build whose resources have all ended, and returns the
+    /// pipeline's counts and whether nothing is left to do.
+    func settle(pipelineId: String) async throws -> (counts: IngestionCounts, done: Bool) {
+        try await client.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET updated_at = now(),
+                status = CASE
+                    WHEN 'missing' IN (history_status, worktree_status, logs_status) THEN 'missing_resource'
+                    WHEN 'failed' IN (history_status, worktree_status, logs_status) THEN 'failed'
+                    ELSE 'ingested' END,
+                reason = CASE
+                    WHEN history_status IN ('missing', 'failed') THEN 'git_history: ' || coalesce(history_error, history_status)
+                    WHEN worktree_status IN ('missing', 'failed') THEN 'git_worktree: ' || coalesce(worktree_error, worktree_status)
+                    WHEN logs_status IN ('missing', 'failed') THEN 'build_logs: ' || coalesce(logs_error, logs_status)
+                    ELSE NULL END
+            WHERE pipeline_id = \(pipelineId) AND status = 'pending'
+                AND history_status NOT IN ('pending', 'in_progress')
+                AND worktree_status NOT IN ('pending', 'in_progress')
+                AND logs_status NOT IN ('pending', 'in_progress')
+            """, logger: logger)
+        let counts = try await counts(pipelineId: pipelineId)
+        return (counts, counts.pending == 0)
+    }
+
+    func counts(pipelineId: String) async throws -> IngestionCounts {
+        let rows = try await client.query(
+            "SELECT status, count(*)::int8 FROM \(unescaped: schema).ingestion_builds WHERE pipeline_id = \(pipelineId) GROUP BY status",
+            logger: logger)
+        var counts = IngestionCounts()
+        for try await (status, count) in rows.decode((String, Int64).self) {
+            let count = Int(count)
+            counts.total += count
+            switch IngestionBuildStatus(rawValue: status) {
+            case .pending: counts.pending += count
+            case .ingested: counts.ingested += count
+            case .missingResource: counts.missingResource += count
+            case .failed: counts.failed += count
+            case nil: break
+            }
+        }
+        return counts
+    }
+
+    /// Records a pipeline's status and returns the next report sequence number (in `connection`'s transaction).
+    func nextSequence(pipelineId: String, status: IngestionStatus, message: String?, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            UPDATE \(unescaped: schema).pipelines SET sequence = sequence + 1, status = \(status.rawValue), message = \(message), updated_at = now()
+            WHERE pipeline_id = \(pipelineId) RETURNING sequence
+            """, logger: logger
+        ).collect()
+        return Int(try rows.first?.decode(Int32.self) ?? 0)
+    }
+
+    // MARK: Listing
+
+    func builds(_ params: IngestionBuildsParams) async throws -> IngestionBuildPage {
+        let limit = min(max(params.limit, 1), 1000)
+        let before = params.beforeRunId ?? Int64.max
+        let rows = try await client.query(
+            """
+            SELECT run_id, head_sha, effective_sha, commit_source, status, reason, attempts, updated_at,
+                history_status, history_error, history_started_at, history_finished_at,
+                worktree_status, worktree_error, worktree_started_at, worktree_finished_at,
+                logs_status, logs_error, logs_started_at, logs_finished_at
+            FROM \(unescaped: schema).ingestion_builds
+            WHERE pipeline_id = \(params.pipelineId) AND run_id < \(before) AND (\(params.status?.rawValue)::text IS NULL OR status = \(params.status?.rawValue))
+            ORDER BY run_id DESC LIMIT \(limit)
+            """, logger: logger)
+        var builds: [IngestionBuildRecord] = []
+        for try await row in rows {
+            let columns = row.makeRandomAccess()
+            func state(_ resource: IngestionResource, _ offset: Int) throws -> ResourceState {
+                ResourceState(
+                    resource: resource,
+                    status: ResourceStatus(rawValue: try columns[offset].decode(String.self)) ?? .pending,
+                    error: try columns[offset + 1].decode(String?.self),
+                    startedAt: try columns[offset + 2].decode(Date?.self).map(Self.stamp),
+                    finishedAt: try columns[offset + 3].decode(Date?.self).map(Self.stamp))
+            }
+            builds.append(IngestionBuildRecord(
+                runId: try columns[0].decode(Int64.self),
+                headSha: try columns[1].decode(String.self),
+                effectiveSha: try columns[2].decode(String?.self),
+                commitSource: try columns[3].decode(String?.self),
+                status: IngestionBuildStatus(rawValue: try columns[4].decode(String.self)) ?? .pending,
+                reason: try columns[5].decode(String?.self),
+                resources: [try state(.gitHistory, 8), try state(.gitWorktree, 12), try state(.buildLogs, 16)],
+                attempts: Int(try columns[6].decode(Int32.self)),
+                updatedAt: Self.stamp(try columns[7].decode(Date.self))))
+        }
+        return IngestionBuildPage(counts: try await counts(pipelineId: params.pipelineId), builds: builds)
+    }
+
+    static func stamp(_ date: Date) -> String { date.formatted(.iso8601) }
+
+    // MARK: Clones, logs, worktrees
+
+    func clonePath(githubId: Int64) async throws -> String? {
+        let rows = try await client.query("SELECT path FROM \(unescaped: schema).clones WHERE github_id = \(githubId)", logger: logger)
+        for try await path in rows.decode(String.self) { return path }
+        return nil
+    }
+
+    func recordClone(githubId: Int64, fullName: String, path: String, fetched: Bool, sizeBytes: Int64) async throws {
+        try await client.query(
+            """
+            INSERT INTO \(unescaped: schema).clones (github_id, full_name, path, size_bytes) VALUES (\(githubId), \(fullName), \(path), \(sizeBytes))
+            ON CONFLICT (github_id) DO UPDATE SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes,
+                fetched_at = now(), cloned_at = CASE WHEN \(fetched) THEN clones.cloned_at ELSE now() END
+            """, logger: logger)
+    }
+
+    func hasLogs(githubId: Int64, runId: Int64) async throws -> Bool {
+        let rows = try await client.query(
+            "SELECT 1 FROM \(unescaped: schema).run_logs WHERE github_id = \(githubId) AND run_id = \(runId)", logger: logger
+        ).collect()
+        return !rows.isEmpty
+    }
+
+    func storeLogs(githubId: Int64, runId: Int64, factsJSON: String, zipBytes: Int64) async throws {
+        try await client.query(
+            """
+            INSERT INTO \(unescaped: schema).run_logs (github_id, run_id, facts, zip_bytes) VALUES (\(githubId), \(runId), \(factsJSON)::jsonb, \(zipBytes))
+            ON CONFLICT (github_id, run_id) DO UPDATE SET facts = EXCLUDED.facts, zip_bytes = EXCLUDED.zip_bytes, fetched_at = now()
+            """, logger: logger)
+    }
+
+    /// The parsed log facts of a run, as stored JSON.
+    func logFacts(githubId: Int64, runId: Int64) async throws -> String? {
+        let rows = try await client.query(
+            "SELECT facts::text FROM \(unescaped: schema).run_logs WHERE github_id = \(githubId) AND run_id = \(runId)", logger: logger)
+        for try await facts in rows.decode(String.self) { return facts }
+        return nil
+    }
+
+    struct Worktree: Sendable {
+        var sha: String
+        var name: String
+        var path: String
+        var bytes: Int64
+    }
+
+    func worktree(githubId: Int64, sha: String) async throws -> Worktree? {
+        let rows = try await client.query(
+            "SELECT name, path, bytes FROM \(unescaped: schema).worktrees WHERE github_id = \(githubId) AND sha = \(sha)", logger: logger)
+        for try await (name, path, bytes) in rows.decode((String, String, Int64).self) {
+            return Worktree(sha: sha, name: name, path: path, bytes: bytes)
+        }
+        return nil
+    }
+
+    func recordWorktree(githubId: Int64, _ worktree: Worktree) async throws {
+        try await client.query(
+            """
+            INSERT INTO \(unescaped: schema).worktrees (github_id, sha, name, path, bytes) VALUES (\(githubId), \(worktree.sha), \(worktree.name), \(worktree.path), \(worktree.bytes))
+            ON CONFLICT (github_id, sha) DO UPDATE SET name = EXCLUDED.name, path = EXCLUDED.path, bytes = EXCLUDED.bytes
+            """, logger: logger)
+    }
+
+    func forgetWorktree(githubId: Int64, sha: String) async throws {
+        try await client.query("DELETE FROM \(unescaped: schema).worktrees WHERE github_id = \(githubId) AND sha = \(sha)", logger: logger)
+    }
+
+    func worktreeBytes() async throws -> Int64 {
+        let rows = try await client.query("SELECT coalesce(sum(bytes), 0)::int8 FROM \(unescaped: schema).worktrees", logger: logger)
+        for try await bytes in rows.decode(Int64.self) { return bytes }
+        return 0
+    }
+
+    /// Worktrees that no pipeline still needs: no unreleased pipeline has a build of that commit
+    /// whose worktree is pending, in progress or completed.
+    func unneededWorktrees(githubId: Int64? = nil) async throws -> [(githubId: Int64, worktree: Worktree)] {
+        let rows = try await client.query(
+            """
+            SELECT w.github_id, w.sha, w.name, w.path, w.bytes FROM \(unescaped: schema).worktrees w
+            WHERE (\(githubId)::int8 IS NULL OR w.github_id = \(githubId)) AND NOT EXISTS (
+                SELECT 1 FROM \(unescaped: schema).ingestion_builds b JOIN \(unescaped: schema).pipelines p USING (pipeline_id)
+                WHERE b.github_id = w.github_id AND b.effective_sha = w.sha AND NOT p.worktrees_released
+                    AND b.worktree_status IN ('pending', 'in_progress', 'completed'))
+            ORDER BY w.created_at
+            """, logger: logger)
+        var result: [(Int64, Worktree)] = []
+        for try await (githubId, sha, name, path, bytes) in rows.decode((Int64, String, String, String, Int64).self) {
+            result.append((githubId, Worktree(sha: sha, name: name, path: path, bytes: bytes)))
+        }
+        return result
+    }
+
+    func releaseWorktrees(pipelineId: String) async throws -> Int {
+        let rows = try await client.query(
+            "UPDATE \(unescaped: schema).pipelines SET worktrees_released = true WHERE pipeline_id = \(pipelineId) AND NOT worktrees_released RETURNING github_id",
+            logger: logger
+        ).collect()
+        return rows.count
+    }
+
+    func forget(pipelineId: String) async throws -> Int {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                "DELETE FROM \(unescaped: schema).ingestion_builds WHERE pipeline_id = \(pipelineId) RETURNING run_id", logger: logger
+            ).collect()
+            try await connection.query("DELETE FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)", logger: logger)
+            return rows.count
+        }
+    }
+}

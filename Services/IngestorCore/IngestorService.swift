@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskGitHub
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import ServiceLifecycle
+
+/// The ingestor: clones, fork commits, worktrees and build logs, with a status per resource.
+public enum IngestorService {
+    /// The service definition, with GitHub reached as `github` says.
+    public static func definition(github: GitHubConfiguration, configuration: IngestorConfiguration) -> ServiceDefinition {
+        ServiceDefinition(service: .ingestor, migrations: IngestionPostgresStore.migrations) { environment in
+            let store = IngestionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+            // Run logs answer 302 to a signed URL that must be fetched without the API token, so
+            // the API client does not follow redirects and downloads go through a client without it.
+            var apiConfiguration = HTTPClient.Configuration()
+            apiConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+            apiConfiguration.redirectConfiguration = .disallow
+            let apiClient = LazyHTTPClient(configuration: apiConfiguration)
+            var downloadConfiguration = HTTPClient.Configuration()
+            downloadConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(configuration.logTimeout.components.seconds))
+            downloadConfiguration.redirectConfiguration = .follow(max: 3, allowCycles: false)
+            let downloadClient = LazyHTTPClient(configuration: downloadConfiguration)
+            let gitHub = GitHubClient(configuration: github, httpClient: apiClient, logger: environment.logger)
+            let dataDirectory = environment.configuration.dataDirectory
+            let ingestor = Ingestor(
+                store: store,
+                clones: RepositoryClones(postgres: environment.postgres, dataDirectory: dataDirectory, timeout: configuration.cloneTimeout, logger: environment.logger),
+                github: gitHub,
+                logs: BuildLogDownloader(github: gitHub, downloads: downloadClient, dataDirectory: dataDirectory, configuration: configuration, logger: environment.logger),
+                queue: environment.queue, postgres: environment.postgres, configuration: configuration,
+                worktreeDirectory: URL(fileURLWithPath: dataDirectory).appendingPathComponent("worktrees").standardizedFileURL.path,
+                logger: environment.logger)
+
+            var methods = RPCDispatcher()
+            methods.register(IngestionMethods.start) { request, _ in
+                guard !request.pipelineId.isEmpty, request.fullName.split(separator: "/").count == 2 else {
+                    throw RPCError(.invalidInput, "Invalid ingestion request", reason: "pipelineId must be set and fullName be owner/name")
+                }
+                guard !request.resources.isEmpty else {
+                    throw RPCError(.invalidInput, "Invalid ingestion request", reason: "name at least one resource (git_history, git_worktree, build_logs)")
+                }
+                if let bad = request.builds.first(where: { $0.headSha.utf8.count != 40 || !$0.headSha.allSatisfy(\.isHexDigit) }) {
+                    throw RPCError(.invalidInput, "Invalid ingestion request", reason: "run \(bad.runId): headSha '\(bad.headSha)' is not a 40-digit commit id")
+                }
+                let queued = try await store.start(request, queue: environment.queue)
+                return IngestionAccepted(pipelineId: request.pipelineId, queued: queued)
+            }
+            methods.register(IngestionMethods.builds) { params, _ in
+                try await store.builds(params)
+            }
+            methods.register(IngestionMethods.retryFailed) { params, _ in
+                guard try await store.pipeline(params.pipelineId) != nil else {
+                    throw RPCError(.notFound, "No such pipeline", reason: "the ingestor has no pipeline \(params.pipelineId)")
+                }
+                return IngestionAccepted(pipelineId: params.pipelineId, queued: try await store.retryFailed(pipelineId: params.pipelineId, queue: environment.queue))
+            }
+            methods.register(IngestionMethods.releaseWorktrees) { params, _ in
+                let released = try await store.releaseWorktrees(pipelineId: params.pipelineId)
+                _ = try await ingestor.sweepWorktrees()
+                return IngestionForgetResult(buildsDeleted: released)
+            }
+            methods.register(IngestionMethods.forget) { params, _ in
+                let deleted = try await store.forget(pipelineId: params.pipelineId)
+                _ = try await ingestor.sweepWorktrees()
+                return IngestionForgetResult(buildsDeleted: deleted)
+            }
+            let backoff = Backoff(base: .seconds(2), cap: .seconds(120))
+            return ServiceAssembly(
+                methods: methods,
+                jobHandlers: [
+                    IngestionPostgresStore.JobKind.repository: JobHandler(backoff: backoff) { job, _ in
+                        try await ingestor.runRepository(try job.decodePayload())
+                    },
+                    IngestionPostgresStore.JobKind.logs: JobHandler(backoff: backoff) { job, _ in
+                        try await ingestor.runLogs(try job.decodePayload())
+                    },
+                    IngestionPostgresStore.JobKind.worktrees: JobHandler(backoff: backoff) { job, _ in
+                        try await ingestor.runWorktrees(try job.decodePayload())
+                    },
+                ],
+                services: [HTTPClientShutdown(clients: [apiClient, downloadClient])])
+        }
+    }
+}
+
+/// Shuts HTTP clients down when the service stops.
+struct HTTPClientShutdown: Service {
+    let clients: [LazyHTTPClient]
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for client in clients { try await client.shutdown() }
+    }
+}
