@@ -4,7 +4,8 @@ import Hummingbird
 import Logging
 
 // github-sandbox: an offline GitHub for BuildRisk's demo and tests. Generates a world of real git
-// repositories and workflow runs from a seed and serves it in GitHub's REST formats.
+// repositories and workflow runs from a seed and serves it in GitHub's REST formats. Forks of the
+// repositories (the heads of fork pull requests) are bare repositories beside them: DIR/<fork owner>/<name>.git.
 //
 //   github-sandbox --dir DIR [--port 9100] [--seed 7] [--repos "acme/api:400 acme/web:200"]
 //

@@ -6,7 +6,7 @@ import NIOCore
 import NIOFoundationCompat
 import Synchronization
 
-/// Faults the emulator injects, settable at run time (`POST /_sandbox/faults`).
+/// Faults the emulator injects, settable at run time (`POST /_sandbox/faults`; keys left out take their defaults).
 public struct SandboxFaults: Codable, Sendable {
     /// Share of API requests answered 500/502/503.
     public var errorRate: Double = 0
@@ -19,8 +19,35 @@ public struct SandboxFaults: Codable, Sendable {
     public var rateLimitResetSeconds: Int = 2
     /// Every Nth request gets a secondary rate limit (403 with retry-after: 1); 0 = never.
     public var secondaryRateLimitEvery: Int = 0
+    /// Share of run-log zips served cut off halfway (still 200, with the cut length).
+    public var truncatedZipRate: Double = 0
+    /// Delay before every log download (zip or job text).
+    public var slowLogMilliseconds: Int?
+    /// Runs created this many days before the repository's newest run have expired logs (410); 0 = logs never expire.
+    /// Measured from the newest run, not from today: the generated histories start in November 2023.
+    public var logRetentionDays: Int = 90
+    /// How long a log download URL stays valid (GitHub's signed URLs: one minute).
+    public var logURLSeconds: Int = 60
+    /// Deletes the `refs/pull/N/head` refs of fork pull requests from the base repositories (restored when false).
+    public var withholdPullRefs: Bool = false
 
     public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = SandboxFaults()
+        errorRate = try container.decodeIfPresent(Double.self, forKey: .errorRate) ?? defaults.errorRate
+        slowRate = try container.decodeIfPresent(Double.self, forKey: .slowRate) ?? defaults.slowRate
+        slowMilliseconds = try container.decodeIfPresent(Int.self, forKey: .slowMilliseconds) ?? defaults.slowMilliseconds
+        rateLimitBudget = try container.decodeIfPresent(Int.self, forKey: .rateLimitBudget) ?? defaults.rateLimitBudget
+        rateLimitResetSeconds = try container.decodeIfPresent(Int.self, forKey: .rateLimitResetSeconds) ?? defaults.rateLimitResetSeconds
+        secondaryRateLimitEvery = try container.decodeIfPresent(Int.self, forKey: .secondaryRateLimitEvery) ?? defaults.secondaryRateLimitEvery
+        truncatedZipRate = try container.decodeIfPresent(Double.self, forKey: .truncatedZipRate) ?? defaults.truncatedZipRate
+        slowLogMilliseconds = try container.decodeIfPresent(Int.self, forKey: .slowLogMilliseconds)
+        logRetentionDays = try container.decodeIfPresent(Int.self, forKey: .logRetentionDays) ?? defaults.logRetentionDays
+        logURLSeconds = try container.decodeIfPresent(Int.self, forKey: .logURLSeconds) ?? defaults.logURLSeconds
+        withholdPullRefs = try container.decodeIfPresent(Bool.self, forKey: .withholdPullRefs) ?? defaults.withholdPullRefs
+    }
 }
 
 /// Counts of what the emulator answered (`GET /_sandbox/stats`).
@@ -32,11 +59,22 @@ public struct SandboxStats: Codable, Sendable {
     /// Times a token spent its whole primary budget (a client that reads the headers then rests it).
     public var budgetsSpent = 0
     public var secondaryRateLimited = 0
+    /// Log downloads served from the short-lived URLs (zips and job texts).
+    public var logDownloads = 0
+    public var truncatedZips = 0
+    /// Log requests answered 410 because the run's logs expired.
+    public var expiredLogs = 0
+    /// Downloads refused because the URL had expired or was not one the sandbox signed.
+    public var refusedLogURLs = 0
+    /// Commits answered as a patch or diff (`Accept: application/vnd.github.patch` / `.diff`).
+    public var patches = 0
 }
 
 /// GitHub's REST API over a ``SandboxWorld``, in GitHub's documented formats: Link pagination
 /// (`per_page` ≤ 100), the 1,000-result cap on filtered run listings, ETag/If-None-Match with 304,
-/// `x-ratelimit-*` headers, 403/429 with `retry-after` for secondary limits, 404 for unknown repositories.
+/// `x-ratelimit-*` headers, 403/429 with `retry-after` for secondary limits, 404 for unknown repositories;
+/// run jobs and logs (302 to short-lived URLs, 410 past retention), commits (JSON, patch, diff),
+/// comparisons and pull requests.
 public final class SandboxAPI: Sendable {
     public let world: SandboxWorld
     let faults = Mutex(SandboxFaults())
@@ -44,12 +82,22 @@ public final class SandboxAPI: Sendable {
     /// Per token: requests used in the current window, and when the window resets once spent.
     let budgets = Mutex<[String: (used: Int, spentUntil: Date?)]>([:])
     let random = Mutex(SeededRandom(seed: 42))
+    /// Signs the short-lived log URLs; new per process, so URLs from an earlier start are refused.
+    let blobKey = SymmetricKey(size: .bits256)
+    let pullStats = Mutex<[String: (additions: Int, deletions: Int, files: Int)]>([:])
 
     public init(world: SandboxWorld) {
         self.world = world
     }
 
-    public func setFaults(_ value: SandboxFaults) { faults.withLock { $0 = value } }
+    /// Sets the faults; for tests (`POST /_sandbox/faults` calls ``applyFaults(_:)``, which reports git failures).
+    public func setFaults(_ value: SandboxFaults) { try? applyFaults(value) }
+
+    /// Sets the faults and withholds or restores the fork pull refs to match.
+    public func applyFaults(_ value: SandboxFaults) throws {
+        faults.withLock { $0 = value }
+        try world.setPullRefsWithheld(value.withholdPullRefs)
+    }
     public var currentStats: SandboxStats { stats.withLock { $0 } }
 
     /// The router serving the API; `baseURL` is how clients reach it (for Link headers).
@@ -76,10 +124,12 @@ public final class SandboxAPI: Sendable {
             else { return Self.notFound() }
             return Self.json(run)
         }
+        addLogRoutes(to: router, api: api, baseURL: baseURL)
+        addGitRoutes(to: api, baseURL: baseURL)
         // Sandbox controls (not GitHub's API).
         router.post("/_sandbox/faults") { request, context in
             let value = try await request.decode(as: SandboxFaults.self, context: context)
-            self.setFaults(value)
+            try self.applyFaults(value)
             return Self.json(value)
         }
         router.get("/_sandbox/stats") { _, _ in Self.json(self.currentStats) }
@@ -106,18 +156,21 @@ public final class SandboxAPI: Sendable {
         return router
     }
 
-    private func repository(_ context: BasicRequestContext) -> SandboxRepository? {
+    func repository(_ context: BasicRequestContext) -> SandboxRepository? {
         world.repository("\(context.parameters.get("owner") ?? "")/\(context.parameters.get("repo") ?? "")")
     }
 
     private func repositoryJSON(_ repository: SandboxRepository, baseURL: String) -> RepositoryJSON {
-        RepositoryJSON(
+        let parent = repository.parent.flatMap(world.repository).map {
+            RepositoryJSON.Parent(id: $0.id, name: $0.name, full_name: $0.fullName, clone_url: "file://\($0.gitPath)")
+        }
+        return RepositoryJSON(
             id: repository.id, name: repository.name, full_name: repository.fullName,
-            owner: .init(login: repository.owner, type: "Organization"), private: repository.isPrivate,
+            owner: .init(login: repository.owner, type: parent == nil ? "Organization" : "User"), private: repository.isPrivate,
             default_branch: repository.defaultBranch, language: repository.language,
             created_at: SandboxWorld.iso(repository.createdAt),
             clone_url: "file://\(repository.gitPath)", html_url: "https://github.com/\(repository.fullName)",
-            url: "\(baseURL)/repos/\(repository.fullName)")
+            url: "\(baseURL)/repos/\(repository.fullName)", fork: parent != nil, parent: parent, source: parent)
     }
 
     private func listRuns(_ repository: SandboxRepository, request: Request, baseURL: String) -> Response {
@@ -151,16 +204,21 @@ public final class SandboxAPI: Sendable {
         let data = Self.encode(RunList(total_count: total, workflow_runs: slice))
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         let lastPage = max(1, (reachable + perPage - 1) / perPage)
+        headers[.link] = Self.links(baseURL + "/repos/\(repository.fullName)/actions/runs", query: query, page: page, lastPage: lastPage)
+        return conditional(request, data, headers: headers)
+    }
+
+    /// GitHub's Link header (`next`, `last`, `first`, `prev`) for page `page` of `lastPage`; nil on a single page.
+    static func links(_ url: String, query: Parameters, page: Int, lastPage: Int) -> String? {
         var links: [String] = []
         func link(_ number: Int, _ relation: String) -> String {
             var items = query.filter { $0.key != "page" }.map { "\($0.key)=\($0.value)" }
             items.append("page=\(number)")
-            return "<\(baseURL)/repos/\(repository.fullName)/actions/runs?\(items.sorted().joined(separator: "&"))>; rel=\"\(relation)\""
+            return "<\(url)?\(items.sorted().joined(separator: "&"))>; rel=\"\(relation)\""
         }
         if page < lastPage { links += [link(page + 1, "next"), link(lastPage, "last")] }
         if page > 1 { links += [link(1, "first"), link(page - 1, "prev")] }
-        if !links.isEmpty { headers[.link] = links.joined(separator: ", ") }
-        return conditional(request, data, headers: headers)
+        return links.isEmpty ? nil : links.joined(separator: ", ")
     }
 
     /// Answers 304 when the client's If-None-Match names the body's ETag, as GitHub does.
@@ -178,7 +236,7 @@ public final class SandboxAPI: Sendable {
     /// Stable JSON (sorted keys), so an unchanged resource keeps its ETag.
     static func encode<T: Encodable>(_ value: T) -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)) ?? Data()
     }
 
@@ -219,6 +277,17 @@ struct RepositoryJSON: Codable {
     var clone_url: String
     var html_url: String
     var url: String
+    var fork: Bool
+    /// A fork's parent; GitHub also names the network's root as `source`, here always the parent.
+    var parent: Parent?
+    var source: Parent?
+
+    struct Parent: Codable {
+        var id: Int64
+        var name: String
+        var full_name: String
+        var clone_url: String
+    }
 }
 
 struct RunList: Codable {
