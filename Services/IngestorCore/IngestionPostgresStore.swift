@@ -220,6 +220,33 @@ public struct IngestionPostgresStore: Sendable {
         return builds
     }
 
+    /// Hands out the work that follows the commits, in `connection`'s transaction: worktrees of
+    /// builds whose commit could not be had end as their commit did; pending worktrees of builds
+    /// with a commit, and pending logs, are marked in progress and returned for jobs to take.
+    func dispatch(pipelineId: String, on connection: PostgresConnection) async throws -> (worktrees: [Int64], logs: [Int64]) {
+        try await connection.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET worktree_status = history_status, worktree_finished_at = now(), updated_at = now(),
+                worktree_error = 'the commit could not be had (see git_history)'
+            WHERE pipeline_id = \(pipelineId) AND worktree_status = 'pending' AND history_status IN ('failed', 'missing')
+            """, logger: logger)
+        let worktrees = try await connection.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET worktree_status = 'in_progress', worktree_started_at = now(), updated_at = now()
+            WHERE pipeline_id = \(pipelineId) AND worktree_status = 'pending' AND history_status = 'completed'
+            RETURNING run_id
+            """, logger: logger
+        ).collect().map { try $0.decode(Int64.self) }
+        let logs = try await connection.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET logs_status = 'in_progress', logs_started_at = now(), updated_at = now()
+            WHERE pipeline_id = \(pipelineId) AND logs_status = 'pending'
+            RETURNING run_id
+            """, logger: logger
+        ).collect().map { try $0.decode(Int64.self) }
+        return (worktrees.sorted(), logs.sorted())
+    }
+
     /// Marks `resource` of the given builds in progress.
     func begin(_ resource: IngestionResource, pipelineId: String, runIds: [Int64]) async throws {
         let column = Self.column(resource)

@@ -41,21 +41,16 @@ public struct Ingestor: Sendable {
                 try await store.finish(.gitHistory, pipelineId: pipeline.pipelineId, runIds: pending.map(\.runId), status: .failed, error: "clone or fetch failed: \(error)")
             }
         }
-        // Worktrees need the commit: builds whose history did not complete cannot have one.
-        let worktrees = try await store.unfinished(.gitWorktree, pipelineId: pipeline.pipelineId)
-        let ready = worktrees.filter { $0.effectiveSha != nil }
-        let blocked = worktrees.filter { $0.effectiveSha == nil }.map(\.runId)
-        if !blocked.isEmpty {
-            try await store.finish(.gitWorktree, pipelineId: pipeline.pipelineId, runIds: blocked, status: .skipped, error: "no commit to check out")
-        }
-        let logRuns = try await store.unfinished(.buildLogs, pipelineId: pipeline.pipelineId).map(\.runId)
+        // Worktrees and logs are handed to jobs once: marked in progress in the transaction that
+        // queues them (a job that dies is run again and picks up what is still in progress).
         try await postgres.withTransaction(logger: logger) { connection in
-            for chunk in ready.map(\.runId).chunks(of: Self.worktreeChunk) {
+            let (worktrees, logs) = try await store.dispatch(pipelineId: pipeline.pipelineId, on: connection)
+            for chunk in worktrees.chunks(of: Self.worktreeChunk) {
                 try await queue.enqueue(
                     IngestionPostgresStore.JobKind.worktrees, payload: IngestionPostgresStore.ChunkJob(pipelineId: pipeline.pipelineId, runIds: chunk),
                     options: JobOptions(priority: 4, maxAttempts: 3), on: connection)
             }
-            for chunk in logRuns.chunks(of: Self.logChunk) {
+            for chunk in logs.chunks(of: Self.logChunk) {
                 try await queue.enqueue(
                     IngestionPostgresStore.JobKind.logs, payload: IngestionPostgresStore.ChunkJob(pipelineId: pipeline.pipelineId, runIds: chunk),
                     options: JobOptions(priority: 3, maxAttempts: 3), on: connection)

@@ -16,6 +16,8 @@ public enum Outbox {
     public static let jobKind = "outbox.deliver"
     /// About four hours of attempts with the default backoff before a message is declared dead.
     public static let maxAttempts = 60
+    /// Deliveries in flight at once per service (a worker of their own, apart from the service's jobs).
+    public static let concurrency = 4
     public static let backoff = Backoff(base: .milliseconds(200), cap: .seconds(300))
 
     struct Message: Codable, Sendable {

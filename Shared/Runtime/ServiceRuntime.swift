@@ -89,11 +89,15 @@ public func buildService(
     let metrics = environment.metrics
     methods.observer = { method, outcome in metrics.recordCall(method: method, outcome: outcome) }
 
-    var handlers = assembly.jobHandlers
-    handlers[Outbox.jobKind] = Outbox.handler(directory: environment.directory)
     let worker = JobWorker(
-        queue: environment.queue, handlers: handlers, concurrency: configuration.jobConcurrency,
+        queue: environment.queue, handlers: assembly.jobHandlers, concurrency: configuration.jobConcurrency,
         lease: configuration.jobLease, logger: logger,
+        waitUntilReady: { await readiness.waitUntilMigrated() })
+    // Outbox deliveries get slots of their own: while a receiver is down each attempt waits out a
+    // connect timeout, and they must not take the slots the service's own work runs in.
+    let outboxWorker = JobWorker(
+        queue: environment.queue, handlers: [Outbox.jobKind: Outbox.handler(directory: environment.directory)],
+        concurrency: Outbox.concurrency, lease: configuration.jobLease, logger: logger,
         waitUntilReady: { await readiness.waitUntilMigrated() })
 
     let adminAuthorizer = assembly.adminAuthorizer ?? { [adminToken = configuration.adminToken] token in
@@ -116,7 +120,7 @@ public func buildService(
         configuration: ServiceGroupConfiguration(
             // Stopped in reverse: the service's own parts first, then the job worker (its
             // jobs meet closed parts as retryable failures and are released), the server, PostgreSQL last.
-            services: [postgres, migrations, server, worker] + assembly.services,
+            services: [postgres, migrations, server, worker, outboxWorker] + assembly.services,
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
     return ServiceRuntime(environment: environment, group: group, readiness: readiness, methodNames: methods.methodNames)
