@@ -3,6 +3,7 @@ import BuildRiskContracts
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
+import IngestorCore
 import Logging
 import Testing
 
@@ -19,7 +20,7 @@ struct RPCTransportTests {
             let report = try await gateway.environment.directory.client(for: .ingestor).call(SystemMethods.readiness, Empty())
             #expect(report.service == .ingestor)
             #expect(report.ready)
-            #expect(report.migrationVersion == 1)
+            #expect(report.migrationVersion == IngestionPostgresStore.migrations.last?.version)
 
             // The ingestor reports a step to the gateway; the protocol on the wire is HTTP/2.
             let client = ingestor.environment.directory.client(for: .gateway)

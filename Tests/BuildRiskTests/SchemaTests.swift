@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import BuildRiskContracts
 import BuildRiskRuntime
 import Foundation
+import IngestorCore
 import PostgresNIO
 import Testing
 
@@ -34,7 +35,7 @@ struct SchemaTests {
         try await httpClient.shutdown()
         try await withClient(database.url(forSchema: "ingestor")) { client in
             let rows = try await client.query("SELECT version, count(*)::int8 FROM ingestor.schema_migrations GROUP BY version", logger: TestEnvironment.logger).collect()
-            #expect(rows.count == JobQueue.migrations.count)
+            #expect(rows.count == JobQueue.migrations.count + IngestionPostgresStore.migrations.count)
             for row in rows {
                 #expect(try row.decode((Int, Int64).self).1 == 1)
             }

@@ -1,15 +1,17 @@
 import AsyncHTTPClient
 import BuildRiskContracts
+import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
 import GatewayCore
-import SourceValidatorCore
+import IngestorCore
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOFoundationCompat
+import NIOHTTP1
 import PostgresNIO
+import SourceValidatorCore
 import Synchronization
 import Testing
 
@@ -200,6 +202,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     switch service {
     case .gateway: GatewayService.definition
     case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"]))
+    case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"]), configuration: IngestorConfiguration())
     default: ServiceDefinition(service: service)
     }
 }
@@ -290,12 +293,20 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let output = Pipe()
 
-    init(executable: String, environment: [String: String], arguments: [String] = []) throws {
+    /// `logPath`: where the process's standard output and error go (a service's log); by default
+    /// standard output is a pipe the test reads.
+    init(executable: String, environment: [String: String], arguments: [String] = [], logPath: String? = nil) throws {
         process.executableURL = TestEnvironment.binDirectory.appendingPathComponent(executable)
         process.arguments = arguments
         process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a }
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        if let logPath, FileManager.default.createFile(atPath: logPath, contents: nil), let handle = FileHandle(forWritingAtPath: logPath) {
+            handle.seekToEndOfFile()
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
     }
 

@@ -1,0 +1,253 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import GatewayCore
+import GitHubSandboxCore
+import IngestorCore
+import PostgresNIO
+import Testing
+
+/// Ingestion against sandbox repositories: clones, fork commits, logs, per-resource status.
+@Suite(.timeLimit(.minutes(8)))
+struct IngestionTests {
+    let imports = WarehouseImportTests()
+
+    func setFaults(_ baseURL: String, _ faults: SandboxFaults) async throws {
+        let body = try JSONEncoder().encode(faults)
+        #expect(try await http(TestEnvironment.httpClient, .POST, baseURL + "/_sandbox/faults", body: body).status == 200)
+    }
+
+    /// Every ingestion record of a repository, following the pages.
+    func importBuilds(_ cluster: TestCluster, _ id: Int) async throws -> (counts: IngestionCounts, builds: [IngestionBuildRecord]) {
+        var builds: [IngestionBuildRecord] = []
+        var before: Int64?
+        var counts = IngestionCounts()
+        repeat {
+            let answer = try await http(
+                TestEnvironment.httpClient, .GET,
+                cluster.publicURL + "/api/v1/repos/\(id)/import-builds?limit=200" + (before.map { "&before=\($0)" } ?? ""), token: TestEnvironment.adminToken)
+            #expect(answer.status == 200, "\(answer.text)")
+            let page = try JSONDecoder().decode(IngestionBuildPage.self, from: answer.body)
+            counts = page.counts
+            builds += page.builds
+            before = page.builds.last?.runId
+            if page.builds.count < 200 { break }
+        } while true
+        return (counts, builds)
+    }
+
+    func waitForIngestion(_ cluster: TestCluster, _ id: Int, after sequence: Int = 0) async throws -> RepositoryConfig {
+        try await waitUntil("the repository is ingested", timeout: .seconds(300)) {
+            let config = try await imports.config(cluster, id)
+            return [.ingested, .partial, .failed].contains(config.status) && (config.ingestion?.sequence ?? 0) > sequence
+                && config.ingestion?.counts.pending == 0
+        }
+        return try await imports.config(cluster, id)
+    }
+
+    @Test func aRepositoryIngestsWithEveryBuildInAStatedFinalStatus() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/shop", 300)]) { api, baseURL in
+            // Some log downloads come back cut off: those builds fail, and a retry completes them.
+            var faults = SandboxFaults()
+            faults.truncatedZipRate = 0.2
+            // The generated history spans about two weeks: a 7-day retention expires the older half's logs.
+            faults.logRetentionDays = 7
+            try await setFaults(baseURL, faults)
+            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor].map {
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+            }
+            try await withServices(runtimes) {
+                let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/shop"}]}"#)
+                #expect(created.status == 202)
+                let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
+                let first = try await waitForIngestion(cluster, id)
+                let repository = try #require(api.world.repository("acme/shop"))
+                let admitted = imports.admitted(repository.runs)
+                var (counts, builds) = try await importBuilds(cluster, id)
+                // Every admitted run has exactly one record, and every record a final status with a reason when not ingested.
+                #expect(Set(builds.map(\.runId)) == admitted)
+                #expect(builds.count == admitted.count)
+                #expect(counts.total == admitted.count && counts.pending == 0)
+                for build in builds {
+                    #expect(build.status != .pending)
+                    #expect(build.resources.allSatisfy { $0.status != .pending && $0.status != .inProgress })
+                    if build.status != .ingested { #expect(build.reason != nil) }
+                    if build.status == .ingested { #expect(build.effectiveSha != nil) }
+                }
+                #expect(counts.failed > 0, "the truncated zips failed some builds")
+                #expect(builds.filter { $0.status == .failed }.allSatisfy { $0.reason?.hasPrefix("build_logs") == true })
+                // Fork pull requests got their commit through the pull ref.
+                let forkRuns = Set(repository.runs.filter { $0.head_repository?.full_name != nil && $0.head_repository?.full_name != repository.fullName }.map(\.id))
+                #expect(!forkRuns.isEmpty)
+                for build in builds where forkRuns.contains(build.runId) && build.status == .ingested {
+                    #expect(build.commitSource == "pull_ref")
+                    #expect(build.effectiveSha == build.headSha)
+                }
+                // Expired logs are missing, not failed.
+                #expect(counts.missingResource > 0)
+                for build in builds where build.status == .missingResource {
+                    #expect(build.reason?.contains("410") == true, "\(build.reason ?? "")")
+                }
+
+                // Retry without faults: the failed builds complete, missing ones are left alone.
+                var calm = SandboxFaults()
+                calm.logRetentionDays = 7
+                try await setFaults(baseURL, calm)
+                let missingBefore = counts.missingResource
+                let retry = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/\(id)/reingest-failed", token: TestEnvironment.adminToken)
+                #expect(retry.status == 202, "\(retry.text)")
+                #expect(try JSONDecoder().decode(IngestionAccepted.self, from: retry.body).queued == counts.failed)
+                _ = try await waitForIngestion(cluster, id, after: first.ingestion?.sequence ?? 0)
+                (counts, builds) = try await importBuilds(cluster, id)
+                #expect(counts.failed == 0)
+                #expect(counts.missingResource == missingBefore)
+                #expect(counts.ingested + counts.missingResource == admitted.count)
+                #expect(builds.filter { $0.attempts > 1 }.allSatisfy { $0.status == .ingested })
+
+                // Parsed logs are stored for the ingested builds.
+                let parsed = try await withClient(database.url(forSchema: "ingestor")) { client in
+                    try await client.query("SELECT count(*)::int8 FROM ingestor.run_logs", logger: TestEnvironment.logger).collect().first?.decode(Int64.self) ?? 0
+                }
+                #expect(Int(parsed) == builds.filter { $0.resources.contains { $0.resource == .buildLogs && $0.status == .completed } }.count)
+
+                // Another user cannot see the records; a bad status filter is refused.
+                #expect(try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds?status=nope", token: TestEnvironment.adminToken).status == 400)
+            }
+        }
+    }
+
+    struct IDOnly: Decodable { var id: Int }
+
+    /// An ingestor client for direct calls (the way every pipeline calls it).
+    func ingestor(_ cluster: TestCluster) -> RPCClient {
+        RPCClient(httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.ingestor), token: TestEnvironment.tokens.token(for: .gateway))
+    }
+
+    func records(_ client: RPCClient, _ pipelineId: String) async throws -> IngestionBuildPage {
+        try await client.call(IngestionMethods.builds, IngestionBuildsParams(pipelineId: pipelineId, limit: 1000))
+    }
+
+    func request(_ repository: SandboxRepository, pipelineId: String, resources: [IngestionResource], runs: [SandboxRun]) -> IngestionRequest {
+        IngestionRequest(
+            pipelineId: pipelineId, fullName: repository.fullName, githubId: repository.id, resources: resources,
+            builds: runs.map { IngestionBuild(runId: $0.id, headSha: $0.head_sha, event: $0.event, createdAt: $0.created_at) })
+    }
+
+    @Test func aForkCommitIsReplayedFromItsPatchWhenThePullRefIsWithheld() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/forked", 200)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.withholdPullRefs = true
+            try await setFaults(baseURL, faults)
+            let runtime = try makeRuntime(.ingestor, in: cluster, definition: definition(of: .ingestor, githubURL: baseURL))
+            try await withServices([runtime]) {
+                let repository = try #require(api.world.repository("acme/forked"))
+                let forkRuns = repository.runs.filter { $0.status == "completed" && $0.head_repository.map { $0.full_name != repository.fullName } == true }
+                try #require(!forkRuns.isEmpty)
+                let client = ingestor(cluster)
+                let accepted = try await client.call(IngestionMethods.start, request(repository, pipelineId: "fork-1", resources: [.gitHistory], runs: forkRuns))
+                #expect(accepted.queued == forkRuns.count)
+                try await waitUntil("the fork builds are settled", timeout: .seconds(120)) {
+                    try await records(client, "fork-1").counts.pending == 0
+                }
+                let page = try await records(client, "fork-1")
+                #expect(page.counts.ingested == forkRuns.count)
+                let clone = cluster.dataDirectory + "/repos/\(repository.id).git"
+                for build in page.builds {
+                    #expect(build.commitSource == "patch")
+                    let effective = try #require(build.effectiveSha)
+                    // The synthetic commit has the fork commit's tree (a withheld pull ref leaves the
+                    // commit's objects in the sandbox's repository, where git can still read them).
+                    let forkTree = try GitRepositoryTests.git(["--git-dir", repository.gitPath, "rev-parse", "\(build.headSha)^{tree}"])
+                    #expect(try GitRepositoryTests.git(["--git-dir", clone, "rev-parse", "\(effective)^{tree}"]) == forkTree)
+                }
+
+                // A commit GitHub does not know either is missing, with the reason, and is not retried.
+                var unknown = forkRuns[0]
+                unknown.id = 1
+                unknown.head_sha = String(repeating: "ab", count: 20)
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "fork-2", resources: [.gitHistory], runs: [unknown]))
+                try await waitUntil("the unknown commit is settled") { try await records(client, "fork-2").counts.pending == 0 }
+                let missing = try #require(try await records(client, "fork-2").builds.first)
+                #expect(missing.status == .missingResource)
+                #expect(missing.resources.first { $0.resource == .gitHistory }?.status == .missing)
+                #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "fork-2")).queued == 0)
+
+                // Bad requests are refused and write nothing.
+                await #expect(throws: RPCClientError.self) {
+                    try await client.call(IngestionMethods.start, IngestionRequest(pipelineId: "bad", fullName: "acme/forked", githubId: repository.id, resources: [.gitHistory],
+                        builds: [IngestionBuild(runId: 5, headSha: "nope", event: "push", createdAt: "")]))
+                }
+                #expect(try await records(client, "bad").counts.total == 0)
+            }
+        }
+    }
+
+    @Test func killingTheIngestorMidRunAndStartingItAgainFinishesTheWorkCleanly() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/crashy", 200)]) { api, baseURL in
+            // Slow log downloads keep the run going long enough to kill it in the middle.
+            var faults = SandboxFaults()
+            faults.slowRate = 0.5
+            faults.slowMilliseconds = 150
+            try await setFaults(baseURL, faults)
+            let repository = try #require(api.world.repository("acme/crashy"))
+            let runs = repository.runs.filter { $0.status == "completed" && !["skipped", "action_required", "stale"].contains($0.conclusion ?? "") }
+            var environment = cluster.environment(for: .ingestor)
+            environment["GITHUB_API_URL"] = baseURL
+            environment["BUILDRISK_JOB_LEASE_SECONDS"] = "3"
+            // The child's log goes beside the data directory (<data>-ingestor.log), for a failure's post-mortem.
+            environment["BUILDRISK_LOG_LEVEL"] = "info"
+            func start() async throws -> ChildProcess {
+                let process = try ChildProcess(executable: "ingestor", environment: environment, logPath: cluster.dataDirectory + "-ingestor.log")
+                try await waitUntil("the ingestor is ready", timeout: .seconds(60)) {
+                    (try? await http(TestEnvironment.httpClient, .GET, cluster.internalURL(.ingestor) + "/ready"))?.status == 200
+                }
+                return process
+            }
+            let client = ingestor(cluster)
+            var process = try await start()
+            _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "crash-1", resources: [.gitHistory, .gitWorktree, .buildLogs], runs: runs))
+            try await waitUntil("some builds are done", timeout: .seconds(120)) {
+                let counts = try await records(client, "crash-1").counts
+                return counts.total - counts.pending >= 5
+            }
+            #expect(try await records(client, "crash-1").counts.pending > 0, "killed mid-run")
+            process.kill(SIGKILL)
+            await process.waitForExit()
+            try await setFaults(baseURL, SandboxFaults())
+            process = try await start()
+            defer { process.kill(SIGKILL) }
+            try await waitUntil("every build is settled", timeout: .seconds(240)) {
+                try await records(client, "crash-1").counts.pending == 0
+            }
+            let page = try await records(client, "crash-1")
+            #expect(page.counts.total == runs.count)
+            #expect(page.builds.allSatisfy { build in build.resources.allSatisfy { $0.status != .inProgress && $0.status != .pending } })
+            // One clone, no half-made one left behind.
+            let repos = try FileManager.default.contentsOfDirectory(atPath: cluster.dataDirectory + "/repos")
+            #expect(repos == ["\(repository.id).git"])
+            // Exactly the worktrees the completed builds need, on disk and known to git; none orphaned.
+            let needed = Set(page.builds.filter { $0.resources.contains { $0.resource == .gitWorktree && $0.status == .completed } }.compactMap(\.effectiveSha))
+            #expect(!needed.isEmpty)
+            let worktreeDirectory = cluster.dataDirectory + "/worktrees/\(repository.id)"
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: worktreeDirectory)) == needed)
+            let clone = cluster.dataDirectory + "/repos/\(repository.id).git"
+            let listed = try GitRepositoryTests.git(["--git-dir", clone, "worktree", "list", "--porcelain"]).split(separator: "\n").filter { $0.hasPrefix("worktree ") }
+            #expect(listed.count == needed.count + 1, "git knows every worktree (and the bare repository itself)")
+            #expect(try GitRepositoryTests.git(["--git-dir", clone, "branch", "--list", "buildrisk-worktree-*"]).isEmpty)
+
+            // Released, the worktrees go.
+            _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "crash-1"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: worktreeDirectory).isEmpty)
+            process.kill(SIGTERM)
+            await process.waitForExit()
+        }
+    }
+}
