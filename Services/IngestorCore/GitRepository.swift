@@ -67,6 +67,10 @@ public final class GitRepository {
         var fetchOptions = git_fetch_options()
         try GitError.check(git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "fetch options")
         fetchOptions.prune = prune ? GIT_FETCH_PRUNE : GIT_FETCH_NO_PRUNE
+        // Tags are not needed (builds name commits), and following them costs libgit2 a second
+        // negotiation; FETCH_HEAD is not read by anyone.
+        fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        fetchOptions.update_fetchhead = 0
         let context = TransferContext(options: options)
         try withExtendedLifetime(context) {
             fetchOptions.callbacks = context.callbacks()

@@ -486,13 +486,25 @@ public struct IngestionPostgresStore: Sendable {
         return rows.count
     }
 
-    func forget(pipelineId: String) async throws -> Int {
+    /// Deletes a pipeline's records; when no other pipeline holds its repository, also the
+    /// repository's parsed logs and clone record. Returns the records deleted and the repository
+    /// whose files may go (nil while another pipeline still needs them).
+    func forget(pipelineId: String) async throws -> (deleted: Int, orphaned: Int64?) {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 "DELETE FROM \(unescaped: schema).ingestion_builds WHERE pipeline_id = \(pipelineId) RETURNING run_id", logger: logger
             ).collect()
-            try await connection.query("DELETE FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)", logger: logger)
-            return rows.count
+            let pipelines = try await connection.query(
+                "DELETE FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId) RETURNING github_id", logger: logger
+            ).collect()
+            guard let githubId = try pipelines.first?.decode(Int64.self) else { return (rows.count, nil) }
+            let others = try await connection.query(
+                "SELECT 1 FROM \(unescaped: schema).pipelines WHERE github_id = \(githubId) LIMIT 1", logger: logger
+            ).collect()
+            guard others.isEmpty else { return (rows.count, nil) }
+            try await connection.query("DELETE FROM \(unescaped: schema).run_logs WHERE github_id = \(githubId)", logger: logger)
+            try await connection.query("DELETE FROM \(unescaped: schema).clones WHERE github_id = \(githubId)", logger: logger)
+            return (rows.count, githubId)
         }
     }
 }

@@ -283,6 +283,24 @@ public struct Ingestor: Sendable {
         return unneeded.count
     }
 
+    /// Forgets a pipeline; when it was the last to hold its repository, the clone and the
+    /// unpacked logs go too (after its worktrees, which no pipeline needs any more).
+    func forget(pipelineId: String) async throws -> Int {
+        let (deleted, orphaned) = try await store.forget(pipelineId: pipelineId)
+        _ = try await sweepWorktrees()
+        if let githubId = orphaned {
+            let clonePath = clones.path(githubId: githubId)
+            let logDirectory = logs.directory + "/\(githubId)"
+            let worktrees = worktreeDirectory + "/\(githubId)"
+            try await clones.withLock(githubId: githubId) {
+                try await GitWorkQueue.run {
+                    for path in [clonePath, logDirectory, worktrees] { try? FileManager.default.removeItem(atPath: path) }
+                }
+            }
+        }
+        return deleted
+    }
+
     // MARK: Reporting
 
     /// Settles finished builds and reports the pipeline's progress to the gateway.

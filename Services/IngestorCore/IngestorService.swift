@@ -62,9 +62,7 @@ public enum IngestorService {
                 return IngestionForgetResult(buildsDeleted: released)
             }
             methods.register(IngestionMethods.forget) { params, _ in
-                let deleted = try await store.forget(pipelineId: params.pipelineId)
-                _ = try await ingestor.sweepWorktrees()
-                return IngestionForgetResult(buildsDeleted: deleted)
+                IngestionForgetResult(buildsDeleted: try await ingestor.forget(pipelineId: params.pipelineId))
             }
             let backoff = Backoff(base: .seconds(2), cap: .seconds(120))
             return ServiceAssembly(

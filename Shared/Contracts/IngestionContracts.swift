@@ -234,6 +234,6 @@ public enum IngestionMethods {
     )
     public static let forget = RPCMethod<IngestionPipelineParams, IngestionForgetResult>(
         "ingestion.forget",
-        summary: "Deletes a pipeline's ingestion records and releases its worktrees (the gateway sends it when a repository config is deleted)."
+        summary: "Deletes a pipeline's ingestion records and releases its worktrees; when no other pipeline holds the repository, its clone, parsed logs and unpacked log files go too (the gateway sends it when a repository config is deleted)."
     )
 }

@@ -148,7 +148,7 @@ public struct GitHubClient: Sendable {
             switch response.status {
             case 200..<300, 304:
                 return response
-            case 301, 302, 303, 307, 308 where response.headers.first(name: "location") != nil:
+            case 300..<400 where response.headers.first(name: "location") != nil:
                 return response
             case 403, 429:
                 let message = String(decoding: response.body.prefix(300), as: UTF8.self)

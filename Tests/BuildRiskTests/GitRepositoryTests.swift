@@ -6,22 +6,6 @@ import Testing
 /// The libgit2 layer against real repositories written by git itself, checked with the git CLI.
 @Suite(.timeLimit(.minutes(5)))
 struct GitRepositoryTests {
-    /// Runs git and returns its trimmed standard output.
-    @discardableResult
-    static func git(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw WaitTimeout(description: "git \(arguments.joined(separator: " ")) exited \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     func withWorld<T>(_ body: (SandboxWorld, String) throws -> T) throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("git-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -35,15 +19,15 @@ struct GitRepositoryTests {
             let remote = try #require(world.repository("acme/lib")).gitPath
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: remote, to: clonePath, options: GitTransferOptions())
-            #expect(try Self.git(["--git-dir", clonePath, "rev-parse", "refs/heads/main"]) == (try Self.git(["--git-dir", remote, "rev-parse", "refs/heads/main"])))
-            #expect(try Self.git(["--git-dir", clonePath, "rev-parse", "--is-bare-repository"]) == "true")
+            #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "refs/heads/main"]) == (try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])))
+            #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "--is-bare-repository"]) == "true")
 
             try world.addActivity(fullName: "acme/lib", commits: 7)
-            let newHead = try Self.git(["--git-dir", remote, "rev-parse", "refs/heads/main"])
+            let newHead = try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])
             #expect(!clone.containsCommit(newHead))
             try clone.fetch(options: GitTransferOptions())
             #expect(clone.containsCommit(newHead))
-            #expect(try Self.git(["--git-dir", clonePath, "rev-parse", "refs/heads/main"]) == newHead)
+            #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "refs/heads/main"]) == newHead)
             #expect(try clone.isOnBranch(newHead))
             #expect(!clone.containsCommit(String(repeating: "0", count: 40)))
         }
@@ -55,17 +39,17 @@ struct GitRepositoryTests {
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: remote, to: clonePath, options: GitTransferOptions())
             // Replay the head commit onto its parent, as the ingestor does for a fork commit it cannot fetch.
-            let head = try Self.git(["--git-dir", remote, "rev-parse", "main"])
-            let parent = try Self.git(["--git-dir", remote, "rev-parse", "main^"])
-            let patch = try Self.git(["--git-dir", remote, "format-patch", "-1", "--stdout", head]) + "\n"
+            let head = try gitLine(["--git-dir", remote, "rev-parse", "main"])
+            let parent = try gitLine(["--git-dir", remote, "rev-parse", "main^"])
+            let patch = try gitLine(["--git-dir", remote, "format-patch", "-1", "--stdout", head]) + "\n"
             let signature = GitRepository.Signature(name: "Ada Lovelace", email: "ada@example.org", time: Date(timeIntervalSince1970: 1_700_000_000))
             let replayed = try clone.replayPatch(patch, onto: parent, message: "replayed\n", author: signature, committer: signature)
             #expect(clone.containsCommit(replayed))
-            #expect(try Self.git(["--git-dir", clonePath, "rev-parse", "\(replayed)^{tree}"]) == (try Self.git(["--git-dir", remote, "rev-parse", "\(head)^{tree}"])))
-            #expect(try Self.git(["--git-dir", clonePath, "rev-parse", "\(replayed)^"]) == parent)
+            #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "\(replayed)^{tree}"]) == (try gitLine(["--git-dir", remote, "rev-parse", "\(head)^{tree}"])))
+            #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "\(replayed)^"]) == parent)
 
             // A patch that does not fit the parent is refused, and a missing parent too.
-            let root = try Self.git(["--git-dir", remote, "rev-list", "--max-parents=0", "main"])
+            let root = try gitLine(["--git-dir", remote, "rev-list", "--max-parents=0", "main"])
             #expect(throws: GitError.self) { try clone.replayPatch(patch, onto: root, message: "x", author: signature, committer: signature) }
             #expect(throws: GitError.self) { try clone.replayPatch("not a patch", onto: parent, message: "x", author: signature, committer: signature) }
         }
@@ -76,16 +60,16 @@ struct GitRepositoryTests {
             let remote = try #require(world.repository("acme/lib")).gitPath
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: remote, to: clonePath, options: GitTransferOptions())
-            let commit = try Self.git(["--git-dir", remote, "rev-parse", "main~5"])
+            let commit = try gitLine(["--git-dir", remote, "rev-parse", "main~5"])
             let path = directory + "/worktrees/one"
             try FileManager.default.createDirectory(atPath: directory + "/worktrees", withIntermediateDirectories: true)
             try clone.addDetachedWorktree(name: "one", path: path, at: commit)
-            #expect(try Self.git(["-C", path, "rev-parse", "HEAD"]) == commit)
+            #expect(try gitLine(["-C", path, "rev-parse", "HEAD"]) == commit)
             // Detached, and the temporary branch is gone.
-            #expect((try? Self.git(["-C", path, "symbolic-ref", "-q", "HEAD"])) == nil)
-            #expect(try Self.git(["--git-dir", clonePath, "branch", "--list", "buildrisk-worktree-*"]).isEmpty)
+            #expect((try? gitLine(["-C", path, "symbolic-ref", "-q", "HEAD"])) == nil)
+            #expect(try gitLine(["--git-dir", clonePath, "branch", "--list", "buildrisk-worktree-*"]).isEmpty)
             // The checkout holds the commit's files.
-            let files = try Self.git(["--git-dir", remote, "ls-tree", "-r", "--name-only", commit]).split(separator: "\n")
+            let files = try gitLine(["--git-dir", remote, "ls-tree", "-r", "--name-only", commit]).split(separator: "\n")
             #expect(!files.isEmpty)
             for file in files { #expect(FileManager.default.fileExists(atPath: "\(path)/\(file)")) }
             #expect(try clone.worktreeNames() == ["one"])

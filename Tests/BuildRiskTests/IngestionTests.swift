@@ -163,8 +163,8 @@ struct IngestionTests {
                     let effective = try #require(build.effectiveSha)
                     // The synthetic commit has the fork commit's tree (a withheld pull ref leaves the
                     // commit's objects in the sandbox's repository, where git can still read them).
-                    let forkTree = try GitRepositoryTests.git(["--git-dir", repository.gitPath, "rev-parse", "\(build.headSha)^{tree}"])
-                    #expect(try GitRepositoryTests.git(["--git-dir", clone, "rev-parse", "\(effective)^{tree}"]) == forkTree)
+                    let forkTree = try gitLine(["--git-dir", repository.gitPath, "rev-parse", "\(build.headSha)^{tree}"])
+                    #expect(try gitLine(["--git-dir", clone, "rev-parse", "\(effective)^{tree}"]) == forkTree)
                 }
 
                 // A commit GitHub does not know either is missing, with the reason, and is not retried.
@@ -177,6 +177,13 @@ struct IngestionTests {
                 #expect(missing.status == .missingResource)
                 #expect(missing.resources.first { $0.resource == .gitHistory }?.status == .missing)
                 #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "fork-2")).queued == 0)
+
+                // Forgetting: the clone stays while another pipeline holds the repository, then goes.
+                #expect(try await client.call(IngestionMethods.forget, IngestionPipelineParams(pipelineId: "fork-1")).buildsDeleted == forkRuns.count)
+                #expect(FileManager.default.fileExists(atPath: clone))
+                _ = try await client.call(IngestionMethods.forget, IngestionPipelineParams(pipelineId: "fork-2"))
+                #expect(!FileManager.default.fileExists(atPath: clone))
+                #expect(try await records(client, "fork-1").counts.total == 0)
 
                 // Bad requests are refused and write nothing.
                 await #expect(throws: RPCClientError.self) {
@@ -239,9 +246,9 @@ struct IngestionTests {
             let worktreeDirectory = cluster.dataDirectory + "/worktrees/\(repository.id)"
             #expect(Set(try FileManager.default.contentsOfDirectory(atPath: worktreeDirectory)) == needed)
             let clone = cluster.dataDirectory + "/repos/\(repository.id).git"
-            let listed = try GitRepositoryTests.git(["--git-dir", clone, "worktree", "list", "--porcelain"]).split(separator: "\n").filter { $0.hasPrefix("worktree ") }
+            let listed = try gitLine(["--git-dir", clone, "worktree", "list", "--porcelain"]).split(separator: "\n").filter { $0.hasPrefix("worktree ") }
             #expect(listed.count == needed.count + 1, "git knows every worktree (and the bare repository itself)")
-            #expect(try GitRepositoryTests.git(["--git-dir", clone, "branch", "--list", "buildrisk-worktree-*"]).isEmpty)
+            #expect(try gitLine(["--git-dir", clone, "branch", "--list", "buildrisk-worktree-*"]).isEmpty)
 
             // Released, the worktrees go.
             _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "crash-1"))

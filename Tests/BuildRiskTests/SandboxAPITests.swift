@@ -245,22 +245,6 @@ struct SandboxAPITests {
         #expect(heads[0] == heads[1])
     }
 
-    /// Runs git; its output, or an error when it fails.
-    @discardableResult
-    func git(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw WaitTimeout(description: "git \(arguments.joined(separator: " ")) failed") }
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// The entry names in a zip's central directory; nil when it has none (a truncated download).
     static func zipEntryNames(_ data: Data) -> [String]? {
         let bytes = [UInt8](data)

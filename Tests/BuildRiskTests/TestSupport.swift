@@ -5,6 +5,7 @@ import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
 import GatewayCore
+import GitHubSandboxCore
 import IngestorCore
 import Logging
 import NIOCore
@@ -333,6 +334,17 @@ final class ChildProcess: @unchecked Sendable {
             Foundation.kill(process.processIdentifier, SIGKILL)
         }
     }
+}
+
+/// Runs the git CLI (the sandbox's runner) and returns its standard output.
+@discardableResult
+func git(_ arguments: [String]) throws -> String {
+    String(decoding: try SandboxGit.run(arguments), as: UTF8.self)
+}
+
+/// The same, trimmed of surrounding white space (one line of output, say).
+func gitLine(_ arguments: [String]) throws -> String {
+    try git(arguments).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// A value behind a lock that closures running elsewhere can share.

@@ -2,10 +2,10 @@ import Foundation
 
 /// The git CLI as the sandbox uses it: writing histories (fast-import, refs) and reading commits,
 /// diffs and patches back in GitHub's shapes.
-enum SandboxGit {
+public enum SandboxGit {
     /// Runs `git arguments`; its standard output, or a ``SandboxError`` when git exits non-zero.
     @discardableResult
-    static func run(_ arguments: [String], input: String? = nil) throws -> Data {
+    public static func run(_ arguments: [String], input: String? = nil) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["git"] + arguments
