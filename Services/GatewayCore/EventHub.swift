@@ -1,14 +1,28 @@
+import BuildRiskContracts
 import Foundation
 import Synchronization
 
-/// An event pushed to users over `/api/v1/events` (`REPO_UPDATE` now; later pipelines add theirs).
+/// An event pushed to users over `/api/v1/events`: `REPO_UPDATE` (a repository's status and
+/// counts) and `BUILD_UPDATE` (builds that reached their final ingestion status); later pipelines
+/// add theirs.
 public struct GatewayEvent: Codable, Sendable, Equatable {
     public var type: String
     public var repoId: Int64?
     public var status: String?
     public var message: String?
     public var counts: [String: Int]?
+    public var builds: [SettledBuild]?
     public var at: Date
+
+    public init(type: String, repoId: Int64?, status: String?, message: String?, counts: [String: Int]?, builds: [SettledBuild]? = nil, at: Date) {
+        self.type = type
+        self.repoId = repoId
+        self.status = status
+        self.message = message
+        self.counts = counts
+        self.builds = builds
+        self.at = at
+    }
 }
 
 /// Fans events out to the connected users who may see them: the owner of the record and admins.

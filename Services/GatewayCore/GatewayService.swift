@@ -73,7 +73,17 @@ public enum GatewayService {
             return Empty()
         }
         methods.register(GatewayMethods.ingestionProgress) { progress, _ in
-            if let owner = try await repositories.apply(progress) {
+            let applied = try await repositories.apply(progress)
+            // Settled builds are news even in a report that arrived after a newer one.
+            if !progress.settled.isEmpty, let id = Int64(progress.pipelineId) {
+                var owner = applied
+                if owner == nil { owner = try await repositories.get(id: id, ownerId: nil)?.ownerId }
+                if let owner {
+                    events.publish(GatewayEvent(
+                        type: "BUILD_UPDATE", repoId: id, status: nil, message: nil, counts: nil, builds: progress.settled, at: Date()), ownerId: owner)
+                }
+            }
+            if let owner = applied {
                 events.publish(GatewayEvent(
                     type: "REPO_UPDATE", repoId: Int64(progress.pipelineId), status: progress.status.rawValue, message: progress.message,
                     counts: ["total": progress.counts.total, "pending": progress.counts.pending, "ingested": progress.counts.ingested,

@@ -291,8 +291,8 @@ public struct IngestionPostgresStore: Sendable {
 
     /// Sets the final status of every build whose resources have all ended, and returns the
     /// pipeline's counts and whether nothing is left to do.
-    func settle(pipelineId: String) async throws -> (counts: IngestionCounts, done: Bool) {
-        try await client.query(
+    func settle(pipelineId: String) async throws -> (counts: IngestionCounts, done: Bool, settled: [SettledBuild]) {
+        let rows = try await client.query(
             """
             UPDATE \(unescaped: schema).ingestion_builds SET updated_at = now(),
                 status = CASE
@@ -308,9 +308,14 @@ public struct IngestionPostgresStore: Sendable {
                 AND history_status NOT IN ('pending', 'in_progress')
                 AND worktree_status NOT IN ('pending', 'in_progress')
                 AND logs_status NOT IN ('pending', 'in_progress')
+            RETURNING run_id, status, reason
             """, logger: logger)
+        var settled: [SettledBuild] = []
+        for try await (runId, status, reason) in rows.decode((Int64, String, String?).self) {
+            settled.append(SettledBuild(runId: runId, status: IngestionBuildStatus(rawValue: status) ?? .failed, reason: reason))
+        }
         let counts = try await counts(pipelineId: pipelineId)
-        return (counts, counts.pending == 0)
+        return (counts, counts.pending == 0, settled.sorted { $0.runId < $1.runId })
     }
 
     func counts(pipelineId: String) async throws -> IngestionCounts {

@@ -305,7 +305,7 @@ public struct Ingestor: Sendable {
 
     /// Settles finished builds and reports the pipeline's progress to the gateway.
     func settleAndReport(_ pipelineId: String) async throws {
-        let (counts, done) = try await store.settle(pipelineId: pipelineId)
+        let (counts, done, settled) = try await store.settle(pipelineId: pipelineId)
         let status: IngestionStatus
         let message: String
         if !done {
@@ -325,7 +325,7 @@ public struct Ingestor: Sendable {
             let sequence = try await store.nextSequence(pipelineId: pipelineId, status: status, message: message, on: connection)
             try await Outbox.enqueue(
                 to: .gateway, GatewayMethods.ingestionProgress,
-                IngestionProgress(pipelineId: pipelineId, sequence: sequence, status: status, counts: counts, message: message),
+                IngestionProgress(pipelineId: pipelineId, sequence: sequence, status: status, counts: counts, message: message, settled: Array(settled.prefix(1000))),
                 key: "ingestion:\(pipelineId):\(sequence)", queue: queue, on: connection)
         }
     }

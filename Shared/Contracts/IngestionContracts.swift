@@ -107,6 +107,19 @@ public enum IngestionStatus: String, ContractEnum {
     case failed
 }
 
+/// A build that reached its final status.
+public struct SettledBuild: Codable, Sendable, Equatable {
+    public var runId: Int64
+    public var status: IngestionBuildStatus
+    public var reason: String?
+
+    public init(runId: Int64, status: IngestionBuildStatus, reason: String?) {
+        self.runId = runId
+        self.status = status
+        self.reason = reason
+    }
+}
+
 /// The ingestor's progress report to the gateway; the one with the highest sequence wins.
 public struct IngestionProgress: Codable, Sendable, Equatable {
     public var pipelineId: String
@@ -114,13 +127,17 @@ public struct IngestionProgress: Codable, Sendable, Equatable {
     public var status: IngestionStatus
     public var counts: IngestionCounts
     public var message: String?
+    /// Builds that reached their final status since the previous report (at most 1,000; all of
+    /// them are always readable through `ingestion.builds`).
+    public var settled: [SettledBuild]
 
-    public init(pipelineId: String, sequence: Int, status: IngestionStatus, counts: IngestionCounts, message: String? = nil) {
+    public init(pipelineId: String, sequence: Int, status: IngestionStatus, counts: IngestionCounts, message: String? = nil, settled: [SettledBuild] = []) {
         self.pipelineId = pipelineId
         self.sequence = sequence
         self.status = status
         self.counts = counts
         self.message = message
+        self.settled = settled
     }
 }
 

@@ -5,6 +5,8 @@ import BuildRiskRuntime
 import Foundation
 import GatewayCore
 import GitHubSandboxCore
+import Hummingbird
+import HummingbirdWSClient
 import IngestorCore
 import PostgresNIO
 import Testing
@@ -61,9 +63,34 @@ struct IngestionTests {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
             try await withServices(runtimes) {
-                let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/shop"}]}"#)
-                #expect(created.status == 202)
-                let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
+                // The events socket reports builds as they settle, then the repository's final status.
+                let received = Locked<[GatewayEvent]>([])
+                let connected = Locked(false)
+                let id = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await WebSocketClient.connect(
+                            url: "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events?token=\(TestEnvironment.adminToken)", logger: TestEnvironment.logger
+                        ) { inbound, outbound, _ in
+                            connected.update { $0 = true }
+                            for try await message in inbound.messages(maxSize: 1 << 22) {
+                                guard case .text(let text) = message,
+                                    let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
+                                else { continue }
+                                received.update { $0.append(event) }
+                                if event.type == "REPO_UPDATE", ["ingested", "partial", "failed"].contains(event.status ?? ""), event.counts?["pending"] == 0 {
+                                    try await outbound.close(.normalClosure, reason: nil)
+                                    return
+                                }
+                            }
+                        }
+                    }
+                    try await waitUntil("the socket is open") { connected.value }
+                    let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/shop"}]}"#)
+                    #expect(created.status == 202)
+                    let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
+                    try await group.waitForAll()
+                    return id
+                }
                 let first = try await waitForIngestion(cluster, id)
                 let repository = try #require(api.world.repository("acme/shop"))
                 let admitted = imports.admitted(repository.runs)
@@ -79,6 +106,11 @@ struct IngestionTests {
                     if build.status == .ingested { #expect(build.effectiveSha != nil) }
                 }
                 #expect(counts.failed > 0, "the truncated zips failed some builds")
+                // Every build was announced once, with the status REST shows.
+                let announced = received.value.filter { $0.type == "BUILD_UPDATE" }.flatMap { $0.builds ?? [] }
+                #expect(announced.count == builds.count)
+                #expect(Dictionary(announced.map { ($0.runId, $0.status) }) { a, _ in a } == Dictionary(builds.map { ($0.runId, $0.status) }) { a, _ in a })
+                #expect(received.value.contains { $0.type == "REPO_UPDATE" && $0.status == "ingesting" })
                 #expect(builds.filter { $0.status == .failed }.allSatisfy { $0.reason?.hasPrefix("build_logs") == true })
                 // Fork pull requests got their commit through the pull ref.
                 let forkRuns = Set(repository.runs.filter { $0.head_repository?.full_name != nil && $0.head_repository?.full_name != repository.fullName }.map(\.id))
