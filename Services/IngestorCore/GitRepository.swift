@@ -142,7 +142,8 @@ public final class GitRepository {
         var diff: OpaquePointer?
         let bytes = Array(patch.utf8)
         try GitError.check(bytes.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { git_diff_from_buffer(&diff, $0, buffer.count) }
+            guard let base = buffer.baseAddress else { return -1 }
+            return base.withMemoryRebound(to: CChar.self, capacity: buffer.count) { git_diff_from_buffer(&diff, $0, buffer.count) }
         }, "parse patch")
         defer { git_diff_free(diff) }
         guard git_diff_num_deltas(diff) > 0 else { throw GitError(code: -1, message: "the patch changes no file", operation: "parse patch") }
@@ -184,13 +185,20 @@ public final class GitRepository {
         var options = git_worktree_add_options()
         try GitError.check(git_worktree_add_options_init(&options, UInt32(GIT_WORKTREE_ADD_OPTIONS_VERSION)), "worktree options")
         options.ref = branch
-        var worktree: OpaquePointer?
-        try GitError.check(git_worktree_add(&worktree, pointer, name, path, &options), "add worktree \(name)")
-        git_worktree_free(worktree)
-        var worktreeRepository: OpaquePointer?
-        try GitError.check(git_repository_open(&worktreeRepository, path), "open worktree \(name)")
-        defer { git_repository_free(worktreeRepository) }
-        try GitError.check(git_repository_set_head_detached(worktreeRepository, &oid), "detach worktree \(name)")
+        do {
+            var worktree: OpaquePointer?
+            try GitError.check(git_worktree_add(&worktree, pointer, name, path, &options), "add worktree \(name)")
+            git_worktree_free(worktree)
+            var worktreeRepository: OpaquePointer?
+            try GitError.check(git_repository_open(&worktreeRepository, path), "open worktree \(name)")
+            defer { git_repository_free(worktreeRepository) }
+            try GitError.check(git_repository_set_head_detached(worktreeRepository, &oid), "detach worktree \(name)")
+        } catch {
+            // Leave nothing behind: no half worktree, no temporary branch.
+            try? removeWorktree(name: name)
+            git_branch_delete(branch)
+            throw error
+        }
         try GitError.check(git_branch_delete(branch), "delete branch \(branchName)")
     }
 

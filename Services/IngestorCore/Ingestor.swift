@@ -241,6 +241,7 @@ public struct Ingestor: Sendable {
         }
         let name = "\(githubId)-\(sha.prefix(16))"
         let path = "\(worktreeDirectory)/\(githubId)/\(sha)"
+        // What a checkout will take is known only once made; the packed clone's size stands in.
         let cloneBytes = Int64(RepositoryClones.diskUsage(clonePath))
         // Make room: worktrees no pending pipeline needs go first, oldest first.
         var used = try await store.worktreeBytes()

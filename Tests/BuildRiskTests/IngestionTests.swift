@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BuildRiskContracts
+import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
@@ -150,6 +151,7 @@ struct IngestionTests {
                 #expect(try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds?status=nope", token: TestEnvironment.adminToken).status == 400)
             }
         }
+        await database.drop()
     }
 
     struct IDOnly: Decodable { var id: Int }
@@ -225,6 +227,7 @@ struct IngestionTests {
                 #expect(try await records(client, "bad").counts.total == 0)
             }
         }
+        await database.drop()
     }
 
     @Test func killingTheIngestorMidRunAndStartingItAgainFinishesTheWorkCleanly() async throws {
@@ -288,5 +291,45 @@ struct IngestionTests {
             process.kill(SIGTERM)
             await process.waitForExit()
         }
+        await database.drop()
+    }
+
+    @Test func logDownloadsThatTimeOutFailAndAReingestCompletesThem() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/slowlogs", 40)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.slowLogMilliseconds = 2500
+            try await setFaults(baseURL, faults)
+            let definition = IngestorService.definition(
+                github: GitHubConfiguration(baseURL: baseURL, tokens: ["sandbox-token-3"]),
+                configuration: IngestorConfiguration(logTimeout: .seconds(1)))
+            let runtime = try makeRuntime(.ingestor, in: cluster, definition: definition)
+            try await withServices([runtime]) {
+                let repository = try #require(api.world.repository("acme/slowlogs"))
+                let runs = Array(repository.runs.filter { $0.status == "completed" && $0.conclusion != "skipped" }.prefix(6))
+                let client = ingestor(cluster)
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "slow-1", resources: [.buildLogs], runs: runs))
+                try await waitUntil("the downloads time out", timeout: .seconds(120)) { try await records(client, "slow-1").counts.pending == 0 }
+                let timedOut = try await records(client, "slow-1")
+                #expect(timedOut.counts.failed == runs.count)
+                for build in timedOut.builds {
+                    let logs = try #require(build.resources.first { $0.resource == .buildLogs })
+                    #expect(logs.status == .failed)
+                    #expect(logs.error?.contains("log download failed") == true, "\(logs.error ?? "")")
+                    // Only logs were asked for: no clone was made.
+                    #expect(build.resources.first { $0.resource == .gitHistory }?.status == .skipped)
+                }
+                #expect(!FileManager.default.fileExists(atPath: cluster.dataDirectory + "/repos"))
+
+                try await setFaults(baseURL, SandboxFaults())
+                #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "slow-1")).queued == runs.count)
+                try await waitUntil("the reingest completes", timeout: .seconds(120)) { try await records(client, "slow-1").counts.pending == 0 }
+                let retried = try await records(client, "slow-1")
+                #expect(retried.counts.ingested == runs.count)
+                #expect(retried.builds.allSatisfy { $0.attempts == 2 })
+            }
+        }
+        await database.drop()
     }
 }
