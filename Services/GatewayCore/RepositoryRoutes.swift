@@ -18,6 +18,7 @@ struct RepositoryRoutes: Sendable {
             var sinceDays: Int?
             var syncUntilExisting: Bool?
             var excludeBots: Bool?
+            var onlyWithLogs: Bool?
         }
         var repositories: [Item]
     }
@@ -29,7 +30,7 @@ struct RepositoryRoutes: Sendable {
             do {
                 body = try await request.decode(as: ImportRequest.self, context: context)
             } catch {
-                return HTTPHelpers.error(.badRequest, "invalid_body", "expected {\"repositories\": [{\"fullName\": \"owner/name\", \"ciProvider\"?, \"maxBuilds\"?, \"sinceDays\"?, \"syncUntilExisting\"?, \"excludeBots\"?}]}: \(error)")
+                return HTTPHelpers.error(.badRequest, "invalid_body", "expected {\"repositories\": [{\"fullName\": \"owner/name\", \"ciProvider\"?, \"maxBuilds\"?, \"sinceDays\"?, \"syncUntilExisting\"?, \"excludeBots\"?, \"onlyWithLogs\"?}]}: \(error)")
             }
             guard !body.repositories.isEmpty, body.repositories.count <= 500 else {
                 return HTTPHelpers.error(.badRequest, "invalid_body", "send 1 to 500 repositories")
@@ -37,7 +38,8 @@ struct RepositoryRoutes: Sendable {
             let requests = body.repositories.map { item in
                 (item.fullName.trimmingCharacters(in: .whitespaces), ImportOptions(
                     ciProvider: item.ciProvider ?? .githubActions, maxBuilds: item.maxBuilds, sinceDays: item.sinceDays,
-                    syncUntilExisting: item.syncUntilExisting ?? false, excludeBots: item.excludeBots ?? false))
+                    syncUntilExisting: item.syncUntilExisting ?? false, excludeBots: item.excludeBots ?? false,
+                    onlyWithLogs: item.onlyWithLogs ?? false))
             }
             do {
                 let configs = try await repositories.create(ownerId: user.id, requests: requests)

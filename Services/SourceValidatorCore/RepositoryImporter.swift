@@ -12,6 +12,9 @@ import PostgresNIO
 /// costs only 304s.
 struct RepositoryImporter: Sendable {
     let github: GitHubClient
+    /// The same GitHub, through an HTTP client that does not follow redirects: whether a run's
+    /// logs exist is the 302 of its logs URL (410 when expired), not the download behind it.
+    let githubNoRedirects: GitHubClient
     let store: WarehousePostgresStore
     let queue: JobQueue
     let postgres: PostgresClient
@@ -165,7 +168,40 @@ struct RepositoryImporter: Sendable {
                 admitted.append(run)
             }
         }
+        if params.options.onlyWithLogs == true {
+            let withLogs = try await runsWithLogs(admitted, fullName: params.fullName, counter: counter)
+            tally.filtered += admitted.count - withLogs.count
+            admitted = admitted.filter { withLogs.contains($0.id) }
+        }
         try await store(admitted, params, summary: summary, tally: tally, counter: counter)
+    }
+
+    /// The runs whose logs GitHub still has, asked eight at a time.
+    private func runsWithLogs(_ runs: [GitHubRun], fullName: String, counter: RequestCounter) async throws -> Set<Int64> {
+        try await withThrowingTaskGroup(of: Int64?.self) { group in
+            var iterator = runs.makeIterator()
+            func next() -> Bool {
+                guard let run = iterator.next() else { return false }
+                group.addTask {
+                    do {
+                        _ = try await githubNoRedirects.get("/repos/\(fullName)/actions/runs/\(run.id)/logs", counter: counter)
+                        return run.id
+                    } catch GitHubError.gone {
+                        return nil
+                    } catch GitHubError.notFound {
+                        return nil
+                    }
+                }
+                return true
+            }
+            for _ in 0..<8 where !next() { break }
+            var found = Set<Int64>()
+            while let result = try await group.next() {
+                if let id = result { found.insert(id) }
+                _ = next()
+            }
+            return found
+        }
     }
 
     /// Stores runs and the progress report in one transaction.

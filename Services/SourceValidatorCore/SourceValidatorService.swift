@@ -20,8 +20,11 @@ public enum SourceValidatorService {
             httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
             httpConfiguration.redirectConfiguration = .follow(max: 5, allowCycles: false)
             let httpClient = LazyHTTPClient(configuration: httpConfiguration)
+            httpConfiguration.redirectConfiguration = .disallow
+            let noRedirectClient = LazyHTTPClient(configuration: httpConfiguration)
             let importer = RepositoryImporter(
                 github: GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger),
+                githubNoRedirects: GitHubClient(configuration: github, httpClient: noRedirectClient, logger: environment.logger),
                 store: store, queue: environment.queue, postgres: environment.postgres, logger: environment.logger)
 
             let sources = BuildSourcePostgresStore(client: environment.postgres, schema: environment.schema, queue: environment.queue, logger: environment.logger)
@@ -73,7 +76,7 @@ public enum SourceValidatorService {
                         try await validator.validate(try job.decodePayload(BuildSourcePostgresStore.ValidateRepository.self))
                     },
                 ],
-                services: [HTTPClientShutdown(client: httpClient)])
+                services: [HTTPClientShutdown(client: httpClient), HTTPClientShutdown(client: noRedirectClient)])
         }
     }
 }

@@ -16,13 +16,17 @@ public struct ImportOptions: Codable, Sendable, Equatable {
     public var syncUntilExisting: Bool
     /// Leave out runs triggered by bot accounts.
     public var excludeBots: Bool
+    /// Leave out runs whose logs GitHub no longer has (one request per run; nil means false, as
+    /// options stored before this field existed say).
+    public var onlyWithLogs: Bool?
 
-    public init(ciProvider: CIProvider = .githubActions, maxBuilds: Int? = nil, sinceDays: Int? = nil, syncUntilExisting: Bool = false, excludeBots: Bool = false) {
+    public init(ciProvider: CIProvider = .githubActions, maxBuilds: Int? = nil, sinceDays: Int? = nil, syncUntilExisting: Bool = false, excludeBots: Bool = false, onlyWithLogs: Bool = false) {
         self.ciProvider = ciProvider
         self.maxBuilds = maxBuilds
         self.sinceDays = sinceDays
         self.syncUntilExisting = syncUntilExisting
         self.excludeBots = excludeBots
+        self.onlyWithLogs = onlyWithLogs
     }
 }
 

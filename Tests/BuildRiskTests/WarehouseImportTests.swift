@@ -160,6 +160,39 @@ struct WarehouseImportTests {
         await database.drop()
     }
 
+    @Test func onlyWithLogsLeavesOutRunsWhoseLogsExpired() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/retention", 150)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.logRetentionDays = 3
+            try await http(TestEnvironment.httpClient, .POST, baseURL + "/_sandbox/faults", body: try JSONEncoder().encode(faults))
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([try makeRuntime(.gateway, in: cluster), validator]) {
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/retention","onlyWithLogs":true}]}"#)
+                #expect(answer.status == 202)
+                let created = try JSONSerialization.jsonObject(with: answer.body) as? [[String: Any]]
+                let id = try #require(created?.first?["id"] as? Int)
+                try await waitUntil("the import is fetched", timeout: .seconds(120)) {
+                    try await config(cluster, id).progress?.status == .fetched
+                }
+                // GitHub keeps logs for a retention window (here three days back from the newest run).
+                let runs = try #require(api.world.repository("acme/retention")).runs
+                let newest = try #require(runs.first.flatMap { try? Date($0.created_at, strategy: .iso8601) })
+                let withLogs = runs.filter { run in
+                    (try? Date(run.created_at, strategy: .iso8601)).map { $0 >= newest.addingTimeInterval(-3 * 86_400) } == true
+                }
+                let expected = admitted(withLogs)
+                #expect(!expected.isEmpty && expected.count < admitted(runs).count)
+                #expect(Set(try await storedRunIDs(database)) == expected)
+                let progress = try #require(try await config(cluster, id).progress)
+                #expect(progress.imported == expected.count)
+                #expect(progress.filtered == runs.count - expected.count)
+            }
+        }
+        await database.drop()
+    }
+
     @Test func usersSeeOnlyTheirRepositoriesAndBadRequestsWriteNothing() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
