@@ -21,7 +21,11 @@ struct BuildSourceValidator: Sendable {
         do {
             summary = try await importer.fetchRepository(task.repoName, counter: RequestCounter())
         } catch GitHubError.notFound {
-            try await sources.record(task, outcomes: ids.map { ($0, "not_found", "repository \(task.repoName) not found on GitHub") })
+            // In slices, so a repository with a million rows never holds a million outcomes at once.
+            let reason = "repository \(task.repoName) not found on GitHub"
+            for start in stride(from: 0, to: ids.count, by: 10_000) {
+                try await sources.record(task, outcomes: ids[start..<min(start + 10_000, ids.count)].map { ($0, "not_found", reason) })
+            }
             return
         }
         let github = importer.github
