@@ -269,13 +269,15 @@ public struct IngestionPostgresStore: Sendable {
             """, logger: logger)
     }
 
-    /// Records the commit a build's features will read.
-    func setCommit(pipelineId: String, runIds: [Int64], effectiveSha: String, source: String) async throws {
+    /// Records the commit each build's features will read, and how it was had (one statement).
+    func setCommits(pipelineId: String, _ entries: [(runId: Int64, sha: String, source: String)]) async throws {
+        guard !entries.isEmpty else { return }
         try await client.query(
             """
-            UPDATE \(unescaped: schema).ingestion_builds SET effective_sha = \(effectiveSha), commit_source = \(source),
+            UPDATE \(unescaped: schema).ingestion_builds AS b SET effective_sha = e.sha, commit_source = e.source,
                 history_status = 'completed', history_error = NULL, history_finished_at = now(), updated_at = now()
-            WHERE pipeline_id = \(pipelineId) AND run_id = ANY(\(runIds))
+            FROM unnest(\(entries.map(\.runId))::int8[], \(entries.map(\.sha))::text[], \(entries.map(\.source))::text[]) AS e (run_id, sha, source)
+            WHERE b.pipeline_id = \(pipelineId) AND b.run_id = e.run_id
             """, logger: logger)
     }
 

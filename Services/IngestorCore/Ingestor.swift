@@ -83,15 +83,14 @@ public struct Ingestor: Sendable {
             let git = try GitRepository.open(path)
             return Set(try candidates.filter { try !git.isOnBranch($0) })
         }
-        for sha in present {
-            let runIds = byCommit[sha, default: []].map(\.runId)
-            try await store.setCommit(pipelineId: pipeline.pipelineId, runIds: runIds, effectiveSha: sha, source: viaPullRef.contains(sha) ? "pull_ref" : "clone")
-        }
+        try await store.setCommits(pipelineId: pipeline.pipelineId, present.flatMap { sha in
+            byCommit[sha, default: []].map { (runId: $0.runId, sha: sha, source: viaPullRef.contains(sha) ? "pull_ref" : "clone") }
+        })
         for sha in shas where !present.contains(sha) {
             let runIds = byCommit[sha, default: []].map(\.runId)
             do {
                 let replayed = try await replay(sha, fullName: pipeline.fullName, githubId: pipeline.githubId, path: path)
-                try await store.setCommit(pipelineId: pipeline.pipelineId, runIds: runIds, effectiveSha: replayed, source: "patch")
+                try await store.setCommits(pipelineId: pipeline.pipelineId, runIds.map { (runId: $0, sha: replayed, source: "patch") })
             } catch let problem as CommitProblem {
                 try await store.finish(.gitHistory, pipelineId: pipeline.pipelineId, runIds: runIds, status: problem.retryable ? .failed : .missing, error: problem.reason)
             }
