@@ -122,11 +122,12 @@ struct JobQueueTests {
             let times = attempts.withLock { $0 }
             #expect(times.count == 4)
             let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
-            // Equal jitter: the delay after attempt n lies in [base·2ⁿ⁻¹/2, base·2ⁿ⁻¹].
+            // Equal jitter: the delay after attempt n lies in [base·2ⁿ⁻¹/2, base·2ⁿ⁻¹], so no retry
+            // comes before half its delay, and the floors double. (Upper bounds or comparisons of
+            // the gaps themselves are timing, which a loaded machine stretches: they belong in a benchmark.)
             #expect(gaps[0] >= .milliseconds(190))
             #expect(gaps[1] >= .milliseconds(390))
             #expect(gaps[2] >= .milliseconds(790))
-            #expect(gaps[2] > gaps[0])
             let job = try #require(try await queue.job(id))
             #expect(job.attempts == 4)
             #expect(job.lastError?.contains("Flaky") == true)
