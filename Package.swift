@@ -69,6 +69,7 @@ var targets: [Target] = [
         name: "BuildRiskGitHub",
         dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ],

@@ -216,10 +216,12 @@ public struct Ingestor: Sendable {
         try await store.begin(.gitWorktree, pipelineId: pipeline.pipelineId, runIds: pending.map(\.runId))
         let byCommit = Dictionary(grouping: pending.filter { $0.effectiveSha != nil }, by: { $0.effectiveSha ?? "" })
         let clonePath = clones.path(githubId: pipeline.githubId)
+        // What a checkout will take is known only once made; the packed clone's size stands in.
+        let estimate = RepositoryClones.diskUsage(clonePath)
         for (sha, builds) in byCommit.sorted(by: { $0.key < $1.key }) {
             let runIds = builds.map(\.runId)
             do {
-                try await ensureWorktree(githubId: pipeline.githubId, sha: sha, clonePath: clonePath)
+                try await ensureWorktree(githubId: pipeline.githubId, sha: sha, clonePath: clonePath, estimate: estimate)
                 try await store.finish(.gitWorktree, pipelineId: pipeline.pipelineId, runIds: runIds, status: .completed)
             } catch {
                 // A worktree failure fails only the builds of that commit.
@@ -234,14 +236,12 @@ public struct Ingestor: Sendable {
         var description: String { "the worktree disk budget of \(budget >> 20) MB is spent by worktrees still needed" }
     }
 
-    private func ensureWorktree(githubId: Int64, sha: String, clonePath: String) async throws {
+    private func ensureWorktree(githubId: Int64, sha: String, clonePath: String, estimate cloneBytes: Int64) async throws {
         if let existing = try await store.worktree(githubId: githubId, sha: sha), FileManager.default.fileExists(atPath: existing.path + "/.git") {
             return
         }
         let name = "\(githubId)-\(sha.prefix(16))"
         let path = "\(worktreeDirectory)/\(githubId)/\(sha)"
-        // What a checkout will take is known only once made; the packed clone's size stands in.
-        let cloneBytes = Int64(RepositoryClones.diskUsage(clonePath))
         // Make room: worktrees no pending pipeline needs go first, oldest first.
         var used = try await store.worktreeBytes()
         if used + cloneBytes > configuration.worktreeBudgetBytes {

@@ -78,17 +78,7 @@ public enum IngestorService {
                         try await ingestor.runWorktrees(try job.decodePayload())
                     },
                 ],
-                services: [HTTPClientShutdown(clients: [apiClient, downloadClient])])
+                services: [apiClient, downloadClient])
         }
-    }
-}
-
-/// Shuts HTTP clients down when the service stops.
-struct HTTPClientShutdown: Service {
-    let clients: [LazyHTTPClient]
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        for client in clients { try await client.shutdown() }
     }
 }

@@ -76,17 +76,7 @@ public enum SourceValidatorService {
                         try await validator.validate(try job.decodePayload(BuildSourcePostgresStore.ValidateRepository.self))
                     },
                 ],
-                services: [HTTPClientShutdown(client: httpClient), HTTPClientShutdown(client: noRedirectClient)])
+                services: [httpClient, noRedirectClient])
         }
-    }
-}
-
-/// Shuts an HTTP client down when the service stops.
-struct HTTPClientShutdown: Service {
-    let client: LazyHTTPClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import ServiceLifecycle
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -266,5 +267,13 @@ public final class LazyHTTPClient: Sendable {
         }) {
             try await client.shutdown()
         }
+    }
+}
+
+/// A service's HTTP client lives as long as the service: it is shut down when the service stops.
+extension LazyHTTPClient: Service {
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await shutdown()
     }
 }
