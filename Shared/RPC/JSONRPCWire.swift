@@ -27,63 +27,54 @@ public enum JSONRPCID: Codable, Sendable, Hashable {
     }
 }
 
-/// The members of a request other than `params`, read without failing on wrong member types so
+/// A request's envelope as ``JSONScanner`` found it, read without failing on wrong member types so
 /// that each kind of malformed request gets its own error.
-struct RequestHead: Decodable {
-    enum IDState { case absent, valid(JSONRPCID), invalid }
-    enum ParamsShape { case absent, object, array, invalid }
+struct Envelope: Sendable {
+    enum IDState: Sendable { case absent, valid(JSONRPCID), invalid }
+    enum ParamsShape: Sendable { case absent, object, array, invalid }
 
-    var versionValid: Bool
+    var versionValid = false
     var method: String?
-    var id: IDState
-    var params: ParamsShape
+    var id = IDState.absent
+    var params = ParamsShape.absent
+    /// The bytes of `params` when it is an object.
+    var paramsBytes: Data?
 
-    private enum Keys: String, CodingKey { case jsonrpc, method, id, params }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: Keys.self)
-        versionValid = (try? container.decode(String.self, forKey: .jsonrpc)) == "2.0"
-        method = try? container.decode(String.self, forKey: .method)
-        if !container.contains(.id) {
-            id = .absent
-        } else if let value = try? container.decode(JSONRPCID.self, forKey: .id) {
-            id = .valid(value)
-        } else {
-            id = .invalid
-        }
-        if !container.contains(.params) {
-            params = .absent
-        } else {
-            params = (try? container.decode(ShapeProbe.self, forKey: .params))?.shape ?? .invalid
-        }
-    }
-}
-
-/// Tells an object from an array without building either's values.
-private struct ShapeProbe: Decodable {
-    var shape: RequestHead.ParamsShape
-
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    init(from decoder: any Decoder) throws {
-        if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
-            shape = .object
-        } else if (try? decoder.unkeyedContainer()) != nil {
-            shape = .array
-        } else {
-            shape = .invalid
+    /// Nil when `value` is not an object.
+    init?(_ value: JSONScanner.Value, in raw: UnsafeRawBufferPointer) {
+        guard value.kind == .object else { return nil }
+        for (key, member) in JSONScanner.members(of: value, in: raw) {
+            switch key {
+            case "jsonrpc":
+                versionValid = member.kind == .string && JSONScanner.string(in: member, of: raw) == "2.0"
+            case "method":
+                method = member.kind == .string ? JSONScanner.string(in: member, of: raw) : nil
+            case "id":
+                switch member.kind {
+                case .string:
+                    id = .valid(.string(JSONScanner.string(in: member, of: raw)))
+                case .number:
+                    id = Int64(String(decoding: raw[member.range], as: UTF8.self)).map { .valid(.number($0)) } ?? .invalid
+                case .literal where raw[member.range.lowerBound] == UInt8(ascii: "n"):
+                    id = .valid(.null)
+                default:
+                    id = .invalid
+                }
+            case "params":
+                switch member.kind {
+                case .object:
+                    params = .object
+                    paramsBytes = Data(raw[member.range])
+                case .array:
+                    params = .array
+                default:
+                    params = .invalid
+                }
+            default:
+                break
+            }
         }
     }
-}
-
-/// The `params` member decoded as the method's params type.
-struct ParamsEnvelope<Params: Decodable>: Decodable {
-    var params: Params?
 }
 
 /// A successful response, decoded by the client.

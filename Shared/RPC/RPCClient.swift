@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BuildRiskContracts
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
@@ -40,24 +41,39 @@ public struct RPCExchange: Sendable {
     public var body: Data
 }
 
+/// How an ``RPCClient`` reaches the server.
+public enum RPCTransport: Sendable {
+    /// Services calling each other: ``HTTP2Client``, HTTP/2 over TLS, one multiplexed connection per peer.
+    case http2(HTTP2Client)
+    /// async-http-client, as configured (HTTP/1.1 or HTTP/2 by ALPN): tools, tests, and the HTTP/1.1
+    /// comparison in bench-rpc.
+    case httpClient(HTTPClient)
+}
+
 /// Calls another service's `POST /rpc` through typed ``RPCMethod`` descriptors.
-///
-/// Over `https://` async-http-client negotiates HTTP/2 by ALPN and keeps one multiplexed
-/// connection per host (DESIGN.md: it never speaks h2c, so internal URLs are https).
 public struct RPCClient: Sendable {
-    public let httpClient: HTTPClient
+    public let transport: RPCTransport
     public let baseURL: String
+    public let host: String
+    public let port: Int
     /// Sent as `Authorization: Bearer`; the receiving service refuses calls without a valid one.
     let token: String
     public var defaultTimeout: Duration
     private let encoder = JSONEncoder()
     private let decoder = JSONDecoder()
 
-    public init(httpClient: HTTPClient, baseURL: String, token: String, defaultTimeout: Duration = .seconds(30)) {
-        self.httpClient = httpClient
+    public init(transport: RPCTransport, baseURL: String, token: String, defaultTimeout: Duration = .seconds(30)) {
+        self.transport = transport
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        let components = URLComponents(string: self.baseURL)
+        host = components?.host ?? "127.0.0.1"
+        port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
         self.token = token
         self.defaultTimeout = defaultTimeout
+    }
+
+    public init(httpClient: HTTPClient, baseURL: String, token: String, defaultTimeout: Duration = .seconds(30)) {
+        self.init(transport: .httpClient(httpClient), baseURL: baseURL, token: token, defaultTimeout: defaultTimeout)
     }
 
     /// Calls `method` and returns its typed result.
@@ -134,23 +150,47 @@ public struct RPCClient: Sendable {
     /// Posts a raw body to `/rpc` and returns status, protocol and body as they came.
     public func send(body: Data, timeout: Duration? = nil, extraHeaders: [(String, String)] = []) async throws(RPCClientError) -> RPCExchange {
         let timeout = timeout ?? defaultTimeout
-        var request = HTTPClientRequest(url: baseURL + "/rpc")
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.headers.add(name: "authorization", value: "Bearer \(token)")
         let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-        request.headers.add(name: RPCHeader.timeout, value: String(milliseconds))
-        for (name, value) in extraHeaders { request.headers.replaceOrAdd(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(data: body))
-        do {
-            let response = try await httpClient.execute(request, timeout: .milliseconds(milliseconds))
-            var buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
-            let bytes = buffer.readData(length: buffer.readableBytes) ?? Data()
-            return RPCExchange(status: Int(response.status.code), httpVersion: "\(response.version)", body: bytes)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw .transport("no answer within \(timeout)")
-        } catch {
-            throw .transport("\(error)")
+        switch transport {
+        case .http2(let client):
+            var fields: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(token)"]
+            fields[RPCHeader.timeoutField] = String(milliseconds)
+            for (name, value) in extraHeaders {
+                if let field = HTTPField.Name(name) { fields[field] = value }
+            }
+            let head = HTTPRequest(method: .post, scheme: "https", authority: "\(host):\(port)", path: "/rpc", headerFields: fields)
+            do {
+                var response = try await client.execute(host: host, port: port, head: head, body: ByteBuffer(data: body), timeout: timeout)
+                let bytes = response.body.readData(length: response.body.readableBytes) ?? Data()
+                return RPCExchange(status: response.status, httpVersion: "HTTP/2.0", body: bytes)
+            } catch HTTP2ClientError.timedOut {
+                throw .transport("no answer within \(timeout)")
+            } catch {
+                throw .transport("\(error)")
+            }
+        case .httpClient(let httpClient):
+            var request = HTTPClientRequest(url: baseURL + "/rpc")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.headers.add(name: "authorization", value: "Bearer \(token)")
+            request.headers.add(name: RPCHeader.timeout, value: String(milliseconds))
+            for (name, value) in extraHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+            request.body = .bytes(ByteBuffer(data: body))
+            do {
+                let response = try await httpClient.execute(request, timeout: .milliseconds(milliseconds))
+                var buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
+                let bytes = buffer.readData(length: buffer.readableBytes) ?? Data()
+                return RPCExchange(status: Int(response.status.code), httpVersion: "\(response.version)", body: bytes)
+            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+                throw .transport("no answer within \(timeout)")
+            } catch {
+                throw .transport("\(error)")
+            }
         }
     }
+}
+
+extension RPCHeader {
+    /// ``timeout`` as an HTTP field name.
+    public static let timeoutField = HTTPField.Name(timeout)!
 }

@@ -9,18 +9,23 @@ public struct RPCCallContext: Sendable {
     public var logger: Logger
     /// When the caller stops waiting, if it said.
     public var deadline: ContinuousClock.Instant?
+    /// Whether something outside the dispatcher (the server, with a timer on its event loop)
+    /// already cancels the call's task at ``deadline``; otherwise the dispatcher watches it itself.
+    public var deadlineWatched: Bool
 
-    public init(caller: String, logger: Logger, deadline: ContinuousClock.Instant?) {
+    public init(caller: String, logger: Logger, deadline: ContinuousClock.Instant?, deadlineWatched: Bool = false) {
         self.caller = caller
         self.logger = logger
         self.deadline = deadline
+        self.deadlineWatched = deadlineWatched
     }
 }
 
 /// A registry of typed method handlers that answers JSON-RPC 2.0 bodies: single calls, batches
 /// and notifications, each malformed input with its own error code.
 public struct RPCDispatcher: Sendable {
-    typealias RawHandler = @Sendable (Data, RPCCallContext) async throws -> Data
+    /// A method's handler on the raw `params` bytes (nil when the request has none).
+    typealias RawHandler = @Sendable (Data?, RPCCallContext) async throws -> Data
 
     private var handlers: [String: RawHandler] = [:]
     /// Told of every call that reached a method: its name and "ok" or the error kind.
@@ -44,15 +49,10 @@ public struct RPCDispatcher: Sendable {
     ) {
         let decoder = self.decoder
         let encoder = self.encoder
-        handlers[method.name] = { body, context in
+        handlers[method.name] = { paramsBytes, context in
             let params: P
             do {
-                let envelope = try decoder.decode(ParamsEnvelope<P>.self, from: body)
-                if let decoded = envelope.params {
-                    params = decoded
-                } else {
-                    params = try decoder.decode(P.self, from: Data("{}".utf8))
-                }
+                params = try decoder.decode(P.self, from: paramsBytes ?? Data("{}".utf8))
             } catch let error as DecodingError {
                 throw RPCError.invalidParams(Self.describe(error))
             }
@@ -62,60 +62,53 @@ public struct RPCDispatcher: Sendable {
     }
 
     /// Answers a request body. Returns nil when nothing is to be answered (notifications only).
+    ///
+    /// The envelope is read by ``JSONScanner`` in one pass; only `params` goes through `JSONDecoder`.
     public func respond(to body: Data, context: RPCCallContext) async -> Data? {
-        guard let first = body.first(where: { !Self.isWhitespace($0) }) else {
-            return encodeError(.parseError, id: .null)
+        enum Parsed {
+            case answer(Data)
+            case single(Envelope?)
+            case batch([Envelope?])
         }
-        if first == UInt8(ascii: "[") {
-            return await respondToBatch(body, context: context)
-        }
-        return await respondToSingle(body, context: context)
-    }
-
-    private func respondToBatch(_ body: Data, context: RPCCallContext) async -> Data? {
-        let members: [JSONValue]
-        do {
-            members = try decoder.decode([JSONValue].self, from: body)
-        } catch {
-            return encodeError(.parseError, id: .null)
-        }
-        if members.isEmpty {
-            return encodeError(.invalidRequest("an empty batch is not a request"), id: .null)
-        }
-        var answers: [Data] = []
-        answers.reserveCapacity(members.count)
-        for member in members {
-            let memberBody: Data
-            do {
-                memberBody = try encoder.encode(member)
-            } catch {
-                answers.append(encodeError(.internalError("could not re-encode a batch member"), id: .null))
-                continue
-            }
-            if let answer = await respondToSingle(memberBody, context: context) {
-                answers.append(answer)
+        let parsed: Parsed = body.withUnsafeBytes { raw in
+            guard let top = JSONScanner.topLevel(raw) else { return .answer(encodeError(.parseError, id: .null)) }
+            switch top.kind {
+            case .array:
+                let members = JSONScanner.elements(of: top, in: raw)
+                if members.isEmpty { return .answer(encodeError(.invalidRequest("an empty batch is not a request"), id: .null)) }
+                return .batch(members.map { Envelope($0, in: raw) })
+            default:
+                return .single(Envelope(top, in: raw))
             }
         }
-        if answers.isEmpty { return nil }
-        var out = Data("[".utf8)
-        for (index, answer) in answers.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(answer)
+        switch parsed {
+        case .answer(let answer):
+            return answer
+        case .single(let envelope):
+            return await respondToSingle(envelope, context: context)
+        case .batch(let envelopes):
+            var answers: [Data] = []
+            answers.reserveCapacity(envelopes.count)
+            for envelope in envelopes {
+                if let answer = await respondToSingle(envelope, context: context) { answers.append(answer) }
+            }
+            if answers.isEmpty { return nil }
+            var out = Data("[".utf8)
+            for (index, answer) in answers.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(answer)
+            }
+            out.append(UInt8(ascii: "]"))
+            return out
         }
-        out.append(UInt8(ascii: "]"))
-        return out
     }
 
-    private func respondToSingle(_ body: Data, context: RPCCallContext) async -> Data? {
-        let head: RequestHead
-        do {
-            head = try decoder.decode(RequestHead.self, from: body)
-        } catch let DecodingError.dataCorrupted(info) where info.codingPath.isEmpty {
-            return encodeError(.parseError, id: .null)
-        } catch {
+    /// Answers one request (a whole body or a batch member); nil for a notification. `envelope`
+    /// is nil when the request is valid JSON but not an object.
+    private func respondToSingle(_ envelope: Envelope?, context: RPCCallContext) async -> Data? {
+        guard let head = envelope else {
             return encodeError(.invalidRequest("a request must be a JSON object"), id: .null)
         }
-
         let id: JSONRPCID?
         switch head.id {
         case .absent: id = nil
@@ -142,14 +135,18 @@ public struct RPCDispatcher: Sendable {
 
         let outcome: Result<Data, RPCError>
         do {
-            let result = try await Self.withDeadline(context.deadline) {
-                try await handler(body, context)
+            let result = try await Self.withDeadline(context.deadlineWatched ? nil : context.deadline) {
+                try await handler(head.paramsBytes, context)
             }
             outcome = .success(result)
         } catch let error as RPCError {
             outcome = .failure(error)
         } catch is CancellationError {
-            outcome = .failure(RPCError(.deadlineExceeded, "Call cancelled", reason: "the call was cancelled before it finished"))
+            if let deadline = context.deadline, ContinuousClock.now >= deadline {
+                outcome = .failure(Self.deadlineExceeded)
+            } else {
+                outcome = .failure(RPCError(.deadlineExceeded, "Call cancelled", reason: "the call was cancelled before it finished"))
+            }
         } catch {
             context.logger.error("RPC method failed", metadata: ["method": "\(method)", "error": "\(error)"])
             outcome = .failure(.internalError("the method failed unexpectedly (\(type(of: error)))"))
@@ -164,7 +161,11 @@ public struct RPCDispatcher: Sendable {
         switch outcome {
         case .success(let result):
             var out = Data(#"{"jsonrpc":"2.0","id":"#.utf8)
-            out.append((try? encoder.encode(id)) ?? Data("null".utf8))
+            switch id {
+            case .number(let number): out.append(contentsOf: String(number).utf8)
+            case .null: out.append(contentsOf: "null".utf8)
+            case .string: out.append((try? encoder.encode(id)) ?? Data("null".utf8))
+            }
             out.append(contentsOf: #","result":"#.utf8)
             out.append(result)
             out.append(UInt8(ascii: "}"))
@@ -188,13 +189,15 @@ public struct RPCDispatcher: Sendable {
             group.addTask { try await work() }
             group.addTask {
                 try await Task.sleep(until: deadline, clock: .continuous)
-                throw RPCError(.deadlineExceeded, "Deadline exceeded", reason: "the caller's deadline passed before the method finished")
+                throw deadlineExceeded
             }
             defer { group.cancelAll() }
             guard let first = try await group.next() else { throw CancellationError() }
             return first
         }
     }
+
+    static let deadlineExceeded = RPCError(.deadlineExceeded, "Deadline exceeded", reason: "the caller's deadline passed before the method finished")
 
     static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
@@ -217,7 +220,4 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
-    private static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
-    }
 }

@@ -3,14 +3,62 @@ import BuildRiskRPC
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
-/// The routes of a service's internal port: health, readiness, metrics, admin and `/rpc`.
+/// The routes of a service's internal port: `POST /rpc` straight to the dispatcher, and health,
+/// readiness, metrics and admin through a Hummingbird router.
 struct InternalRoutes: Sendable {
     let environment: ServiceEnvironment
     let dispatcher: RPCDispatcher
     let readiness: Readiness
     let adminAuthorizer: @Sendable (String) async -> Bool
+
+    /// What ``InternalHTTPServer`` runs for each request.
+    func responder() -> InternalResponder {
+        let rpc = RPCRoute(
+            dispatcher: dispatcher, tokens: ServiceTokens(secret: environment.configuration.serviceSecret),
+            maxBodyBytes: environment.configuration.rpcMaxBodyBytes)
+        let routes = router().buildResponder()
+        let metrics = environment.metrics
+        let logger = environment.logger
+        return { request in
+            if request.head.method == .post, request.head.path == "/rpc" {
+                let start = ContinuousClock.now
+                let response = await rpc.respond(to: request, logger: logger)
+                metrics.recordRequest(method: "POST", route: "/rpc", status: response.head.status.code, duration: ContinuousClock.now - start)
+                return response
+            }
+            return await Self.respond(to: request, with: routes, logger: logger)
+        }
+    }
+
+    /// Runs a request through a Hummingbird responder and gathers its response.
+    static func respond(to request: InternalRequest, with responder: some HTTPResponder<BasicRequestContext>, logger: Logger) async -> InternalResponse {
+        guard let body = request.body else {
+            return InternalResponse(
+                head: HTTPResponse(status: .contentTooLarge, headerFields: [.contentType: "application/json; charset=utf-8"]),
+                body: ByteBuffer(string: #"{"error":"too_large","reason":"the request body exceeds the limit"}"#))
+        }
+        let hummingbirdRequest = Request(head: request.head, body: RequestBody(buffer: body))
+        let context = BasicRequestContext(source: ApplicationRequestContextSource(channel: request.channel, logger: logger))
+        let response: Response
+        do {
+            response = try await responder.respond(to: hummingbirdRequest, context: context)
+        } catch let error as any HTTPResponseError {
+            response = (try? error.response(from: hummingbirdRequest, context: context)) ?? Response(status: error.status)
+        } catch {
+            logger.error("internal route failed", metadata: ["path": "\(request.head.path ?? "")", "error": "\(error)"])
+            response = HTTPHelpers.error(.internalServerError, "internal_error", "\(error)")
+        }
+        let collector = BodyCollector()
+        do {
+            try await response.body.write(collector)
+        } catch {
+            return InternalResponse(head: HTTPResponse(status: .internalServerError), body: ByteBuffer())
+        }
+        return InternalResponse(head: response.head, body: collector.buffer)
+    }
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -32,12 +80,6 @@ struct InternalRoutes: Sendable {
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: environment.metrics.render())))
-        }
-        let rpc = RPCRoute(
-            dispatcher: dispatcher, tokens: ServiceTokens(secret: environment.configuration.serviceSecret),
-            maxBodyBytes: environment.configuration.rpcMaxBodyBytes)
-        router.post("/rpc") { request, context in
-            await rpc.respond(to: request, logger: context.logger)
         }
         addAdminRoutes(to: router.group("/admin").add(middleware: AdminMiddleware(authorize: adminAuthorizer)))
         return router
@@ -120,4 +162,21 @@ struct AdminMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         return try await next(request, context)
     }
+}
+
+/// Gathers a Hummingbird response body into one buffer.
+private final class BodyCollectorStorage: @unchecked Sendable {
+    var buffer = ByteBuffer()
+}
+
+private struct BodyCollector: ResponseBodyWriter {
+    let storage = BodyCollectorStorage()
+    var buffer: ByteBuffer { storage.buffer }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        var buffer = buffer
+        storage.buffer.writeBuffer(&buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }

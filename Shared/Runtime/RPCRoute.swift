@@ -1,13 +1,13 @@
 import BuildRiskRPC
 import Foundation
 import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
 
 /// `POST /rpc`: authenticates the calling service, bounds the body, reads the caller's deadline
-/// and hands the body to the dispatcher.
+/// and hands the body to the dispatcher. ``InternalHTTPServer`` cancels the call's task when that
+/// deadline passes, so the dispatcher need not watch it.
 public struct RPCRoute: Sendable {
     public let dispatcher: RPCDispatcher
     public let tokens: ServiceTokens
@@ -19,42 +19,34 @@ public struct RPCRoute: Sendable {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    public func respond(to request: Request, logger: Logger) async -> Response {
+    public func respond(to request: InternalRequest, logger: Logger) async -> InternalResponse {
         let limit = maxBodyBytes
-        guard let token = HTTPHelpers.bearerToken(request), let caller = tokens.verify(token) else {
+        guard let token = HTTPHelpers.bearerToken(request.head.headerFields), let caller = tokens.verify(token) else {
             return errorResponse(
                 RPCError(.unauthenticated, "Unauthenticated", reason: "a service token is required (Authorization: Bearer svc.<service>.<mac>)"),
                 status: .unauthorized)
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            return errorResponse(.invalidRequest("the request body is \(length) bytes; the limit is \(limit)"), status: .contentTooLarge)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
+        guard let body = request.body else {
             return errorResponse(.invalidRequest("the request body exceeds the limit of \(limit) bytes"), status: .contentTooLarge)
-        } catch {
-            return errorResponse(.invalidRequest("the request body could not be read: \(error)"), status: .badRequest)
+        }
+        if body.readableBytes > limit {
+            return errorResponse(.invalidRequest("the request body is \(body.readableBytes) bytes; the limit is \(limit)"), status: .contentTooLarge)
         }
         var deadline: ContinuousClock.Instant?
-        if let header = request.headers[Self.timeoutField], let milliseconds = Int64(header), milliseconds > 0 {
+        if let header = request.head.headerFields[RPCHeader.timeoutField], let milliseconds = Int64(header), milliseconds > 0 {
             deadline = .now + .milliseconds(milliseconds)
         }
         var logger = logger
         logger[metadataKey: "caller"] = "\(caller.rawValue)"
         let answer = await dispatcher.respond(
-            to: Data(buffer: body), context: RPCCallContext(caller: caller.rawValue, logger: logger, deadline: deadline))
-        guard let answer else { return Response(status: .noContent) }
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(data: answer)))
+            to: Data(buffer: body, byteTransferStrategy: .noCopy),
+            context: RPCCallContext(caller: caller.rawValue, logger: logger, deadline: deadline, deadlineWatched: true))
+        guard let answer else { return InternalResponse(head: HTTPResponse(status: .noContent), body: ByteBuffer()) }
+        return InternalResponse(head: HTTPResponse(status: .ok, headerFields: [.contentType: "application/json"]), body: ByteBuffer(data: answer))
     }
 
-    static let timeoutField = HTTPField.Name(RPCHeader.timeout)!
-
     /// A JSON-RPC error answered at the HTTP level (before any request id is known).
-    private func errorResponse(_ error: RPCError, status: HTTPResponse.Status) -> Response {
+    private func errorResponse(_ error: RPCError, status: HTTPResponse.Status) -> InternalResponse {
         struct Envelope: Encodable {
             var error: RPCError
             enum CodingKeys: String, CodingKey { case jsonrpc, error, id }
@@ -65,6 +57,7 @@ public struct RPCRoute: Sendable {
                 try container.encodeNil(forKey: .id)
             }
         }
-        return HTTPHelpers.json(Envelope(error: error), status: status)
+        let data = (try? HTTPHelpers.encoder.encode(Envelope(error: error))) ?? Data()
+        return InternalResponse(head: HTTPResponse(status: status, headerFields: [.contentType: "application/json"]), body: ByteBuffer(data: data))
     }
 }

@@ -8,13 +8,17 @@ import NIOSSL
 /// How this service reaches the others: one shared HTTP/2 client (TLS, trusting only the
 /// internal CA) and this service's token on every call.
 public struct ServiceDirectory: Sendable {
+    /// The client of RPC calls to other services.
+    public let http2: HTTP2Client
+    /// A general HTTP client trusting the internal CA (raw requests to other services' ports).
     public let httpClient: HTTPClient
     public let caller: ServiceName
     let urls: [ServiceName: String]
     let tokens: ServiceTokens
     let timeout: Duration
 
-    public init(configuration: ServiceConfiguration, httpClient: HTTPClient) {
+    public init(configuration: ServiceConfiguration, http2: HTTP2Client, httpClient: HTTPClient) {
+        self.http2 = http2
         self.httpClient = httpClient
         caller = configuration.service
         urls = configuration.serviceURLs
@@ -25,13 +29,13 @@ public struct ServiceDirectory: Sendable {
     /// An RPC client for `target`, authenticated as this service.
     public func client(for target: ServiceName) -> RPCClient {
         RPCClient(
-            httpClient: httpClient,
+            transport: .http2(http2),
             baseURL: urls[target] ?? "https://127.0.0.1:\(target.defaultPort)",
             token: tokens.token(for: caller),
             defaultTimeout: timeout)
     }
 
-    /// The HTTP client every service uses for internal calls: HTTP/2 by ALPN over TLS.
+    /// An async-http-client trusting the internal CA: HTTP/2 by ALPN over TLS unless told otherwise.
     public static func makeHTTPClient(tls: TLSConfiguration, httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tls

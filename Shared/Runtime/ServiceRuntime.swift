@@ -2,8 +2,6 @@ import AsyncHTTPClient
 import BuildRiskContracts
 import BuildRiskRPC
 import Foundation
-import Hummingbird
-import HummingbirdHTTP2
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -25,9 +23,11 @@ public struct ServiceRuntime: Sendable {
         do {
             try await group.run()
         } catch {
+            await environment.directory.http2.shutdown()
             try? await environment.directory.httpClient.shutdown()
             throw error
         }
+        await environment.directory.http2.shutdown()
         try await environment.directory.httpClient.shutdown()
     }
 
@@ -64,11 +64,18 @@ public func buildService(
         configuration: configuration.database.clientConfiguration(poolSize: configuration.databasePoolSize),
         backgroundLogger: logger)
     let httpClient = ServiceDirectory.makeHTTPClient(tls: clientTLS)
+    let http2: HTTP2Client
+    do {
+        http2 = try HTTP2Client(tls: clientTLS)
+    } catch {
+        try? httpClient.syncShutdown()
+        throw ConfigurationError("the internal CA in \(configuration.tlsDirectory) cannot be loaded: \(error)")
+    }
     let environment = ServiceEnvironment(
         configuration: configuration,
         postgres: postgres,
         queue: JobQueue(client: postgres, schema: service.schema, logger: logger),
-        directory: ServiceDirectory(configuration: configuration, httpClient: httpClient),
+        directory: ServiceDirectory(configuration: configuration, http2: http2, httpClient: httpClient),
         metrics: ServiceMetrics(),
         tls: tls,
         logger: logger)
@@ -104,15 +111,12 @@ public func buildService(
         guard let adminToken else { return false }
         return constantTimeEquals(Array(token.utf8), Array(adminToken.utf8))
     }
-    let router = InternalRoutes(
+    let responder = InternalRoutes(
         environment: environment, dispatcher: methods, readiness: readiness, adminAuthorizer: adminAuthorizer
-    ).router()
-    let server = Application(
-        router: router,
-        server: try .http2Upgrade(tlsConfiguration: serverTLS),
-        configuration: ApplicationConfiguration(
-            address: .hostname(configuration.host, port: configuration.port), serverName: service.rawValue),
-        logger: logger)
+    ).responder()
+    let server = InternalHTTPServer(
+        host: configuration.host, port: configuration.port, tlsConfiguration: serverTLS,
+        maxBodyBytes: configuration.rpcMaxBodyBytes, logger: logger, responder: responder)
 
     let migrations = MigrationService(
         migrator: migrator, readiness: readiness, afterMigrations: assembly.afterMigrations, logger: logger)

@@ -5,6 +5,7 @@ import BuildRiskRuntime
 import Foundation
 import IngestorCore
 import Logging
+import Synchronization
 import Testing
 
 /// JSON-RPC 2.0 between real services over real HTTP/2 (TLS with the internal CA).
@@ -33,6 +34,15 @@ struct RPCTransportTests {
             let exchange = try await client.send(body: Data(#"{"jsonrpc":"2.0","id":1,"method":"system.readiness"}"#.utf8))
             #expect(exchange.status == 200)
             #expect(exchange.httpVersion == "HTTP/2.0")
+
+            // The internal port also answers HTTP/1.1 (ALPN http/1.1), the same way.
+            let http1 = ServiceDirectory.makeHTTPClient(tls: try TestEnvironment.tls.clientConfiguration(), httpVersion: .http1Only)
+            let overHTTP1 = RPCClient(httpClient: http1, baseURL: cluster.internalURL(.gateway), token: TestEnvironment.tokens.token(for: .ingestor))
+            let answer = try await overHTTP1.send(body: Data(#"{"jsonrpc":"2.0","id":1,"method":"system.readiness"}"#.utf8))
+            try await http1.shutdown()
+            #expect(answer.httpVersion == "HTTP/1.1")
+            #expect(answer.status == 200)
+            #expect((try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["result"] != nil)
         }
         await database.drop()
     }
@@ -59,6 +69,14 @@ struct RPCTransportTests {
             let missing = try await error(#"{"jsonrpc":"2.0","method":"no.such.method","id":"abc"}"#)
             #expect(missing.code == -32601)
             #expect(missing.id as? String == "abc")
+            // What a JSON parser must refuse, and escapes it must read.
+            #expect(try await error("{\"jsonrpc\":\"2.0\",\"method\":\"a\u{01}b\",\"id\":1}").code == -32700)  // raw control character
+            #expect(try await error(#"{"jsonrpc":"2.0","method":"x","id":01}"#).code == -32700)  // leading zero
+            #expect(try await error(#"{"jsonrpc":"2.0","method":"x","id":1}  {}"#).code == -32700)  // trailing data
+            #expect(try await error(String(repeating: "[", count: 600) + String(repeating: "]", count: 600)).code == -32700)  // nesting too deep
+            #expect(try await error(#"{"jsonrpc":"2.0","method":"\u006eo.such","id":"\ud83d\ude80"}"#).id as? String == "\u{1F680}")
+            let escaped = try await client.send(body: Data(#"{"jsonrpc":"2.0","method":"system.\u0072eadiness","id":7}"#.utf8))
+            #expect((try JSONSerialization.jsonObject(with: escaped.body) as? [String: Any])?["result"] != nil)
             let badParams = try await error(#"{"jsonrpc":"2.0","method":"pipeline.reportStep","params":{"messageId":5},"id":2}"#)
             #expect(badParams.code == -32602)
             #expect(badParams.kind == "invalid_params")
@@ -140,8 +158,9 @@ struct RPCTransportTests {
         dispatcher.register(broken) { _, _ in throw Boom() }
         let context = RPCCallContext(caller: "test", logger: TestEnvironment.logger, deadline: .now + .milliseconds(100))
         let started = ContinuousClock.now
-        let late = try #require(await dispatcher.respond(to: Data(#"{"jsonrpc":"2.0","method":"test.slow","params":{"milliseconds":5000},"id":1}"#.utf8), context: context))
-        #expect(ContinuousClock.now - started < .seconds(4))
+        // The handler would sleep 60 s; the bound is loose because a loaded machine delays timers.
+        let late = try #require(await dispatcher.respond(to: Data(#"{"jsonrpc":"2.0","method":"test.slow","params":{"milliseconds":60000},"id":1}"#.utf8), context: context))
+        #expect(ContinuousClock.now - started < .seconds(30))
         let lateError = try #require((try JSONSerialization.jsonObject(with: late) as? [String: Any])?["error"] as? [String: Any])
         #expect(lateError["code"] as? Int == 1408)
         #expect((lateError["data"] as? [String: Any])?["retryable"] as? Bool == true)
@@ -153,6 +172,42 @@ struct RPCTransportTests {
         let failed = try #require(await dispatcher.respond(to: Data(#"{"jsonrpc":"2.0","method":"test.broken","id":3}"#.utf8), context: fresh))
         let failedError = try #require((try JSONSerialization.jsonObject(with: failed) as? [String: Any])?["error"] as? [String: Any])
         #expect(failedError["code"] as? Int == -32603)
+    }
+
+    /// Over the wire the server stops a handler when the caller's deadline passes, and when the
+    /// caller goes away before the answer.
+    @Test func theServerCancelsWorkItsCallerNoLongerWaitsFor() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let slow = RPCMethod<Empty, Empty>("test.slow", summary: "sleeps until cancelled")
+        let cancelled = Mutex(0)
+        let definition = ServiceDefinition(service: .ingestor) { _ in
+            var methods = RPCDispatcher()
+            methods.register(slow) { _, _ in
+                do {
+                    try await Task.sleep(for: .seconds(60))
+                } catch {
+                    cancelled.withLock { $0 += 1 }
+                    throw error
+                }
+                return Empty()
+            }
+            return ServiceAssembly(methods: methods)
+        }
+        let ingestor = try makeRuntime(.ingestor, in: cluster, definition: definition)
+        try await withServices([ingestor]) {
+            let client = ingestor.environment.directory.client(for: .ingestor)
+            // The caller's deadline (sent as x-rpc-timeout-ms) passes.
+            await #expect(throws: RPCClientError.self) { _ = try await client.call(slow, Empty(), timeout: .milliseconds(300)) }
+            try await waitUntil("the server cancelled the handler at the deadline", timeout: .seconds(10)) { cancelled.withLock { $0 } == 1 }
+            // The caller gives up (its task is cancelled) long before the deadline: the stream is reset.
+            let call = Task { try await client.call(slow, Empty(), timeout: .seconds(60)) }
+            try await Task.sleep(for: .milliseconds(300))
+            call.cancel()
+            _ = await call.result
+            try await waitUntil("the server cancelled the handler of the call that went away", timeout: .seconds(10)) { cancelled.withLock { $0 } == 2 }
+        }
+        await database.drop()
     }
 
     /// A client deadline shorter than the answer fails the call as a retryable transport error.

@@ -3,8 +3,7 @@ import BuildRiskContracts
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
-import Hummingbird
-import HummingbirdHTTP2
+import HTTPTypes
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -12,6 +11,7 @@ import ServiceLifecycle
 // scripts/bench-rpc: JSON-RPC calls per second and latency over the real transport (TLS with
 // the internal CA, the production /rpc route and dispatcher), HTTP/2 against HTTP/1.1, at 1, 16
 // and 64 calls in flight. Usage: bench-rpc [--seconds N] [--port P] [--connections N] [--separate-process]
+// [--transport "HTTP/2"|"HTTP/2 (AHC)"|"HTTP/1.1"|none] [--in-flight N]
 
 struct EchoParams: Codable, Sendable {
     var text: String
@@ -25,6 +25,8 @@ var port = 0
 var connections = 1
 var serveDirectory: String?
 var separateProcess = false
+var transports = ["HTTP/2", "HTTP/2 (AHC)", "HTTP/1.1"]
+var inFlightRows = [1, 16, 64]
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -32,9 +34,11 @@ while let argument = arguments.next() {
     case "--port": port = Int(arguments.next() ?? "") ?? port
     case "--connections": connections = max(1, Int(arguments.next() ?? "") ?? connections)
     case "--separate-process": separateProcess = true
+    case "--transport": transports = [arguments.next() ?? "HTTP/2"]
+    case "--in-flight": inFlightRows = [Int(arguments.next() ?? "") ?? 16]
     case "--serve": serveDirectory = arguments.next()
     default:
-        FileHandle.standardError.write(Data("usage: bench-rpc [--seconds N] [--port P] [--connections N] [--separate-process]\n".utf8))
+        FileHandle.standardError.write(Data(#"usage: bench-rpc [--seconds N] [--port P] [--connections N] [--separate-process] [--transport "HTTP/2"|"HTTP/2 (AHC)"|"HTTP/1.1"|none] [--in-flight N]"#.utf8 + [10]))
         exit(2)
     }
 }
@@ -68,17 +72,17 @@ let tokens = ServiceTokens(secret: secret)
 var dispatcher = RPCDispatcher()
 dispatcher.register(benchEcho) { params, _ in params }
 let route = RPCRoute(dispatcher: dispatcher, tokens: tokens, maxBodyBytes: 4 * 1024 * 1024)
-let router = Router()
-router.post("/rpc") { request, context in await route.respond(to: request, logger: context.logger) }
-// The same transport without the RPC layer: what HTTP/2 + TLS + Hummingbird cost alone.
+// `/raw` is the same transport without the RPC layer: what HTTP/2 + TLS + the server cost alone.
 let cannedAnswer = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"result":{"number":4711,"text":"how risky is build 4711 of buildrisk/buildrisk"}}"#)
-router.post("/raw") { request, _ in
-    _ = try await request.body.collect(upTo: 1 << 20)
-    return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: cannedAnswer))
+let server = InternalHTTPServer(
+    host: "127.0.0.1", port: port, tlsConfiguration: try tls.serverConfiguration(for: "bench"), maxBodyBytes: 4 * 1024 * 1024,
+    logger: logger
+) { request in
+    if request.head.path == "/raw" {
+        return InternalResponse(head: HTTPResponse(status: .ok, headerFields: [.contentType: "application/json"]), body: cannedAnswer)
+    }
+    return await route.respond(to: request, logger: logger)
 }
-let server = Application(
-    router: router, server: try .http2Upgrade(tlsConfiguration: try tls.serverConfiguration(for: "bench")),
-    configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: port)), logger: logger)
 
 struct Figures {
     var calls: Int
@@ -86,6 +90,16 @@ struct Figures {
     var p50: Double
     var p99: Double
     var protocolSeen: String
+    /// CPU time (user + system, this process) per call in microseconds: what a call costs,
+    /// which unlike calls/s hardly moves when something else runs on the machine.
+    var cpuMicroseconds: Double
+}
+
+/// User + system CPU seconds this process has used.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// Runs `inFlight` loops that call until the time is up; returns throughput and latency.
@@ -97,6 +111,7 @@ func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = f
     // Warm up the connections.
     for _ in 0..<200 { _ = try await client.call(benchEcho, params) }
     let start = ContinuousClock.now
+    let cpuStart = cpuSeconds()
     let end = start + .milliseconds(Int64(seconds * 1000))
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         for index in 0..<inFlight {
@@ -106,11 +121,18 @@ func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = f
                 while ContinuousClock.now < end {
                     let begin = ContinuousClock.now
                     if raw {
-                        var request = HTTPClientRequest(url: client.baseURL + "/raw")
-                        request.method = .POST
-                        request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"how risky is build 4711 of buildrisk/buildrisk","number":4711}}"#))
-                        let response = try await client.httpClient.execute(request, timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 20)
+                        let body = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"how risky is build 4711 of buildrisk/buildrisk","number":4711}}"#)
+                        switch client.transport {
+                        case .http2(let http2):
+                            let head = HTTPRequest(method: .post, scheme: "https", authority: "\(client.host):\(client.port)", path: "/raw", headerFields: [.contentType: "application/json"])
+                            _ = try await http2.execute(host: client.host, port: client.port, head: head, body: body, timeout: .seconds(30))
+                        case .httpClient(let httpClient):
+                            var request = HTTPClientRequest(url: client.baseURL + "/raw")
+                            request.method = .POST
+                            request.body = .bytes(body)
+                            let response = try await httpClient.execute(request, timeout: .seconds(30))
+                            _ = try await response.body.collect(upTo: 1 << 20)
+                        }
                     } else {
                         let answer = try await client.call(benchEcho, params)
                         precondition(answer.number == params.number)
@@ -130,7 +152,50 @@ func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = f
     func percentile(_ p: Double) -> Double {
         latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
     }
-    return Figures(calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: exchange.httpVersion)
+    let cpu = (cpuSeconds() - cpuStart) / Double(max(latencies.count, 1)) * 1e6
+    return Figures(
+        calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: exchange.httpVersion,
+        cpuMicroseconds: cpu)
+}
+
+/// The RPC layer without a transport: encode the call as a client does, answer it through the
+/// dispatcher (with a deadline, as every call over the wire has), decode the answer.
+func measureLayer(inFlight: Int, seconds: Double) async throws -> Figures {
+    struct Call: Encodable { let jsonrpc = "2.0"; var id = 1; var method = "bench.echo"; var params: EchoParams }
+    struct Answer: Decodable { var result: EchoParams? }
+    let params = EchoParams(text: "how risky is build 4711 of buildrisk/buildrisk", number: 4711)
+    let (dispatcher, logger) = await (dispatcher, logger)
+    let start = ContinuousClock.now
+    let cpuStart = cpuSeconds()
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for _ in 0..<inFlight {
+            group.addTask {
+                let encoder = JSONEncoder()
+                let decoder = JSONDecoder()
+                var samples: [Double] = []
+                while ContinuousClock.now < end {
+                    let begin = ContinuousClock.now
+                    let body = try encoder.encode(Call(params: params))
+                    let context = RPCCallContext(caller: "gateway", logger: logger, deadline: .now + .seconds(30), deadlineWatched: true)
+                    let answer = try decoder.decode(Answer.self, from: await dispatcher.respond(to: body, context: context) ?? Data())
+                    precondition(answer.result?.number == params.number)
+                    let elapsed = ContinuousClock.now - begin
+                    samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                }
+                return samples
+            }
+        }
+        var all: [Double] = []
+        for try await samples in group { all += samples }
+        return all.sorted()
+    }
+    let total = (ContinuousClock.now - start).inSeconds
+    let cpu = (cpuSeconds() - cpuStart) / Double(max(latencies.count, 1)) * 1e6
+    func percentile(_ p: Double) -> Double {
+        latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+    }
+    return Figures(calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: "none", cpuMicroseconds: cpu)
 }
 
 if serveDirectory != nil {
@@ -153,20 +218,40 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     try await Task.sleep(for: .milliseconds(separateProcess ? 1500 : 500))
     let clientTLS = try tls.clientConfiguration()
     print("bench-rpc: \(seconds)s per row, 80-byte JSON-RPC call, TLS on 127.0.0.1:\(port), \(separateProcess ? "server in its own process" : "client and server in one process"), \(connections) client connection(s)")
-    print("transport   in-flight     calls/s    p50 ms    p99 ms   protocol")
-    for (name, version) in [("HTTP/2", HTTPClient.Configuration.HTTPVersion.automatic), ("HTTP/1.1", .http1Only)] {
-        let httpClients = (0..<connections).map { _ in ServiceDirectory.makeHTTPClient(tls: clientTLS, httpVersion: version) }
-        let client = httpClients.map { RPCClient(httpClient: $0, baseURL: "https://127.0.0.1:\(port)", token: tokens.token(for: .gateway)) }
-        for inFlight in [1, 16, 64] {
-            let figures = try await measure(clients: client, inFlight: inFlight, seconds: seconds)
-            print(String(format: "%-10@ %10d %11.0f %9.2f %9.2f   %@", name as NSString, inFlight,
-                         Double(figures.calls) / figures.elapsed, figures.p50, figures.p99, figures.protocolSeen as NSString))
+    print("transport     in-flight     calls/s    p50 ms    p99 ms  CPU µs/call   protocol")
+    // HTTP/2: the transport services use (HTTP2Client); HTTP/2 (AHC): async-http-client over
+    // HTTP/2, for comparison; HTTP/1.1: async-http-client with pooled connections.
+    for name in transports where name != "none" {
+        var httpClients: [HTTPClient] = []
+        var http2Clients: [HTTP2Client] = []
+        let clients: [RPCClient] = try (0..<connections).map { _ in
+            let transport: RPCTransport
+            switch name {
+            case "HTTP/2":
+                let client = try HTTP2Client(tls: clientTLS)
+                http2Clients.append(client)
+                transport = .http2(client)
+            default:
+                let client = ServiceDirectory.makeHTTPClient(tls: clientTLS, httpVersion: name == "HTTP/1.1" ? .http1Only : .automatic)
+                httpClients.append(client)
+                transport = .httpClient(client)
+            }
+            return RPCClient(transport: transport, baseURL: "https://127.0.0.1:\(port)", token: tokens.token(for: .gateway))
         }
-        let bare = try await measure(clients: client, inFlight: 16, seconds: seconds, raw: true)
-        print(String(format: "%-10@ %10d %11.0f %9.2f %9.2f   %@ (transport only: fixed answer, no RPC layer)", name as NSString, 16,
-                     Double(bare.calls) / bare.elapsed, bare.p50, bare.p99, bare.protocolSeen as NSString))
+        for inFlight in inFlightRows {
+            let figures = try await measure(clients: clients, inFlight: inFlight, seconds: seconds)
+            print(String(format: "%-13@ %7d %11.0f %9.2f %9.2f %10.0f   %@", name as NSString, inFlight,
+                         Double(figures.calls) / figures.elapsed, figures.p50, figures.p99, figures.cpuMicroseconds, figures.protocolSeen as NSString))
+        }
+        let bare = try await measure(clients: clients, inFlight: 16, seconds: seconds, raw: true)
+        print(String(format: "%-13@ %7d %11.0f %9.2f %9.2f %10.0f   %@ (transport only: fixed answer, no RPC layer)", name as NSString, 16,
+                     Double(bare.calls) / bare.elapsed, bare.p50, bare.p99, bare.cpuMicroseconds, bare.protocolSeen as NSString))
         for httpClient in httpClients { try await httpClient.shutdown() }
+        for http2Client in http2Clients { await http2Client.shutdown() }
     }
+    let layer = try await measureLayer(inFlight: 16, seconds: seconds)
+    print(String(format: "%-13@ %7d %11.0f %9.2f %9.2f %10.0f   (the RPC layer alone: client encoding, dispatcher, client decoding; no transport)", "none" as NSString, 16,
+                 Double(layer.calls) / layer.elapsed, layer.p50, layer.p99, layer.cpuMicroseconds))
     if let child {
         child.terminate()
         child.waitUntilExit()

@@ -1,0 +1,277 @@
+/// A validating single-pass JSON scanner (RFC 8259) that finds where values are without building
+/// them. The dispatcher reads a request's envelope with it (the top-level members and where
+/// `params` lies, or the members of a batch) and hands only the `params` bytes to `JSONDecoder`:
+/// one full parse per call instead of two, and batch members answered without re-encoding.
+struct JSONScanner {
+    enum Failure: Error { case invalid }
+
+    /// The kind of a value, by its first byte.
+    enum Kind { case object, array, string, number, literal }
+
+    struct Value {
+        var kind: Kind
+        var range: Range<Int>
+    }
+
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+    private var depth = 0
+    private static let maximumDepth = 512
+
+    private init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// The document's single top-level value, or nil when the bytes are not valid JSON.
+    static func topLevel(_ bytes: UnsafeRawBufferPointer) -> Value? {
+        var scanner = JSONScanner(bytes)
+        do {
+            scanner.skipWhitespace()
+            let value = try scanner.value()
+            scanner.skipWhitespace()
+            return scanner.index == bytes.count ? value : nil
+        } catch {
+            return nil
+        }
+    }
+
+    /// The members of a valid object value (its keys unescaped), in order.
+    static func members(of object: Value, in bytes: UnsafeRawBufferPointer) -> [(key: String, value: Value)] {
+        var scanner = JSONScanner(bytes)
+        scanner.index = object.range.lowerBound + 1
+        var members: [(String, Value)] = []
+        do {
+            scanner.skipWhitespace()
+            if scanner.peek == UInt8(ascii: "}") { return [] }
+            while true {
+                scanner.skipWhitespace()
+                let key = try scanner.string()
+                scanner.skipWhitespace()
+                try scanner.expect(UInt8(ascii: ":"))
+                scanner.skipWhitespace()
+                let value = try scanner.value()
+                members.append((string(in: key, of: bytes), value))
+                scanner.skipWhitespace()
+                if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
+                break
+            }
+        } catch {}
+        return members
+    }
+
+    /// The elements of a valid array value, in order.
+    static func elements(of array: Value, in bytes: UnsafeRawBufferPointer) -> [Value] {
+        var scanner = JSONScanner(bytes)
+        scanner.index = array.range.lowerBound + 1
+        var elements: [Value] = []
+        do {
+            scanner.skipWhitespace()
+            if scanner.peek == UInt8(ascii: "]") { return [] }
+            while true {
+                scanner.skipWhitespace()
+                elements.append(try scanner.value())
+                scanner.skipWhitespace()
+                if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
+                break
+            }
+        } catch {}
+        return elements
+    }
+
+    /// The text of a valid string value, escapes resolved.
+    static func string(in value: Value, of bytes: UnsafeRawBufferPointer) -> String {
+        let inner = bytes[(value.range.lowerBound + 1)..<(value.range.upperBound - 1)]
+        guard inner.contains(UInt8(ascii: "\\")) else { return String(decoding: inner, as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(inner.count)
+        var index = inner.startIndex
+        var pendingHigh: UInt32?
+        func append(scalar: UInt32) {
+            let scalar = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+            out.append(contentsOf: Array(String(Character(scalar)).utf8))
+        }
+        while index < inner.endIndex {
+            let byte = inner[index]
+            guard byte == UInt8(ascii: "\\") else {
+                if let high = pendingHigh { append(scalar: high); pendingHigh = nil }
+                out.append(byte)
+                index += 1
+                continue
+            }
+            let escaped = inner[index + 1]
+            index += 2
+            if escaped == UInt8(ascii: "u") {
+                let hex = String(decoding: inner[index..<(index + 4)], as: UTF8.self)
+                index += 4
+                let unit = UInt32(hex, radix: 16) ?? 0xFFFD
+                if (0xD800...0xDBFF).contains(unit) {
+                    if let high = pendingHigh { append(scalar: high) }
+                    pendingHigh = unit
+                } else if (0xDC00...0xDFFF).contains(unit), let high = pendingHigh {
+                    append(scalar: 0x10000 + ((high - 0xD800) << 10) + (unit - 0xDC00))
+                    pendingHigh = nil
+                } else {
+                    if let high = pendingHigh { append(scalar: high); pendingHigh = nil }
+                    append(scalar: unit)
+                }
+                continue
+            }
+            if let high = pendingHigh { append(scalar: high); pendingHigh = nil }
+            switch escaped {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            default: out.append(escaped)  // \" \\ \/
+            }
+        }
+        if let high = pendingHigh { append(scalar: high) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    // MARK: Scanning
+
+    private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func expect(_ byte: UInt8) throws {
+        guard peek == byte else { throw Failure.invalid }
+        index += 1
+    }
+
+    private mutating func value() throws -> Value {
+        guard let first = peek else { throw Failure.invalid }
+        let start = index
+        switch first {
+        case UInt8(ascii: "{"):
+            try nested { scanner in
+                scanner.index += 1
+                scanner.skipWhitespace()
+                if scanner.peek == UInt8(ascii: "}") { scanner.index += 1; return }
+                while true {
+                    scanner.skipWhitespace()
+                    _ = try scanner.string()
+                    scanner.skipWhitespace()
+                    try scanner.expect(UInt8(ascii: ":"))
+                    scanner.skipWhitespace()
+                    _ = try scanner.value()
+                    scanner.skipWhitespace()
+                    if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
+                    try scanner.expect(UInt8(ascii: "}"))
+                    return
+                }
+            }
+            return Value(kind: .object, range: start..<index)
+        case UInt8(ascii: "["):
+            try nested { scanner in
+                scanner.index += 1
+                scanner.skipWhitespace()
+                if scanner.peek == UInt8(ascii: "]") { scanner.index += 1; return }
+                while true {
+                    scanner.skipWhitespace()
+                    _ = try scanner.value()
+                    scanner.skipWhitespace()
+                    if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
+                    try scanner.expect(UInt8(ascii: "]"))
+                    return
+                }
+            }
+            return Value(kind: .array, range: start..<index)
+        case UInt8(ascii: "\""):
+            return try string()
+        case UInt8(ascii: "t"):
+            try literal("true")
+        case UInt8(ascii: "f"):
+            try literal("false")
+        case UInt8(ascii: "n"):
+            try literal("null")
+        default:
+            try number()
+            return Value(kind: .number, range: start..<index)
+        }
+        return Value(kind: .literal, range: start..<index)
+    }
+
+    private mutating func nested(_ body: (inout JSONScanner) throws -> Void) throws {
+        depth += 1
+        guard depth <= Self.maximumDepth else { throw Failure.invalid }
+        try body(&self)
+        depth -= 1
+    }
+
+    private mutating func literal(_ word: StaticString) throws {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw Failure.invalid }
+        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] {
+            throw Failure.invalid
+        }
+        index += count
+    }
+
+    private mutating func string() throws -> Value {
+        let start = index
+        try expect(UInt8(ascii: "\""))
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return Value(kind: .string, range: start..<index)
+            case UInt8(ascii: "\\"):
+                guard index + 1 < bytes.count else { throw Failure.invalid }
+                switch bytes[index + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 2
+                case UInt8(ascii: "u"):
+                    guard index + 6 <= bytes.count else { throw Failure.invalid }
+                    for offset in 2..<6 where !bytes[index + offset].isHexDigit { throw Failure.invalid }
+                    index += 6
+                default:
+                    throw Failure.invalid
+                }
+            case 0x00..<0x20:
+                throw Failure.invalid
+            default:
+                index += 1
+            }
+        }
+        throw Failure.invalid
+    }
+
+    private mutating func number() throws {
+        if peek == UInt8(ascii: "-") { index += 1 }
+        guard let first = peek, first.isDigit else { throw Failure.invalid }
+        index += 1
+        if first != UInt8(ascii: "0") {
+            while let byte = peek, byte.isDigit { index += 1 }
+        }
+        if peek == UInt8(ascii: ".") {
+            index += 1
+            guard let byte = peek, byte.isDigit else { throw Failure.invalid }
+            while let byte = peek, byte.isDigit { index += 1 }
+        }
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            index += 1
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
+            guard let byte = peek, byte.isDigit else { throw Failure.invalid }
+            while let byte = peek, byte.isDigit { index += 1 }
+        }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
+    fileprivate var isHexDigit: Bool {
+        isDigit || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f")) || (self >= UInt8(ascii: "A") && self <= UInt8(ascii: "F"))
+    }
+}
