@@ -6,16 +6,16 @@ import Testing
 /// The libgit2 layer against real repositories written by git itself, checked with the git CLI.
 @Suite(.timeLimit(.minutes(5)))
 struct GitRepositoryTests {
-    func withWorld<T>(_ body: (SandboxWorld, String) throws -> T) throws -> T {
+    func withWorld<T>(_ body: (SandboxWorld, String) throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("git-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let world = SandboxWorld(directory: directory + "/world", seed: 5)
-        try world.addRepository(owner: "acme", name: "lib", commits: 120)
+        try await offThePool { try world.addRepository(owner: "acme", name: "lib", commits: 120) }
         return try body(world, directory)
     }
 
-    @Test func aBareCloneAndAnIncrementalFetchHoldWhatTheRemoteHas() throws {
-        try withWorld { world, directory in
+    @Test func aBareCloneAndAnIncrementalFetchHoldWhatTheRemoteHas() async throws {
+        try await withWorld { world, directory in
             let remote = try #require(world.repository("acme/lib")).gitPath
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: remote, to: clonePath, options: GitTransferOptions())
@@ -33,8 +33,8 @@ struct GitRepositoryTests {
         }
     }
 
-    @Test func aReplayedPatchGivesTheOriginalTree() throws {
-        try withWorld { world, directory in
+    @Test func aReplayedPatchGivesTheOriginalTree() async throws {
+        try await withWorld { world, directory in
             let remote = try #require(world.repository("acme/lib")).gitPath
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: remote, to: clonePath, options: GitTransferOptions())
@@ -55,8 +55,8 @@ struct GitRepositoryTests {
         }
     }
 
-    @Test func aDetachedWorktreeChecksOutTheCommitAndIsRemovedCleanly() throws {
-        try withWorld { world, directory in
+    @Test func aDetachedWorktreeChecksOutTheCommitAndIsRemovedCleanly() async throws {
+        try await withWorld { world, directory in
             let remote = try #require(world.repository("acme/lib")).gitPath
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: remote, to: clonePath, options: GitTransferOptions())

@@ -100,7 +100,17 @@ struct TestDatabase: Sendable {
         let server = try TestEnvironment.adminURL()
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         let provisioner = DatabaseProvisioner(adminURL: server, logger: TestEnvironment.logger)
-        try await provisioner.createDatabase(String(name))
+        // CREATE DATABASE copies template1 and fails while another session is copying it (tests
+        // create databases in parallel): try again a few times.
+        for attempt in 1... {
+            do {
+                try await provisioner.createDatabase(String(name))
+                break
+            } catch let error as PSQLError where attempt < 5 {
+                FileHandle.standardError.write(Data("TestDatabase.create attempt \(attempt): \(String(reflecting: error))\n".utf8))
+                try await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
         let admin = DatabaseURL(username: server.username, password: server.password, host: server.host, port: server.port, database: String(name))
         let inDatabase = DatabaseProvisioner(adminURL: admin, logger: TestEnvironment.logger)
         for schema in ServiceName.allCases.map(\.schema) + extraSchemas {
@@ -340,6 +350,17 @@ final class ChildProcess: @unchecked Sendable {
 @discardableResult
 func git(_ arguments: [String]) throws -> String {
     String(decoding: try SandboxGit.run(arguments), as: UTF8.self)
+}
+
+/// Runs blocking work (writing a sandbox world runs git thousands of times) on a thread of its
+/// own: on the two threads of Swift's cooperative pool it would stall every timer and service of
+/// the tests running beside it.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
 }
 
 /// The same, trimmed of surrounding white space (one line of output, say).

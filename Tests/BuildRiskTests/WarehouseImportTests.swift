@@ -20,9 +20,11 @@ struct WarehouseImportTests {
     func withSandbox<T: Sendable>(_ repositories: [(String, Int)], _ body: @Sendable (SandboxAPI, String) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-\(UUID().uuidString)").path
         let world = SandboxWorld(directory: directory, seed: 11)
-        for (fullName, commits) in repositories {
-            let parts = fullName.split(separator: "/").map(String.init)
-            try world.addRepository(owner: parts[0], name: parts[1], commits: commits)
+        try await offThePool {
+            for (fullName, commits) in repositories {
+                let parts = fullName.split(separator: "/").map(String.init)
+                try world.addRepository(owner: parts[0], name: parts[1], commits: commits)
+            }
         }
         let api = SandboxAPI(world: world)
         let port = freePort()
