@@ -89,6 +89,8 @@ var targets: [Target] = [
     ),
     // libgit2 (apt libgit2-dev), the git engine.
     .systemLibrary(name: "CLibGit2", path: "Shared/CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+    // libgit2's socket stream with TCP_NODELAY (C, registered through git2/sys/stream.h).
+    .target(name: "CGitStream", dependencies: ["CLibGit2"], path: "Shared/CGitStream"),
     // Build-log facts: steps, durations, errors, test-framework summaries. Plain Swift, no framework import.
     .target(name: "BuildRiskLogs", path: "Shared/BuildLogs", swiftSettings: swiftSettings),
     // The ingestor's domain: bare clones and worktrees (libgit2), fork commits, build logs, per-resource status.
@@ -97,6 +99,7 @@ var targets: [Target] = [
         dependencies: runtimeDependencies + [
             "BuildRiskGitHub",
             "CLibGit2",
+            "CGitStream",
             "BuildRiskLogs",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

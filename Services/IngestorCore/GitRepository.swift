@@ -1,3 +1,4 @@
+import CGitStream
 import CLibGit2
 import Foundation
 
@@ -27,7 +28,12 @@ public final class GitRepository {
 
     deinit { git_repository_free(pointer) }
 
-    static let initialize: Void = { _ = git_libgit2_init() }()
+    /// libgit2 started once per process, with our socket stream (TCP_NODELAY: without it every
+    /// POST of a fetch over smart HTTP waited out a delayed ACK; bench-ingest, fetch 1.8× → 1.2× git's).
+    static let initialize: Void = {
+        _ = git_libgit2_init()
+        _ = buildrisk_git_register_socket_stream()
+    }()
 
     /// Opens an existing repository (bare or not).
     public static func open(_ path: String) throws -> GitRepository {

@@ -33,6 +33,45 @@ struct GitRepositoryTests {
         }
     }
 
+    /// Over smart HTTP (`git http-backend`, the protocol GitHub speaks), through BuildRisk's own
+    /// libgit2 socket stream: a clone and a fetch hold what the remote has, and a port nobody
+    /// listens on fails with the address in the reason.
+    @Test func aCloneAndAFetchOverSmartHTTPGoThroughOurSocketStream() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("git-http-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let world = SandboxWorld(directory: directory + "/world", seed: 5)
+        try await offThePool { try world.addRepository(owner: "acme", name: "lib", commits: 60) }
+        let remote = try #require(world.repository("acme/lib")).gitPath
+        let port = freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/git-http-server.py").path
+        server.arguments = ["python3", script, directory + "/world", String(port)]
+        try server.run()
+        defer { server.terminate() }
+        let url = "http://127.0.0.1:\(port)/acme/lib.git"
+        try await waitUntil("the git HTTP server answers", timeout: .seconds(20)) {
+            (try? await http(TestEnvironment.httpClient, .GET, url + "/info/refs?service=git-upload-pack"))?.status == 200
+        }
+        try await offThePool {
+            let clonePath = directory + "/clone.git"
+            let clone = try GitRepository.cloneBare(from: url, to: clonePath, options: GitTransferOptions(timeout: .seconds(60)))
+            guard try gitLine(["--git-dir", clonePath, "rev-parse", "refs/heads/main"]) == (try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])) else {
+                throw WaitTimeout(description: "the clone's main is not the remote's")
+            }
+            try world.addActivity(fullName: "acme/lib", commits: 5)
+            let newHead = try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])
+            try clone.fetch(options: GitTransferOptions(timeout: .seconds(60)))
+            guard clone.containsCommit(newHead) else { throw WaitTimeout(description: "the fetch did not bring \(newHead)") }
+        }
+        let closed = freePort()
+        let error = await #expect(throws: GitError.self) {
+            _ = try GitRepository.cloneBare(from: "http://127.0.0.1:\(closed)/acme/lib.git", to: directory + "/nothing.git", options: GitTransferOptions())
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("127.0.0.1:\(closed)"))
+    }
+
     @Test func aReplayedPatchGivesTheOriginalTree() async throws {
         try await withWorld { world, directory in
             let remote = try #require(world.repository("acme/lib")).gitPath
