@@ -313,11 +313,13 @@ public struct JobQueue: Sendable {
     public func secondsUntilNextDue(kinds: [String]) async throws -> Double? {
         let rows = try await client.query(
             """
-            SELECT greatest(extract(epoch FROM min(run_at) - now()), 0)::float8
+            SELECT extract(epoch FROM min(run_at) - now())::float8
             FROM \(unescaped: schema).jobs WHERE state = 'queued' AND kind = ANY(\(kinds))
             """, logger: logger
         ).collect()
-        return try rows.first?.decode(Double?.self)
+        // NULL when nothing is queued. (It was `greatest(…, 0)`, which turns NULL into 0: every
+        // idle worker then polled the database every 5 ms.)
+        return try rows.first?.decode(Double?.self).map { max($0, 0) }
     }
 
     // MARK: Admin

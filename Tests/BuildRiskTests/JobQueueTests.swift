@@ -193,6 +193,32 @@ struct JobQueueTests {
         await database.drop()
     }
 
+    /// An idle service leaves its database alone: its workers sleep until NOTIFY or the next due
+    /// job. (An empty queue's "next due" once came back as 0 instead of none, and every idle worker
+    /// polled every 5 ms: about a tenth of a core per idle service.)
+    @Test func anIdleServiceDoesNotPollItsQueue() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let ingestor = try makeRuntime(.ingestor, in: cluster)
+        try await withServices([ingestor]) {
+            #expect(try await ingestor.environment.queue.secondsUntilNextDue(kinds: ["test.nothing"]) == nil)
+            @Sendable func transactions() async throws -> Int64 {
+                try await database.withAdminClient { client in
+                    try await client.query(
+                        "SELECT (xact_commit + xact_rollback)::int8 FROM pg_stat_database WHERE datname = \(database.name)",
+                        logger: TestEnvironment.logger
+                    ).collect().first?.decode(Int64.self) ?? 0
+                }
+            }
+            try await Task.sleep(for: .seconds(2))
+            let before = try await transactions()
+            try await Task.sleep(for: .seconds(4))
+            let idle = try await transactions() - before
+            #expect(idle < 300, "\(idle) transactions in 4 s while the service was idle")
+        }
+        await database.drop()
+    }
+
     @Test func aDeadJobRetriedFromTheAdminEndpointRuns() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
