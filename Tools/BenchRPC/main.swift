@@ -102,84 +102,21 @@ func cpuSeconds() -> Double {
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
-/// Runs `inFlight` loops that call until the time is up; returns throughput and latency.
-/// With `raw`, posts a fixed body to `/raw` (no dispatcher, no JSON) to isolate the transport.
-func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = false) async throws -> Figures {
-    let client = clients[0]
-    let params = EchoParams(text: "how risky is build 4711 of buildrisk/buildrisk", number: 4711)
-    let exchange = try await client.send(body: Data(#"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"x","number":1}}"#.utf8))
-    // Warm up the connections.
-    for _ in 0..<200 { _ = try await client.call(benchEcho, params) }
+/// Runs `inFlight` loops of `call` (given the loop's index) until `seconds` pass; returns
+/// throughput, latency and CPU per call.
+func runLoops(
+    inFlight: Int, seconds: Double, protocolSeen: String, _ call: @escaping @Sendable (Int) async throws -> Void
+) async throws -> Figures {
     let start = ContinuousClock.now
     let cpuStart = cpuSeconds()
     let end = start + .milliseconds(Int64(seconds * 1000))
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         for index in 0..<inFlight {
-            let client = clients[index % clients.count]
             group.addTask {
                 var samples: [Double] = []
                 while ContinuousClock.now < end {
                     let begin = ContinuousClock.now
-                    if raw {
-                        let body = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"how risky is build 4711 of buildrisk/buildrisk","number":4711}}"#)
-                        switch client.transport {
-                        case .http2(let http2):
-                            let head = HTTPRequest(method: .post, scheme: "https", authority: "\(client.host):\(client.port)", path: "/raw", headerFields: [.contentType: "application/json"])
-                            _ = try await http2.execute(host: client.host, port: client.port, head: head, body: body, timeout: .seconds(30))
-                        case .httpClient(let httpClient):
-                            var request = HTTPClientRequest(url: client.baseURL + "/raw")
-                            request.method = .POST
-                            request.body = .bytes(body)
-                            let response = try await httpClient.execute(request, timeout: .seconds(30))
-                            _ = try await response.body.collect(upTo: 1 << 20)
-                        }
-                    } else {
-                        let answer = try await client.call(benchEcho, params)
-                        precondition(answer.number == params.number)
-                    }
-                    let elapsed = ContinuousClock.now - begin
-                    samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-                }
-                return samples
-            }
-        }
-        var all: [Double] = []
-        for try await samples in group { all += samples }
-        return all.sorted()
-    }
-    let elapsed = ContinuousClock.now - start
-    let total = elapsed.inSeconds
-    func percentile(_ p: Double) -> Double {
-        latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
-    }
-    let cpu = (cpuSeconds() - cpuStart) / Double(max(latencies.count, 1)) * 1e6
-    return Figures(
-        calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: exchange.httpVersion,
-        cpuMicroseconds: cpu)
-}
-
-/// The RPC layer without a transport: encode the call as a client does, answer it through the
-/// dispatcher (with a deadline, as every call over the wire has), decode the answer.
-func measureLayer(inFlight: Int, seconds: Double) async throws -> Figures {
-    struct Call: Encodable { let jsonrpc = "2.0"; var id = 1; var method = "bench.echo"; var params: EchoParams }
-    struct Answer: Decodable { var result: EchoParams? }
-    let params = EchoParams(text: "how risky is build 4711 of buildrisk/buildrisk", number: 4711)
-    let (dispatcher, logger) = await (dispatcher, logger)
-    let start = ContinuousClock.now
-    let cpuStart = cpuSeconds()
-    let end = start + .milliseconds(Int64(seconds * 1000))
-    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-        for _ in 0..<inFlight {
-            group.addTask {
-                let encoder = JSONEncoder()
-                let decoder = JSONDecoder()
-                var samples: [Double] = []
-                while ContinuousClock.now < end {
-                    let begin = ContinuousClock.now
-                    let body = try encoder.encode(Call(params: params))
-                    let context = RPCCallContext(caller: "gateway", logger: logger, deadline: .now + .seconds(30), deadlineWatched: true)
-                    let answer = try decoder.decode(Answer.self, from: await dispatcher.respond(to: body, context: context) ?? Data())
-                    precondition(answer.result?.number == params.number)
+                    try await call(index)
                     let elapsed = ContinuousClock.now - begin
                     samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
                 }
@@ -195,7 +132,53 @@ func measureLayer(inFlight: Int, seconds: Double) async throws -> Figures {
     func percentile(_ p: Double) -> Double {
         latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
     }
-    return Figures(calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: "none", cpuMicroseconds: cpu)
+    return Figures(
+        calls: latencies.count, elapsed: total, p50: percentile(0.50), p99: percentile(0.99), protocolSeen: protocolSeen,
+        cpuMicroseconds: cpu)
+}
+
+/// Calls over the transport until the time is up. With `raw`, posts a fixed body to `/raw` (no
+/// dispatcher, no JSON) to isolate the transport.
+func measure(clients: [RPCClient], inFlight: Int, seconds: Double, raw: Bool = false) async throws -> Figures {
+    let params = EchoParams(text: "how risky is build 4711 of buildrisk/buildrisk", number: 4711)
+    let exchange = try await clients[0].send(body: Data(#"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"x","number":1}}"#.utf8))
+    // Warm up the connections.
+    for _ in 0..<200 { _ = try await clients[0].call(benchEcho, params) }
+    let rawBody = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"bench.echo","params":{"text":"how risky is build 4711 of buildrisk/buildrisk","number":4711}}"#)
+    return try await runLoops(inFlight: inFlight, seconds: seconds, protocolSeen: exchange.httpVersion) { index in
+        let client = clients[index % clients.count]
+        guard raw else {
+            let answer = try await client.call(benchEcho, params)
+            precondition(answer.number == params.number)
+            return
+        }
+        switch client.transport {
+        case .http2(let http2):
+            let head = HTTPRequest(method: .post, scheme: "https", authority: "\(client.host):\(client.port)", path: "/raw", headerFields: [.contentType: "application/json"])
+            _ = try await http2.execute(host: client.host, port: client.port, head: head, body: rawBody, timeout: .seconds(30))
+        case .httpClient(let httpClient):
+            var request = HTTPClientRequest(url: client.baseURL + "/raw")
+            request.method = .POST
+            request.body = .bytes(rawBody)
+            let response = try await httpClient.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+        }
+    }
+}
+
+/// The RPC layer without a transport: encode the call as a client does, answer it through the
+/// dispatcher (with a deadline the server watches, as over the wire), decode the answer.
+func measureLayer(inFlight: Int, seconds: Double) async throws -> Figures {
+    struct Call: Encodable { let jsonrpc = "2.0"; var id = 1; var method = "bench.echo"; var params: EchoParams }
+    struct Answer: Decodable { var result: EchoParams? }
+    let params = EchoParams(text: "how risky is build 4711 of buildrisk/buildrisk", number: 4711)
+    let (dispatcher, logger) = await (dispatcher, logger)
+    return try await runLoops(inFlight: inFlight, seconds: seconds, protocolSeen: "none") { _ in
+        let body = try JSONEncoder().encode(Call(params: params))
+        let context = RPCCallContext(caller: "gateway", logger: logger, deadline: .now + .seconds(30), deadlineWatched: true)
+        let answer = try JSONDecoder().decode(Answer.self, from: await dispatcher.respond(to: body, context: context) ?? Data())
+        precondition(answer.result?.number == params.number)
+    }
 }
 
 if serveDirectory != nil {
