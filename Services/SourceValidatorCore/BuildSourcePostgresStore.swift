@@ -213,16 +213,62 @@ public struct BuildSourcePostgresStore: Sendable {
         return result
     }
 
-    /// The filters of a source and its pending build ids for one repository.
-    func pending(_ job: ValidateRepository) async throws -> (BuildFilters, [Int64]) {
-        let filters = try await client.query(
-            "SELECT filters::text FROM \(unescaped: schema).build_sources WHERE source_id = \(job.sourceId)", logger: logger
+    /// The filters of a source.
+    func filters(_ sourceId: String) async throws -> BuildFilters {
+        try await client.query(
+            "SELECT filters::text FROM \(unescaped: schema).build_sources WHERE source_id = \(sourceId)", logger: logger
         ).collect().first.map { try JSONDecoder().decode(BuildFilters.self, from: Data(try $0.decode(String.self).utf8)) } ?? BuildFilters()
-        let ids = try await client.query(
-            "SELECT build_id FROM \(unescaped: schema).source_builds WHERE source_id = \(job.sourceId) AND repo_name = \(job.repoName) AND status = 'pending'",
+    }
+
+    /// How many of one repository's rows are pending.
+    func pendingCount(_ job: ValidateRepository) async throws -> Int {
+        Int(try await client.query(
+            "SELECT count(*)::int8 FROM \(unescaped: schema).source_builds WHERE source_id = \(job.sourceId) AND repo_name = \(job.repoName) AND status = 'pending'",
             logger: logger
+        ).collect().first?.decode(Int64.self) ?? 0)
+    }
+
+    /// One page of a repository's pending build ids, in id order after `after` (keyset paging, so
+    /// a million rows never sit in memory at once).
+    func pending(_ job: ValidateRepository, after: Int64, limit: Int) async throws -> [Int64] {
+        try await client.query(
+            """
+            SELECT build_id FROM \(unescaped: schema).source_builds
+            WHERE source_id = \(job.sourceId) AND repo_name = \(job.repoName) AND build_id > \(after) AND status = 'pending'
+            ORDER BY build_id LIMIT \(limit)
+            """, logger: logger
         ).collect().map { try $0.decode(Int64.self) }
-        return (filters, ids)
+    }
+
+    /// Which of `ids` are pending rows of the repository.
+    func pending(_ job: ValidateRepository, among ids: [Int64]) async throws -> Set<Int64> {
+        guard !ids.isEmpty else { return [] }
+        return Set(try await client.query(
+            """
+            SELECT build_id FROM \(unescaped: schema).source_builds
+            WHERE source_id = \(job.sourceId) AND repo_name = \(job.repoName) AND build_id = ANY(\(ids)::int8[]) AND status = 'pending'
+            """, logger: logger
+        ).collect().map { try $0.decode(Int64.self) })
+    }
+
+    /// Gives up to `limit` pending rows with ids after `after` one outcome, in the database (no id
+    /// reaches this process); answers how many and the last id, nil when none was left.
+    func markPending(_ job: ValidateRepository, after: Int64, limit: Int, status: String, reason: String) async throws -> (count: Int, last: Int64)? {
+        let row = try await client.query(
+            """
+            WITH slice AS (
+                SELECT build_id FROM \(unescaped: schema).source_builds
+                WHERE source_id = \(job.sourceId) AND repo_name = \(job.repoName) AND build_id > \(after) AND status = 'pending'
+                ORDER BY build_id LIMIT \(limit)
+            ), marked AS (
+                UPDATE \(unescaped: schema).source_builds AS s SET status = \(status), reason = \(reason)
+                FROM slice WHERE s.source_id = \(job.sourceId) AND s.repo_name = \(job.repoName) AND s.build_id = slice.build_id
+                RETURNING s.build_id
+            ) SELECT count(*)::int8, max(build_id) FROM marked
+            """, logger: logger
+        ).collect().first
+        guard let (count, last) = try row?.decode((Int64, Int64?).self), let last, count > 0 else { return nil }
+        return (Int(count), last)
     }
 
     /// Records outcomes of rows of one repository.
