@@ -176,7 +176,7 @@ struct RepositoryImporter: Sendable {
             }
         }
         if params.options.onlyWithLogs == true {
-            let withLogs = try await runsWithLogs(admitted, fullName: params.fullName, counter: counter)
+            let withLogs = try await runsWithLogs(admitted, fullName: summary.fullName, counter: counter)
             tally.filtered += admitted.count - withLogs.count
             admitted = admitted.filter { withLogs.contains($0.id) }
         }
