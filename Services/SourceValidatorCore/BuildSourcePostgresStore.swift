@@ -117,6 +117,9 @@ public struct BuildSourcePostgresStore: Sendable {
             ).collect().first.map { Int(try $0.decode(Int64.self)) } ?? 0
             try await connection.query(
                 "UPDATE \(unescaped: schema).build_sources SET duplicates = \(rows - inserted) WHERE source_id = \(params.sourceId)", logger: logger)
+            // Autovacuum's statistics lag a bulk load: without fresh ones the validation job's
+            // slices of a million new rows were planned as whole-table scans (674 s instead of seconds).
+            try await connection.query("ANALYZE \(unescaped: schema).source_builds", logger: logger)
             let repositories = try await connection.query("SELECT DISTINCT repo_name FROM upload_rows", logger: logger)
                 .collect().map { try $0.decode(String.self) }
             for repository in repositories {
