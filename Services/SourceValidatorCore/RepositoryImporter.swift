@@ -69,6 +69,13 @@ struct RepositoryImporter: Sendable {
             isPrivate: repository.private, language: repository.language)
     }
 
+    /// One page of the repository's unfiltered run listing (newest first, 100 a page; GitHub caps
+    /// only filtered listings at 1,000 results).
+    func runsPage(_ fullName: String, page: Int, counter: RequestCounter) async throws -> RunList {
+        let response = try await github.get("/repos/\(fullName)/actions/runs?per_page=100&page=\(page)", counter: counter)
+        return try JSONDecoder().decode(RunList.self, from: response.body)
+    }
+
     // MARK: Newest first (sync, max builds)
 
     private func importNewestFirst(_ params: ImportRepositoryParams, summary: RepositorySummary, tally: Tally, counter: RequestCounter) async throws {
@@ -169,7 +176,7 @@ struct RepositoryImporter: Sendable {
             }
         }
         if params.options.onlyWithLogs == true {
-            let withLogs = try await runsWithLogs(admitted, fullName: params.fullName, counter: counter)
+            let withLogs = try await runsWithLogs(admitted, fullName: summary.fullName, counter: counter)
             tally.filtered += admitted.count - withLogs.count
             admitted = admitted.filter { withLogs.contains($0.id) }
         }

@@ -66,6 +66,50 @@ struct BuildSourceTests {
         await database.drop()
     }
 
+    @Test func aCSVOfMostOfARepositorysRunsIsValidatedFromItsListingInFewRequests() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/big", 400)]) { api, baseURL in
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let runs = try #require(api.world.repository("acme/big")).runs
+                #expect(runs.count > 300)
+                var csv = "repo_name,build_id\n"
+                for run in runs { csv += "acme/big,\(run.id)\n" }
+                csv += "acme/big,999999991\nacme/big,999999992\n"
+                let before = api.currentStats.requests
+                let answer = try await upload(cluster, csv, query: "&events=push")
+                #expect(answer.status == 201, "\(answer.text)")
+                let created = try JSONDecoder().decode(BuildSourceStatus.self, from: answer.body)
+                try await waitUntil("validation finished") {
+                    let status = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)", token: TestEnvironment.adminToken)
+                    return try JSONDecoder().decode(BuildSourceStatus.self, from: status.body).status == "validated"
+                }
+                // The listing's pages (100 runs each), the repository, and one request per id it did not hold.
+                let requests = api.currentStats.requests - before
+                #expect(requests <= (runs.count + 99) / 100 + 1 + 2, "\(requests) requests for \(runs.count + 2) rows")
+                let rows = try JSONDecoder().decode([SourceBuildRow].self, from: try await http(
+                    TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)/rows?limit=10000", token: TestEnvironment.adminToken).body)
+                let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.buildId, $0) })
+                #expect(rows.count == runs.count + 2)
+                for run in runs {
+                    let row = try #require(byID[run.id])
+                    if run.status != "completed" {
+                        #expect(row.status == "filtered" && row.reason == "not completed (\(run.status))")
+                    } else if run.event != "push" {
+                        #expect(row.status == "filtered" && row.reason == "event \(run.event) not in push")
+                    } else {
+                        #expect(row.status == "found", "\(row)")
+                    }
+                }
+                #expect(byID[999999991]?.status == "not_found")
+                #expect(byID[999999992]?.reason == "no run 999999992 in acme/big")
+            }
+        }
+        await database.drop()
+    }
+
     @Test func badCSVsAreRefusedWithTheirLineAndWriteNothing() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)

@@ -195,6 +195,47 @@ struct WarehouseImportTests {
         await database.drop()
     }
 
+    @Test func aRenamedRepositoryImportsByItsOldNameAndCSVRowsWithTheOldNameValidate() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/old-name", 30)]) { api, baseURL in
+            // GitHub answers the old name with 301 to /repositories/{id}.
+            try api.world.rename("acme/old-name", to: "newco/new-name")
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([try makeRuntime(.gateway, in: cluster), validator]) {
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/old-name","onlyWithLogs":true}]}"#)
+                #expect(answer.status == 202)
+                let created = try JSONSerialization.jsonObject(with: answer.body) as? [[String: Any]]
+                let id = try #require(created?.first?["id"] as? Int)
+                try await waitUntil("the import is fetched", timeout: .seconds(120)) {
+                    try await config(cluster, id).progress?.status == .fetched
+                }
+                #expect(try await config(cluster, id).repository?.fullName == "newco/new-name")
+                let runs = try #require(api.world.repository("newco/new-name")).runs
+                #expect(!admitted(runs).isEmpty)
+                #expect(Set(try await storedRunIDs(database)) == admitted(runs))
+                let names = try await withClient(database.url(forSchema: "source_validator")) { client in
+                    try await client.query("SELECT full_name FROM source_validator.raw_repositories", logger: TestEnvironment.logger).collect().map { try $0.decode(String.self) }
+                }
+                #expect(names == ["newco/new-name"])
+
+                // A build source naming the repository by its old name finds its runs.
+                let run = try #require(runs.first { admitted([$0]).count == 1 })
+                let upload = try await BuildSourceTests().upload(cluster, "repo_name,build_id\nacme/old-name,\(run.id)\nacme/old-name,999999999\n")
+                #expect(upload.status == 201, "\(upload.text)")
+                let source = try JSONDecoder().decode(BuildSourceStatus.self, from: upload.body)
+                try await waitUntil("validation finished") {
+                    let status = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(source.sourceId)", token: TestEnvironment.adminToken)
+                    return try JSONDecoder().decode(BuildSourceStatus.self, from: status.body).status == "validated"
+                }
+                let status = try JSONDecoder().decode(BuildSourceStatus.self, from: try await http(
+                    TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(source.sourceId)", token: TestEnvironment.adminToken).body)
+                #expect(status.counts.found == 1 && status.counts.notFound == 1, "\(status.counts)")
+            }
+        }
+        await database.drop()
+    }
+
     @Test func usersSeeOnlyTheirRepositoriesAndBadRequestsWriteNothing() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)

@@ -103,7 +103,7 @@ public final class SandboxAPI: Sendable {
     /// The router serving the API; `baseURL` is how clients reach it (for Link headers).
     public func router(baseURL: String) -> Router<BasicRequestContext> {
         let router = Router()
-        let api = router.group().add(middleware: GitHubBehaviour(api: self))
+        let api = router.group().add(middleware: GitHubBehaviour(api: self)).add(middleware: MovedRepositories(api: self, baseURL: baseURL))
         api.get("/repos/{owner}/{repo}") { request, context in
             guard let repository = self.repository(context) else { return Self.notFound() }
             return self.conditional(request, Self.encode(self.repositoryJSON(repository, baseURL: baseURL)), headers: [.contentType: "application/json; charset=utf-8"])
@@ -121,6 +121,21 @@ public final class SandboxAPI: Sendable {
         api.get("/repos/{owner}/{repo}/actions/runs/{id}") { _, context in
             guard let repository = self.repository(context), let id = context.parameters.get("id", as: Int64.self),
                 let run = repository.runs.first(where: { $0.id == id })
+            else { return Self.notFound() }
+            return Self.json(run)
+        }
+        // A moved repository by its id, where the 301 of its old name points.
+        api.get("/repositories/{repositoryId}") { request, context in
+            guard let repository = context.parameters.get("repositoryId", as: Int64.self).flatMap(self.world.repository(id:)) else { return Self.notFound() }
+            return self.conditional(request, Self.encode(self.repositoryJSON(repository, baseURL: baseURL)), headers: [.contentType: "application/json; charset=utf-8"])
+        }
+        api.get("/repositories/{repositoryId}/actions/runs") { request, context in
+            guard let repository = context.parameters.get("repositoryId", as: Int64.self).flatMap(self.world.repository(id:)) else { return Self.notFound() }
+            return self.listRuns(repository, request: request, baseURL: baseURL)
+        }
+        api.get("/repositories/{repositoryId}/actions/runs/{id}") { _, context in
+            guard let repository = context.parameters.get("repositoryId", as: Int64.self).flatMap(self.world.repository(id:)),
+                let id = context.parameters.get("id", as: Int64.self), let run = repository.runs.first(where: { $0.id == id })
             else { return Self.notFound() }
             return Self.json(run)
         }
@@ -301,6 +316,28 @@ extension HTTPField.Name {
     static let rateLimitRemaining = Self("x-ratelimit-remaining")!
     static let rateLimitReset = Self("x-ratelimit-reset")!
     static let rateLimitUsed = Self("x-ratelimit-used")!
+}
+
+/// A renamed or transferred repository: GitHub answers its old name with `301 Moved Permanently`,
+/// `Location: <api>/repositories/{id}` plus the rest of the path, and a JSON body naming the URL
+/// (docs.github.com, "Follow redirects" in the REST API best practices).
+struct MovedRepositories: RouterMiddleware {
+    let api: SandboxAPI
+    let baseURL: String
+
+    func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        guard let owner = context.parameters.get("owner"), let name = context.parameters.get("repo"),
+            let id = api.world.movedRepository("\(owner)/\(name)")
+        else { return try await next(request, context) }
+        let prefix = "/repos/\(owner)/\(name)"
+        let path = request.uri.path
+        var location = baseURL + "/repositories/\(id)" + (path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : "")
+        if let query = request.uri.query, !query.isEmpty { location += "?" + query }
+        let body = #"{"message":"Moved Permanently","url":"\#(location)","documentation_url":"https://docs.github.com/v3/#http-redirects"}"#
+        return Response(
+            status: .movedPermanently, headers: [.location: location, .contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
 }
 
 /// Rate limits, faults and the rate-limit headers on every API response.

@@ -138,6 +138,8 @@ public struct SandboxError: Error, CustomStringConvertible {
 public final class SandboxWorld: Sendable {
     private let state: Mutex<[String: SandboxRepository]>
     private let pullRefsWithheld = Mutex(false)
+    /// Old names of renamed repositories, to their ids.
+    private let moved = Mutex<[String: Int64]>([:])
     public let directory: String
     let seed: UInt64
 
@@ -178,6 +180,33 @@ public final class SandboxWorld: Sendable {
     /// A generated repository or fork.
     public func repository(_ fullName: String) -> SandboxRepository? {
         state.withLock { $0[fullName.lowercased()] }
+    }
+
+    /// A repository by its id (GitHub's `/repositories/{id}`).
+    public func repository(id: Int64) -> SandboxRepository? {
+        state.withLock { $0.values.first { $0.id == id } }
+    }
+
+    /// Renames or transfers a repository, as GitHub does: it keeps its id and runs, its forks
+    /// point at the new name, and the old name answers `301` to `/repositories/{id}`.
+    public func rename(_ fullName: String, to newFullName: String) throws {
+        let parts = newFullName.split(separator: "/").map(String.init)
+        guard parts.count == 2 else { throw SandboxError(description: "\(newFullName) is not owner/name") }
+        try state.withLock { state in
+            guard var repository = state.removeValue(forKey: fullName.lowercased()) else { throw SandboxError(description: "no repository \(fullName)") }
+            guard state[newFullName.lowercased()] == nil else { throw SandboxError(description: "\(newFullName) exists") }
+            repository.owner = parts[0]
+            repository.name = parts[1]
+            state[newFullName.lowercased()] = repository
+            for (key, fork) in state where fork.parent?.lowercased() == fullName.lowercased() { state[key]?.parent = repository.fullName }
+        }
+        moved.withLock { $0[fullName.lowercased()] = repository(newFullName)?.id }
+    }
+
+    /// The id of the repository that was called `fullName` before a rename, if it moved.
+    public func movedRepository(_ fullName: String) -> Int64? {
+        guard repository(fullName) == nil else { return nil }
+        return moved.withLock { $0[fullName.lowercased()] }
     }
 
     /// The generated repositories, without their forks.
