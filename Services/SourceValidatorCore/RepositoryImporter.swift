@@ -37,10 +37,10 @@ struct RepositoryImporter: Sendable {
     func run(_ params: ImportRepositoryParams) async throws {
         let counter = RequestCounter()
         let tally = Tally()
-        try await store.ensureImport(id: params.importId, fullName: params.fullName)
-        try await report(params, .fetching, "fetching \(params.fullName)", nil, tally, counter)
         do {
-            let summary = try await fetchRepository(params.fullName, counter: counter)
+            guard try await store.ensureImport(id: params.importId, fullName: params.fullName) else { throw ImportForgotten(importId: params.importId) }
+            try await report(params, .fetching, "fetching \(params.fullName)", nil, tally, counter)
+            let summary = try await fetchRepository(params.fullName, counter: counter, importId: params.importId)
             try await report(params, .fetching, "fetching runs", summary, tally, counter)
             if params.options.syncUntilExisting || params.options.maxBuilds != nil {
                 try await importNewestFirst(params, summary: summary, tally: tally, counter: counter)
@@ -49,6 +49,9 @@ struct RepositoryImporter: Sendable {
             }
             let message = "\(tally.imported) new runs, \(tally.existing) already stored, \(tally.filtered) filtered; \(counter.requests) API requests (\(counter.notModified) not modified)"
             try await report(params, .fetched, message, summary, tally, counter)
+        } catch let forgotten as ImportForgotten {
+            // DELETE /repos/{id} came first: nothing to import, nothing to report.
+            logger.info("import stopped: its repository was deleted", metadata: ["import": "\(forgotten.importId)"])
         } catch let error as GitHubError where !error.isRetryable {
             try await report(params, .failed, error.description, nil, tally, counter)
             throw JobError.permanent(error.description)
@@ -58,12 +61,17 @@ struct RepositoryImporter: Sendable {
         }
     }
 
-    func fetchRepository(_ fullName: String, counter: RequestCounter) async throws -> RepositorySummary {
+    /// The repository from GitHub, stored; with `importId`, only while that import is live.
+    func fetchRepository(_ fullName: String, counter: RequestCounter, importId: String? = nil) async throws -> RepositorySummary {
         let stored = try await store.repository(named: fullName)
         let response = try await github.get("/repos/\(fullName)", etag: stored?.repositoryETag, counter: counter)
         if response.status == 304, let stored { return stored.summary }
         let repository = try JSONDecoder().decode(GitHubRepository.self, from: response.body)
-        try await store.upsert(repository, metadata: String(decoding: response.body, as: UTF8.self), repositoryETag: response.etag)
+        let store = self.store
+        try await postgres.withTransaction(logger: logger) { connection in
+            if let importId, try await !store.lockLiveImport(importId, on: connection) { throw ImportForgotten(importId: importId) }
+            try await store.upsert(repository, metadata: String(decoding: response.body, as: UTF8.self), repositoryETag: response.etag, on: connection)
+        }
         return RepositorySummary(
             githubId: repository.id, fullName: repository.full_name, defaultBranch: repository.default_branch,
             isPrivate: repository.private, language: repository.language)
@@ -216,7 +224,8 @@ struct RepositoryImporter: Sendable {
         guard !runs.isEmpty else { return }
         let store = self.store
         let inserted = try await postgres.withTransaction(logger: logger) { connection in
-            try await store.insert(runs, githubId: summary.githubId, on: connection)
+            guard try await store.lockLiveImport(params.importId, on: connection) else { throw ImportForgotten(importId: params.importId) }
+            return try await store.insert(runs, githubId: summary.githubId, on: connection)
         }
         tally.imported += inserted
         tally.existing += runs.count - inserted

@@ -111,8 +111,8 @@ public struct WarehousePostgresStore: Sendable {
     ]
 
     /// Stores or refreshes a repository; returns its stored ETags (repository, runs).
-    func upsert(_ repository: GitHubRepository, metadata: String, repositoryETag: String?) async throws {
-        try await client.query(
+    func upsert(_ repository: GitHubRepository, metadata: String, repositoryETag: String?, on connection: PostgresConnection) async throws {
+        try await connection.query(
             """
             INSERT INTO \(unescaped: schema).raw_repositories (github_id, full_name, default_branch, is_private, language, metadata, repository_etag)
             VALUES (\(repository.id), \(repository.full_name), \(repository.default_branch), \(repository.private), \(repository.language), \(metadata)::jsonb, \(repositoryETag))
@@ -173,12 +173,25 @@ public struct WarehousePostgresStore: Sendable {
     }
 
     /// Creates the import's record if new; returns nothing (progress sequences live here).
-    func ensureImport(id: String, fullName: String) async throws {
+    /// Records an import; false when it was forgotten (deleted) already, which it stays.
+    @discardableResult
+    func ensureImport(id: String, fullName: String) async throws -> Bool {
         try await client.query(
             """
             INSERT INTO \(unescaped: schema).imports (import_id, full_name, status) VALUES (\(id), \(fullName), 'queued')
-            ON CONFLICT (import_id) DO UPDATE SET full_name = EXCLUDED.full_name
-            """, logger: logger)
+            ON CONFLICT (import_id) DO UPDATE SET full_name = EXCLUDED.full_name WHERE imports.status <> 'deleted'
+            RETURNING 1
+            """, logger: logger
+        ).collect().isEmpty == false
+    }
+
+    /// Holds the import's record against a concurrent forget until `connection`'s transaction
+    /// ends; false when the import was forgotten. Every write of an import job takes it, so a
+    /// forget either waits for the write and deletes what it wrote, or the write sees the forget.
+    func lockLiveImport(_ id: String, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query(
+            "SELECT 1 FROM \(unescaped: schema).imports WHERE import_id = \(id) AND status <> 'deleted' FOR SHARE", logger: logger
+        ).collect().isEmpty == false
     }
 
     /// The next progress sequence of an import, recorded with its status on `connection`.
@@ -186,16 +199,23 @@ public struct WarehousePostgresStore: Sendable {
         let rows = try await connection.query(
             """
             UPDATE \(unescaped: schema).imports SET sequence = sequence + 1, status = \(status.rawValue), message = \(message), updated_at = now()
-            WHERE import_id = \(importId) RETURNING sequence
+            WHERE import_id = \(importId) AND status <> 'deleted' RETURNING sequence
             """, logger: logger
         ).collect()
-        return try rows.first?.decode(Int.self) ?? 1
+        guard let row = rows.first else { throw ImportForgotten(importId: importId) }
+        return try row.decode(Int.self)
     }
 
-    /// Deletes an import record and, when `githubId` is given, the repository with its runs.
+    /// Forgets an import and, when `githubId` is given, the repository with its runs. The import's
+    /// record stays as a tombstone (status `deleted`), so an import job still queued or running
+    /// for it writes nothing more (``lockLiveImport(_:on:)``).
     func forget(_ params: ForgetRepositoryParams) async throws -> ForgetRepositoryResult {
         try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("DELETE FROM \(unescaped: schema).imports WHERE import_id = \(params.importId)", logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).imports (import_id, full_name, status) VALUES (\(params.importId), '', 'deleted')
+                ON CONFLICT (import_id) DO UPDATE SET status = 'deleted', message = NULL, updated_at = now()
+                """, logger: logger)
             guard let githubId = params.githubId else { return ForgetRepositoryResult(runsDeleted: 0) }
             let runs = try await connection.query(
                 "DELETE FROM \(unescaped: schema).raw_build_runs WHERE github_id = \(githubId) RETURNING run_id", logger: logger
@@ -225,4 +245,10 @@ public struct WarehousePostgresStore: Sendable {
         }
         return BuildPage(total: Int(total), builds: builds)
     }
+}
+
+/// The import was forgotten (its repository deleted) while its job ran: the job stops, writing nothing more.
+struct ImportForgotten: Error, CustomStringConvertible {
+    var importId: String
+    var description: String { "import \(importId) was deleted" }
 }

@@ -67,30 +67,29 @@ struct IngestionTests {
                 // The events socket reports builds as they settle, then the repository's final status.
                 let received = Locked<[GatewayEvent]>([])
                 let connected = Locked(false)
-                let id = try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try await WebSocketClient.connect(
-                            url: "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events?token=\(TestEnvironment.adminToken)", logger: TestEnvironment.logger
-                        ) { inbound, outbound, _ in
-                            connected.update { $0 = true }
-                            for try await message in inbound.messages(maxSize: 1 << 22) {
-                                guard case .text(let text) = message,
-                                    let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
-                                else { continue }
-                                received.update { $0.append(event) }
-                                if event.type == "REPO_UPDATE", ["ingested", "partial", "failed"].contains(event.status ?? ""), event.counts?["pending"] == 0 {
-                                    try await outbound.close(.normalClosure, reason: nil)
-                                    return
-                                }
-                            }
+                // Progress reports reach the gateway through the outbox, several at a time, so the
+                // final REPO_UPDATE can come before an earlier report's BUILD_UPDATE: listen on
+                // until every build has been announced, not just until the final status.
+                let socket = Task {
+                    try await WebSocketClient.connect(
+                        url: "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events?token=\(TestEnvironment.adminToken)", logger: TestEnvironment.logger
+                    ) { inbound, _, _ in
+                        connected.update { $0 = true }
+                        for try await message in inbound.messages(maxSize: 1 << 22) {
+                            guard case .text(let text) = message,
+                                let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
+                            else { continue }
+                            received.update { $0.append(event) }
                         }
                     }
-                    try await waitUntil("the socket is open") { connected.value }
-                    let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/shop"}]}"#)
-                    #expect(created.status == 202)
-                    let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
-                    try await group.waitForAll()
-                    return id
+                }
+                defer { socket.cancel() }
+                try await waitUntil("the socket is open") { connected.value }
+                let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/shop"}]}"#)
+                #expect(created.status == 202)
+                let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
+                try await waitUntil("the final REPO_UPDATE", timeout: .seconds(240)) {
+                    received.value.contains { $0.type == "REPO_UPDATE" && ["ingested", "partial", "failed"].contains($0.status ?? "") && $0.counts?["pending"] == 0 }
                 }
                 let first = try await waitForIngestion(cluster, id)
                 let repository = try #require(api.world.repository("acme/shop"))
@@ -108,6 +107,10 @@ struct IngestionTests {
                 }
                 #expect(counts.failed > 0, "the truncated zips failed some builds")
                 // Every build was announced once, with the status REST shows.
+                let expectedAnnouncements = builds.count
+                try await waitUntil("every build was announced", timeout: .seconds(60)) {
+                    received.value.filter { $0.type == "BUILD_UPDATE" }.flatMap { $0.builds ?? [] }.count >= expectedAnnouncements
+                }
                 let announced = received.value.filter { $0.type == "BUILD_UPDATE" }.flatMap { $0.builds ?? [] }
                 #expect(announced.count == builds.count)
                 #expect(Dictionary(announced.map { ($0.runId, $0.status) }) { a, _ in a } == Dictionary(builds.map { ($0.runId, $0.status) }) { a, _ in a })

@@ -236,6 +236,43 @@ struct WarehouseImportTests {
         await database.drop()
     }
 
+    /// A repository deleted while its import runs: the import stops, and nothing it fetched
+    /// afterwards reaches the warehouse (it used to re-create the repository and its runs).
+    @Test func aRepositoryDeletedWhileItsImportRunsStaysDeleted() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/big", 2500)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.slowRate = 1
+            faults.slowMilliseconds = 150
+            api.setFaults(faults)
+            let gateway = try makeRuntime(.gateway, in: cluster)
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([gateway, validator]) {
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/big"}]}"#)
+                let id = try #require(try HTTPHelpers.decoder.decode([RepositoryConfig].self, from: answer.body).first?.id)
+                try await waitUntil("the import stored some runs", timeout: .seconds(120)) { try await storedRunIDs(database).count > 0 }
+                #expect(try await http(TestEnvironment.httpClient, .DELETE, cluster.publicURL + "/api/v1/repos/\(id)", token: TestEnvironment.adminToken).status == 202)
+                let queue = validator.environment.queue
+                try await waitUntil("the import job ended", timeout: .seconds(120)) {
+                    let queued = try await queue.list(state: .queued, limit: 100)
+                    let running = try await queue.list(state: .running, limit: 100)
+                    return (queued + running).allSatisfy { $0.kind != SourceValidatorService.importJobKind }
+                }
+                try await waitUntil("the warehouse forgot the repository") { try await storedRunIDs(database).isEmpty }
+                // Let anything still in flight land, then look again.
+                try await Task.sleep(for: .seconds(2))
+                #expect(try await storedRunIDs(database).isEmpty)
+                let repositories = try await withClient(database.url(forSchema: "source_validator")) { client in
+                    try await client.query("SELECT count(*)::int8 FROM source_validator.raw_repositories", logger: TestEnvironment.logger).collect().first?.decode(Int64.self)
+                }
+                #expect(repositories == 0)
+                #expect(try await queue.list(state: .dead, limit: 100).filter { $0.kind == SourceValidatorService.importJobKind }.isEmpty)
+            }
+        }
+        await database.drop()
+    }
+
     @Test func usersSeeOnlyTheirRepositoriesAndBadRequestsWriteNothing() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
