@@ -219,6 +219,8 @@ public enum ServiceMain {
             FileHandle.standardError.write(Data("\(definition.service.rawValue): configuration error: \(error)\n".utf8))
             exit(2)
         }
+        // A write to a peer that went away must fail with EPIPE, not end the service.
+        _ = signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = configuration.logLevel

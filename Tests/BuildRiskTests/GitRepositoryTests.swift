@@ -48,6 +48,9 @@ struct GitRepositoryTests {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/git-http-server.py").path
         server.arguments = ["python3", script, directory + "/world", String(port)]
+        // Not our stdout: a server outliving a crashed test process would hold swift test's pipe open.
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
         try server.run()
         defer { server.terminate() }
         let url = "http://127.0.0.1:\(port)/acme/lib.git"

@@ -3,6 +3,9 @@ import Foundation
 /// The git CLI as the sandbox uses it: writing histories (fast-import, refs) and reading commits,
 /// diffs and patches back in GitHub's shapes.
 public enum SandboxGit {
+    /// SIGPIPE ignored once for the process (a write to a closed pipe then fails with EPIPE).
+    static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     /// Runs `git arguments`; its standard output, or a ``SandboxError`` when git exits non-zero.
     @discardableResult
     public static func run(_ arguments: [String], input: String? = nil) throws -> Data {
@@ -15,10 +18,13 @@ public enum SandboxGit {
         process.standardOutput = stdout
         let stderr = Pipe()
         process.standardError = stderr
+        _ = ignoreBrokenPipes
         try process.run()
         if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
+            // A git that exits early (an error) closes its stdin: the write fails with EPIPE and the
+            // exit status below says why, instead of SIGPIPE ending this whole process unannounced.
+            try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
         }
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         let errors = stderr.fileHandleForReading.readDataToEndOfFile()
