@@ -194,23 +194,33 @@ public final class HTTP2Client: Sendable {
         let sslContext = self.sslContext
         // SNI carries names only; for an IP address the certificate is checked against the address.
         let serverHostname = peer.host.isIPAddress ? nil : peer.host
+        let connectTimeout = TimeAmount.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000))
+            .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
+                // The ALPN watcher is in place before the connection exists, so no handshake
+                // outcome (or early close) can slip past it.
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname), FlushCoalescer(),
+                        ALPNResult(promise: channel.eventLoop.makePromise(of: String?.self)),
+                    ])
                 }
             }
-        let future = bootstrap.connect(host: peer.host, port: peer.port).flatMap { channel in
-            // Wait for the TLS handshake: the peer must have chosen h2 by ALPN.
-            let negotiated = channel.eventLoop.makePromise(of: String?.self)
+        let future: EventLoopFuture<Connection> = bootstrap.connect(host: peer.host, port: peer.port).flatMap { channel -> EventLoopFuture<Connection> in
+            let negotiated: EventLoopFuture<String?>
             do {
-                try channel.pipeline.syncOperations.addHandlers([FlushCoalescer(), ALPNResult(promise: negotiated)])
+                negotiated = try channel.pipeline.syncOperations.handler(type: ALPNResult.self).promise.futureResult
             } catch {
-                negotiated.fail(error)
+                return channel.eventLoop.makeFailedFuture(error) as EventLoopFuture<Connection>
             }
-            return negotiated.futureResult.flatMapThrowing { negotiatedProtocol in
+            // A peer that accepts but never finishes the handshake does not hold callers forever.
+            let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                channel.close(promise: nil)
+            }
+            return negotiated.flatMapThrowing { (negotiatedProtocol: String?) throws -> Connection in
+                timeout.cancel()
                 guard negotiatedProtocol == "h2" else {
                     channel.close(promise: nil)
                     throw HTTP2ClientError.connect("the peer did not agree to HTTP/2 (ALPN: \(negotiatedProtocol ?? "none"))")
@@ -219,6 +229,10 @@ public final class HTTP2Client: Sendable {
                     mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(),
                     inboundStreamInitializer: { stream in stream.close() })  // servers do not push to us
                 return Connection(channel: channel, multiplexer: multiplexer)
+            }.flatMapErrorThrowing { (error: any Error) throws -> Connection in
+                timeout.cancel()
+                channel.close(promise: nil)
+                throw error
             }
         }
         future.whenSuccess { [weak self] connection in
@@ -241,7 +255,7 @@ extension String {
 /// Hands on the protocol ALPN chose once the TLS handshake completes.
 final class ALPNResult: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    private let promise: EventLoopPromise<String?>
+    let promise: EventLoopPromise<String?>
 
     init(promise: EventLoopPromise<String?>) {
         self.promise = promise
@@ -250,7 +264,6 @@ final class ALPNResult: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted(let negotiatedProtocol) = event as? TLSUserEvent {
             promise.succeed(negotiatedProtocol)
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -263,6 +276,11 @@ final class ALPNResult: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         promise.fail(HTTP2ClientError.connect("the connection closed during the TLS handshake"))
         context.fireChannelInactive()
+    }
+
+    /// A connection that never came up (refused, timed out) still completes the promise.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        promise.fail(HTTP2ClientError.connect("the connection closed before the TLS handshake"))
     }
 }
 

@@ -52,7 +52,8 @@ struct GitRepositoryTests {
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate() }
+        // SIGKILL: the test process ignores SIGTERM (ServiceLifecycle handles it), and children inherit that.
+        defer { kill(server.processIdentifier, SIGKILL) }
         let url = "http://127.0.0.1:\(port)/acme/lib.git"
         try await waitUntil("the git HTTP server answers", timeout: .seconds(20)) {
             (try? await http(TestEnvironment.httpClient, .GET, url + "/info/refs?service=git-upload-pack"))?.status == 200
