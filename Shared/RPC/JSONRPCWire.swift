@@ -41,9 +41,9 @@ struct Envelope: Sendable {
     var paramsBytes: Data?
 
     /// Nil when `value` is not an object.
-    init?(_ value: JSONScanner.Value, in raw: UnsafeRawBufferPointer) {
+    init?(_ value: JSONScanner.Value, of document: JSONScanner.Document, in raw: UnsafeRawBufferPointer) {
         guard value.kind == .object else { return nil }
-        for (key, member) in JSONScanner.members(of: value, in: raw) {
+        for (key, member) in document.members(of: value, in: raw) {
             switch key {
             case "jsonrpc":
                 versionValid = member.kind == .string && JSONScanner.string(in: member, of: raw) == "2.0"

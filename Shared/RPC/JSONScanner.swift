@@ -13,69 +13,48 @@ struct JSONScanner {
         var range: Range<Int>
     }
 
+    /// A valid document: its top-level value, and the children of the containers in its first two
+    /// levels (a request's members; a batch's requests and their members), found in the same pass.
+    struct Document {
+        let root: Value
+        fileprivate let children: [Int: [(key: Value?, value: Value)]]
+
+        /// The members of an object in the first two levels (keys unescaped), in order.
+        func members(of object: Value, in bytes: UnsafeRawBufferPointer) -> [(key: String, value: Value)] {
+            (children[object.range.lowerBound] ?? []).compactMap { child in
+                child.key.map { (JSONScanner.string(in: $0, of: bytes), child.value) }
+            }
+        }
+
+        /// The elements of an array in the first two levels, in order.
+        func elements(of array: Value) -> [Value] {
+            (children[array.range.lowerBound] ?? []).map(\.value)
+        }
+    }
+
     private let bytes: UnsafeRawBufferPointer
     private var index = 0
     private var depth = 0
+    private var children: [Int: [(key: Value?, value: Value)]] = [:]
     private static let maximumDepth = 512
+    /// How deep containers have their children recorded.
+    private static let recordedDepth = 2
 
     private init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
 
-    /// The document's single top-level value, or nil when the bytes are not valid JSON.
-    static func topLevel(_ bytes: UnsafeRawBufferPointer) -> Value? {
+    /// The document, or nil when the bytes are not valid JSON.
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> Document? {
         var scanner = JSONScanner(bytes)
         do {
             scanner.skipWhitespace()
             let value = try scanner.value()
             scanner.skipWhitespace()
-            return scanner.index == bytes.count ? value : nil
+            return scanner.index == bytes.count ? Document(root: value, children: scanner.children) : nil
         } catch {
             return nil
         }
-    }
-
-    /// The members of a valid object value (its keys unescaped), in order.
-    static func members(of object: Value, in bytes: UnsafeRawBufferPointer) -> [(key: String, value: Value)] {
-        var scanner = JSONScanner(bytes)
-        scanner.index = object.range.lowerBound + 1
-        var members: [(String, Value)] = []
-        do {
-            scanner.skipWhitespace()
-            if scanner.peek == UInt8(ascii: "}") { return [] }
-            while true {
-                scanner.skipWhitespace()
-                let key = try scanner.string()
-                scanner.skipWhitespace()
-                try scanner.expect(UInt8(ascii: ":"))
-                scanner.skipWhitespace()
-                let value = try scanner.value()
-                members.append((string(in: key, of: bytes), value))
-                scanner.skipWhitespace()
-                if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
-                break
-            }
-        } catch {}
-        return members
-    }
-
-    /// The elements of a valid array value, in order.
-    static func elements(of array: Value, in bytes: UnsafeRawBufferPointer) -> [Value] {
-        var scanner = JSONScanner(bytes)
-        scanner.index = array.range.lowerBound + 1
-        var elements: [Value] = []
-        do {
-            scanner.skipWhitespace()
-            if scanner.peek == UInt8(ascii: "]") { return [] }
-            while true {
-                scanner.skipWhitespace()
-                elements.append(try scanner.value())
-                scanner.skipWhitespace()
-                if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
-                break
-            }
-        } catch {}
-        return elements
     }
 
     /// The text of a valid string value, escapes resolved.
@@ -159,11 +138,12 @@ struct JSONScanner {
                 if scanner.peek == UInt8(ascii: "}") { scanner.index += 1; return }
                 while true {
                     scanner.skipWhitespace()
-                    _ = try scanner.string()
+                    let key = try scanner.string()
                     scanner.skipWhitespace()
                     try scanner.expect(UInt8(ascii: ":"))
                     scanner.skipWhitespace()
-                    _ = try scanner.value()
+                    let member = try scanner.value()
+                    scanner.record(key: key, member, in: start)
                     scanner.skipWhitespace()
                     if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
                     try scanner.expect(UInt8(ascii: "}"))
@@ -178,7 +158,8 @@ struct JSONScanner {
                 if scanner.peek == UInt8(ascii: "]") { scanner.index += 1; return }
                 while true {
                     scanner.skipWhitespace()
-                    _ = try scanner.value()
+                    let element = try scanner.value()
+                    scanner.record(key: nil, element, in: start)
                     scanner.skipWhitespace()
                     if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
                     try scanner.expect(UInt8(ascii: "]"))
@@ -199,6 +180,12 @@ struct JSONScanner {
             return Value(kind: .number, range: start..<index)
         }
         return Value(kind: .literal, range: start..<index)
+    }
+
+    /// Notes a child of the container starting at `container`, when that container is shallow enough.
+    private mutating func record(key: Value?, _ child: Value, in container: Int) {
+        guard depth <= Self.recordedDepth else { return }
+        children[container, default: []].append((key, child))
     }
 
     private mutating func nested(_ body: (inout JSONScanner) throws -> Void) throws {

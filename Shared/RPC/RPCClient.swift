@@ -151,13 +151,13 @@ public struct RPCClient: Sendable {
     public func send(body: Data, timeout: Duration? = nil, extraHeaders: [(String, String)] = []) async throws(RPCClientError) -> RPCExchange {
         let timeout = timeout ?? defaultTimeout
         let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        var fields: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(token)"]
+        fields[RPCHeader.timeoutField] = String(milliseconds)
+        for (name, value) in extraHeaders {
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
         switch transport {
         case .http2(let client):
-            var fields: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(token)"]
-            fields[RPCHeader.timeoutField] = String(milliseconds)
-            for (name, value) in extraHeaders {
-                if let field = HTTPField.Name(name) { fields[field] = value }
-            }
             let head = HTTPRequest(method: .post, scheme: "https", authority: "\(host):\(port)", path: "/rpc", headerFields: fields)
             do {
                 var response = try await client.execute(host: host, port: port, head: head, body: ByteBuffer(data: body), timeout: timeout)
@@ -171,10 +171,7 @@ public struct RPCClient: Sendable {
         case .httpClient(let httpClient):
             var request = HTTPClientRequest(url: baseURL + "/rpc")
             request.method = .POST
-            request.headers.add(name: "content-type", value: "application/json")
-            request.headers.add(name: "authorization", value: "Bearer \(token)")
-            request.headers.add(name: RPCHeader.timeout, value: String(milliseconds))
-            for (name, value) in extraHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+            for field in fields { request.headers.add(name: field.name.rawName, value: field.value) }
             request.body = .bytes(ByteBuffer(data: body))
             do {
                 let response = try await httpClient.execute(request, timeout: .milliseconds(milliseconds))

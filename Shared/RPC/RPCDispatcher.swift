@@ -71,14 +71,14 @@ public struct RPCDispatcher: Sendable {
             case batch([Envelope?])
         }
         let parsed: Parsed = body.withUnsafeBytes { raw in
-            guard let top = JSONScanner.topLevel(raw) else { return .answer(encodeError(.parseError, id: .null)) }
-            switch top.kind {
+            guard let document = JSONScanner.scan(raw) else { return .answer(encodeError(.parseError, id: .null)) }
+            switch document.root.kind {
             case .array:
-                let members = JSONScanner.elements(of: top, in: raw)
+                let members = document.elements(of: document.root)
                 if members.isEmpty { return .answer(encodeError(.invalidRequest("an empty batch is not a request"), id: .null)) }
-                return .batch(members.map { Envelope($0, in: raw) })
+                return .batch(members.map { Envelope($0, of: document, in: raw) })
             default:
-                return .single(Envelope(top, in: raw))
+                return .single(Envelope(document.root, of: document, in: raw))
             }
         }
         switch parsed {
