@@ -37,6 +37,7 @@ public final class JobWorker: Service, Sendable {
     public let owner: String
     let logger: Logger
     /// Called before the first claim (the service waits for its migrations there).
+    /// Returns when the worker may claim jobs; must return promptly when its task is cancelled.
     let waitUntilReady: @Sendable () async -> Void
 
     private let wake = WakeSignal()
@@ -69,7 +70,22 @@ public final class JobWorker: Service, Sendable {
             try? await gracefulShutdown()
             return
         }
-        await waitUntilReady()
+        // A shutdown that comes before the service is ready (migrations still failing, say) ends
+        // the wait: a worker stuck here would hold up the whole service group's shutdown.
+        let ready = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.waitUntilReady()
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        guard ready else { return }
         let kinds = handlers.keys.sorted()
         await withDiscardingTaskGroup { background in
             background.addTask { await self.listenForNotifications() }

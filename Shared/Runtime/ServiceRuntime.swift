@@ -99,13 +99,13 @@ public func buildService(
     let worker = JobWorker(
         queue: environment.queue, handlers: assembly.jobHandlers, concurrency: configuration.jobConcurrency,
         lease: configuration.jobLease, logger: logger,
-        waitUntilReady: { await readiness.waitUntilMigrated() })
+        waitUntilReady: { _ = await readiness.waitUntilMigrated() })
     // Outbox deliveries get slots of their own: while a receiver is down each attempt waits out a
     // connect timeout, and they must not take the slots the service's own work runs in.
     let outboxWorker = JobWorker(
         queue: environment.queue, handlers: [Outbox.jobKind: Outbox.handler(directory: environment.directory)],
         concurrency: Outbox.concurrency, lease: configuration.jobLease, logger: logger,
-        waitUntilReady: { await readiness.waitUntilMigrated() })
+        waitUntilReady: { _ = await readiness.waitUntilMigrated() })
 
     let adminAuthorizer = assembly.adminAuthorizer ?? { [adminToken = configuration.adminToken] token in
         guard let adminToken else { return false }
@@ -163,7 +163,7 @@ actor Readiness {
     let queue: JobQueue
     private var migrated = false
     private var lastFailure: String?
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
 
     init(service: ServiceName, migrator: Migrator, queue: JobQueue) {
         self.service = service
@@ -174,17 +174,33 @@ actor Readiness {
     func markMigrated() {
         migrated = true
         lastFailure = nil
-        for waiter in waiters { waiter.resume() }
-        waiters = []
+        for waiter in waiters.values { waiter.resume(returning: true) }
+        waiters = [:]
     }
 
     func markFailure(_ reason: String) {
         lastFailure = reason
     }
 
-    func waitUntilMigrated() async {
-        if migrated { return }
-        await withCheckedContinuation { waiters.append($0) }
+    /// Waits until the migrations are applied (true), or until the waiting task is cancelled (false).
+    func waitUntilMigrated() async -> Bool {
+        if migrated { return true }
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if migrated || Task.isCancelled {
+                    continuation.resume(returning: migrated)
+                } else {
+                    waiters[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.stopWaiting(id) }
+        }
+    }
+
+    private func stopWaiting(_ id: UUID) {
+        waiters.removeValue(forKey: id)?.resume(returning: false)
     }
 
     func report() async -> ReadinessReport {

@@ -3,6 +3,8 @@ import BuildRiskContracts
 import BuildRiskRuntime
 import Foundation
 import IngestorCore
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import Testing
 
@@ -40,6 +42,25 @@ struct SchemaTests {
                 #expect(try row.decode((Int, Int64).self).1 == 1)
             }
         }
+        await database.drop()
+    }
+
+    /// A service that cannot start (its port is taken) exits with the reason, promptly. It used
+    /// to wait forever: its job worker waited for migrations that shutdown had stopped.
+    @Test func aServiceWhosePortIsTakenExitsWithTheReason() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let port = try #require(cluster.ports[.ingestor])
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: port).get()
+        let logPath = cluster.dataDirectory + "-ingestor.log"
+        let child = try ChildProcess(executable: "ingestor", environment: cluster.environment(for: .ingestor), logPath: logPath)
+        await child.waitForExit(timeout: .seconds(30))
+        try await holder.close()
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        #expect(child.process.terminationReason == .exit, "the service was still running after 30 s and had to be killed")
+        #expect(child.process.terminationStatus != 0)
+        #expect(log.contains("Address already in use"), "log: \(log.suffix(2000))")
         await database.drop()
     }
 

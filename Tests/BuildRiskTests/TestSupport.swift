@@ -79,15 +79,36 @@ enum TestEnvironment {
     }()
 }
 
-/// Roles are cluster-wide: create them once per test process.
-actor RoleProvisioning {
-    static let shared = RoleProvisioning()
-    private var done: Set<String> = []
+/// Test databases, roles and schemas are made one at a time per test process. Tests start in
+/// parallel, and concurrent catalog writes collide in PostgreSQL ("tuple concurrently updated" on a
+/// role, "source database is being accessed by other users" on CREATE DATABASE); queueing them here
+/// costs a few hundred milliseconds in all and removes the collisions instead of retrying them.
+actor TestProvisioning {
+    static let shared = TestProvisioning()
+    private var roles: Set<String> = []
+    private var tail: Task<Void, Never>?
 
-    func ensure(role: String, password: String, provisioner: DatabaseProvisioner) async throws {
-        if done.contains(role) { return }
-        try await provisioner.ensureRole(role, password: password)
-        done.insert(role)
+    /// Runs `operation` after every operation queued before it has finished.
+    func serially<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let previous = tail
+        let task = Task<T, any Error> {
+            await previous?.value
+            return try await operation()
+        }
+        tail = Task { _ = try? await task.value }
+        return try await task.value
+    }
+
+    /// Roles are cluster-wide: each is created once per test process.
+    func hasRole(_ role: String) -> Bool { roles.contains(role) }
+    func created(role: String) { roles.insert(role) }
+}
+
+/// A test's set-up error with PostgreSQL's own words (PSQLError's description hides them).
+struct SetUpError: Error, CustomStringConvertible {
+    var description: String
+    init(_ step: String, _ error: any Error) {
+        description = "\(step): \(String(reflecting: error))"
     }
 }
 
@@ -98,28 +119,33 @@ struct TestDatabase: Sendable {
 
     static func create(extraSchemas: [String] = []) async throws -> TestDatabase {
         let server = try TestEnvironment.adminURL()
-        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-        let provisioner = DatabaseProvisioner(adminURL: server, logger: TestEnvironment.logger)
-        // CREATE DATABASE copies template1 and fails while another session is copying it (tests
-        // create databases in parallel): try again a few times.
-        for attempt in 1... {
+        let name = String("t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+        let admin = DatabaseURL(username: server.username, password: server.password, host: server.host, port: server.port, database: name)
+        let schemas = ServiceName.allCases.map(\.schema) + extraSchemas
+        try await TestProvisioning.shared.serially {
             do {
-                try await provisioner.createDatabase(String(name))
-                break
-            } catch let error as PSQLError where attempt < 5 {
-                FileHandle.standardError.write(Data("TestDatabase.create attempt \(attempt): \(String(reflecting: error))\n".utf8))
-                try await Task.sleep(for: .milliseconds(200 * attempt))
+                try await DatabaseProvisioner(adminURL: server, logger: TestEnvironment.logger).createDatabase(name)
+            } catch {
+                throw SetUpError("creating test database \(name)", error)
+            }
+            let inDatabase = DatabaseProvisioner(adminURL: admin, logger: TestEnvironment.logger)
+            for schema in schemas where await !TestProvisioning.shared.hasRole("buildrisk_\(schema)") {
+                do {
+                    try await inDatabase.ensureRole("buildrisk_\(schema)", password: TestEnvironment.tokens.databasePassword(for: schema))
+                    await TestProvisioning.shared.created(role: "buildrisk_\(schema)")
+                } catch {
+                    throw SetUpError("creating role buildrisk_\(schema)", error)
+                }
+            }
+            for schema in schemas {
+                do {
+                    try await inDatabase.ensureSchema(schema, owner: "buildrisk_\(schema)")
+                } catch {
+                    throw SetUpError("creating schema \(schema) in \(name)", error)
+                }
             }
         }
-        let admin = DatabaseURL(username: server.username, password: server.password, host: server.host, port: server.port, database: String(name))
-        let inDatabase = DatabaseProvisioner(adminURL: admin, logger: TestEnvironment.logger)
-        for schema in ServiceName.allCases.map(\.schema) + extraSchemas {
-            let role = "buildrisk_\(schema)"
-            let password = TestEnvironment.tokens.databasePassword(for: schema)
-            try await RoleProvisioning.shared.ensure(role: role, password: password, provisioner: inDatabase)
-            try await inDatabase.ensureSchema(schema, owner: role)
-        }
-        return TestDatabase(name: String(name), admin: admin)
+        return TestDatabase(name: name, admin: admin)
     }
 
     func url(forSchema schema: String) -> DatabaseURL {
@@ -239,6 +265,7 @@ func withServices<T: Sendable>(
         } catch {
             for runtime in runtimes { await runtime.shutdown() }
             try? await group.waitForAll()
+            if error is PSQLError { throw SetUpError("a database call while services ran", error) }
             throw error
         }
     }

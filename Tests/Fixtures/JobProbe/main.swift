@@ -83,7 +83,7 @@ let worker = JobWorker(
     owner: owner, logger: logger,
     waitUntilReady: {
         // The worker claims only once the probe tables exist.
-        while (try? await client.query("SELECT to_regclass(\(schema + ".probe_starts")) IS NOT NULL", logger: logger)
+        while !Task.isCancelled, (try? await client.query("SELECT to_regclass(\(schema + ".probe_starts")) IS NOT NULL", logger: logger)
             .collect().first?.decode(Bool.self)) != true {
             try? await Task.sleep(for: .milliseconds(50))
         }
