@@ -1,25 +1,49 @@
 #!/usr/bin/env python3
 """A git smart-HTTP server for benchmarks: serves every repository under ROOT on 127.0.0.1:PORT
 through `git http-backend` (the protocol GitHub speaks over https), so libgit2 and the git CLI
-can be timed fetching from the same server.
+can be timed fetching from the same server. With TOKEN, it asks for HTTP basic authentication
+the way GitHub does for a private repository over https (any user name, the token as password)
+and answers 401 without it.
 
-    git-http-server.py ROOT PORT
+    git-http-server.py ROOT PORT [TOKEN]
 """
+import base64
 import http.server
 import os
 import subprocess
 import sys
 
 root, port = sys.argv[1], int(sys.argv[2])
+token = sys.argv[3] if len(sys.argv) > 3 else None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def authorized(self):
+        if token is None:
+            return True
+        scheme, _, credentials = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            _, _, password = base64.b64decode(credentials).decode().partition(":")
+        except ValueError:
+            return False
+        return password == token
+
     def serve(self):
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if not self.authorized():
+            message = b"Authentication failed\n"
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+            self.send_header("Content-Length", str(len(message)))
+            self.end_headers()
+            self.wfile.write(message)
+            return
         env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
                    QUERY_STRING=query, REQUEST_METHOD=self.command, REMOTE_ADDR="127.0.0.1",
                    CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(body)),

@@ -2,7 +2,8 @@ import CGitStream
 import CLibGit2
 import Foundation
 
-/// How a clone or fetch reaches its remote: a token for private repositories over https, a deadline.
+/// How a clone or fetch reaches its remote: a token for private repositories over https (sent with
+/// every request; see ``TransferContext``), a deadline.
 public struct GitTransferOptions: Sendable {
     /// Sent as the password of `x-access-token` (GitHub's convention for token authentication over https).
     public var token: String?
@@ -54,14 +55,17 @@ public final class GitRepository {
         cloneOptions.remote_cb = { remote, repository, name, url, _ in
             git_remote_create_with_fetchspec(remote, repository, name, url, "+refs/heads/*:refs/heads/*")
         }
-        let context = TransferContext(options: options)
+        let context = TransferContext(options: options, url: url)
         return try withExtendedLifetime(context) {
             cloneOptions.fetch_opts.callbacks = context.callbacks()
-            var pointer: OpaquePointer?
-            let code = git_clone(&pointer, url, path, &cloneOptions)
-            try context.check(code, "clone \(GitRepository.redact(url))")
-            guard let pointer else { throw GitError(code: -1, message: "no repository", operation: "clone") }
-            return GitRepository(pointer: pointer, path: path)
+            return try Self.withStrArray(context.headers) { headers in
+                cloneOptions.fetch_opts.custom_headers = headers.pointee
+                var pointer: OpaquePointer?
+                let code = git_clone(&pointer, url, path, &cloneOptions)
+                try context.check(code, "clone \(GitRepository.redact(url))")
+                guard let pointer else { throw GitError(code: -1, message: "no repository", operation: "clone") }
+                return GitRepository(pointer: pointer, path: path)
+            }
         }
     }
 
@@ -77,12 +81,15 @@ public final class GitRepository {
         // negotiation; FETCH_HEAD is not read by anyone.
         fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
         fetchOptions.update_fetchhead = 0
-        let context = TransferContext(options: options)
+        let context = TransferContext(options: options, url: git_remote_url(remote).map { String(cString: $0) } ?? "")
         try withExtendedLifetime(context) {
             fetchOptions.callbacks = context.callbacks()
-            try Self.withStrArray(refspecs) { array in
-                let code = git_remote_fetch(remote, refspecs.isEmpty ? nil : array, &fetchOptions, nil)
-                try context.check(code, "fetch \(refspecs.joined(separator: " "))")
+            try Self.withStrArray(context.headers) { headers in
+                fetchOptions.custom_headers = headers.pointee
+                try Self.withStrArray(refspecs) { array in
+                    let code = git_remote_fetch(remote, refspecs.isEmpty ? nil : array, &fetchOptions, nil)
+                    try context.check(code, "fetch \(refspecs.joined(separator: " "))")
+                }
             }
         }
     }
@@ -269,28 +276,45 @@ public final class GitRepository {
 }
 
 /// State the C callbacks of one transfer read through their payload pointer.
+///
+/// A token goes with every request as `Authorization: Basic` (user `x-access-token`), the way
+/// `git` does with a credential helper after its first 401, rather than through libgit2's
+/// credential callback: libgit2 1.5 answers a 401 that has a body (GitHub's has one) by replaying
+/// the request on the same connection without reading that body, and then fails to parse the
+/// next response ("http parser error: invalid constant string"). Sending it up front also saves
+/// the challenge round trip. A 401 despite it, or without a token, ends the transfer with the reason.
 final class TransferContext {
     let options: GitTransferOptions
-    var credentialAttempts = 0
     var timedOut = false
+    /// Set when the remote answered 401 (the credential callback was asked).
+    var authenticationRefused = false
 
-    init(options: GitTransferOptions) {
+    let url: String
+
+    init(options: GitTransferOptions, url: String) {
         self.options = options
+        self.url = url
+    }
+
+    /// Extra HTTP request headers for this transfer: the token, over https (or plain http to this
+    /// machine, for local test servers) and never in clear text across a network.
+    var headers: [String] {
+        guard let token = options.token, let components = URLComponents(string: url) else { return [] }
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(components.host ?? "")
+        guard components.scheme == "https" || (components.scheme == "http" && loopback) else { return [] }
+        return ["Authorization: Basic " + Data("x-access-token:\(token)".utf8).base64EncodedString()]
     }
 
     func callbacks() -> git_remote_callbacks {
         var callbacks = git_remote_callbacks()
         git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
         callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
-        callbacks.credentials = { out, _, _, allowed, payload in
-            guard let payload else { return GIT_PASSTHROUGH.rawValue }
-            let context = Unmanaged<TransferContext>.fromOpaque(payload).takeUnretainedValue()
-            context.credentialAttempts += 1
-            // One try: a refused token must fail the transfer, not loop asking again.
-            guard let token = context.options.token, context.credentialAttempts == 1,
-                allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0
-            else { return GIT_EAUTH.rawValue }
-            return git_credential_userpass_plaintext_new(out, "x-access-token", token)
+        // Asked only when the remote answered 401: the token (if any) was already sent.
+        callbacks.credentials = { _, _, _, _, payload in
+            if let payload {
+                Unmanaged<TransferContext>.fromOpaque(payload).takeUnretainedValue().authenticationRefused = true
+            }
+            return GIT_EAUTH.rawValue
         }
         callbacks.transfer_progress = { _, payload in
             guard let payload else { return 0 }
@@ -316,6 +340,13 @@ final class TransferContext {
     func check(_ code: Int32, _ operation: String) throws {
         guard code < 0 else { return }
         if timedOut { throw GitError(code: code, message: "timed out", operation: operation) }
+        if authenticationRefused {
+            // libgit2's own last error is stale here (it names whatever failed before the 401).
+            let message = options.token == nil
+                ? "authentication required (HTTP 401): the repository is private or gone, and no token was given"
+                : "authentication failed (HTTP 401): the remote refused the token"
+            throw GitError(code: code, message: message, operation: operation)
+        }
         try GitError.check(code, operation)
     }
 }

@@ -1,7 +1,17 @@
 import Foundation
 import GitHubSandboxCore
 import IngestorCore
+import Synchronization
 import Testing
+
+/// Processes to kill with the suite.
+final class GitServers: Sendable {
+    private let pids = Mutex<[Int32]>([])
+    func add(_ pid: Int32) { pids.withLock { $0.append(pid) } }
+    deinit {
+        for pid in pids.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
+}
 
 /// The libgit2 layer against real repositories written by git itself, checked with the git CLI.
 @Suite(.timeLimit(.minutes(5)))
@@ -42,22 +52,7 @@ struct GitRepositoryTests {
         let world = SandboxWorld(directory: directory + "/world", seed: 5)
         try await offThePool { try world.addRepository(owner: "acme", name: "lib", commits: 60) }
         let remote = try #require(world.repository("acme/lib")).gitPath
-        let port = freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/git-http-server.py").path
-        server.arguments = ["python3", script, directory + "/world", String(port)]
-        // Not our stdout: a server outliving a crashed test process would hold swift test's pipe open.
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        // SIGKILL: the test process ignores SIGTERM (ServiceLifecycle handles it), and children inherit that.
-        defer { kill(server.processIdentifier, SIGKILL) }
-        let url = "http://127.0.0.1:\(port)/acme/lib.git"
-        try await waitUntil("the git HTTP server answers", timeout: .seconds(20)) {
-            (try? await http(TestEnvironment.httpClient, .GET, url + "/info/refs?service=git-upload-pack"))?.status == 200
-        }
+        let url = try await startGitHTTPServer(root: directory + "/world") + "/acme/lib.git"
         try await offThePool {
             let clonePath = directory + "/clone.git"
             let clone = try GitRepository.cloneBare(from: url, to: clonePath, options: GitTransferOptions(timeout: .seconds(60)))
@@ -74,6 +69,77 @@ struct GitRepositoryTests {
             _ = try GitRepository.cloneBare(from: "http://127.0.0.1:\(closed)/acme/lib.git", to: directory + "/nothing.git", options: GitTransferOptions())
         }
         #expect("\(error.map { "\($0)" } ?? "")".contains("127.0.0.1:\(closed)"))
+    }
+
+    /// Serves every repository under `root` over smart HTTP (`git http-backend`, the protocol
+    /// GitHub speaks) until the test ends; with `token`, only to requests that carry it.
+    /// Answers the server's base URL.
+    func startGitHTTPServer(root: String, token: String? = nil) async throws -> String {
+        let port = freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/git-http-server.py").path
+        server.arguments = ["python3", script, root, String(port)] + (token.map { [$0] } ?? [])
+        // Not our stdout: a server outliving a crashed test process would hold swift test's pipe open.
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        let pid = server.processIdentifier
+        // SIGKILL: the test process ignores SIGTERM (ServiceLifecycle handles it), and children inherit that.
+        servers.add(pid)
+        let base = "http://127.0.0.1:\(port)"
+        try await waitUntil("the git HTTP server answers", timeout: .seconds(20)) {
+            (try? await http(TestEnvironment.httpClient, .GET, base + "/"))?.status != nil
+        }
+        return base
+    }
+
+    /// The git servers this suite started; killed when the suite value goes away.
+    let servers = GitServers()
+
+    /// A private repository (GitHub answers 401 without credentials) clones with its token, sent
+    /// as the password of `x-access-token`; without it, or with a wrong one, the clone fails with
+    /// the reason, and the token appears in no message.
+    @Test func aPrivateRepositoryClonesWithItsTokenAndIsRefusedWithoutIt() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("git-auth-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let world = SandboxWorld(directory: directory + "/world", seed: 8)
+        try await offThePool { try world.addRepository(owner: "acme", name: "secret", commits: 30) }
+        let remote = try #require(world.repository("acme/secret")).gitPath
+        let token = "ghs_\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+        let url = try await startGitHTTPServer(root: directory + "/world", token: token) + "/acme/secret.git"
+
+        for (index, (attempt, given)) in [("no token", nil), ("a wrong token", "ghs_wrong\(token.suffix(6))")].enumerated() {
+            let refused = directory + "/refused-\(index).git"
+            let error = await #expect(throws: GitError.self, "a clone with \(attempt) must fail") {
+                try await offThePool {
+                    _ = try GitRepository.cloneBare(from: url, to: refused, options: GitTransferOptions(token: given, timeout: .seconds(30)))
+                }
+            }
+            let message = error.map { "\($0)" } ?? ""
+            #expect(message.contains(given == nil ? "authentication required (HTTP 401)" : "refused the token"), "reason: \(message)")
+            #expect(!message.contains(token) && !message.contains(given ?? token))
+            #expect(!FileManager.default.fileExists(atPath: refused + "/HEAD"))
+        }
+        let clonePath = directory + "/clone.git"
+        try await offThePool {
+            _ = try GitRepository.cloneBare(from: url, to: clonePath, options: GitTransferOptions(token: token, timeout: .seconds(60)))
+        }
+        #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "refs/heads/main"]) == (try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])))
+        // The token is not written into the clone's configuration.
+        let config = try String(contentsOfFile: clonePath + "/config", encoding: .utf8)
+        #expect(!config.contains(token))
+        // Fetches need it too.
+        try world.addActivity(fullName: "acme/secret", commits: 3)
+        let newHead = try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])
+        let (refused, fetched) = try await offThePool {
+            let clone = try GitRepository.open(clonePath)
+            let refused = (try? clone.fetch(options: GitTransferOptions(timeout: .seconds(30)))) == nil
+            try clone.fetch(options: GitTransferOptions(token: token, timeout: .seconds(60)))
+            return (refused, clone.containsCommit(newHead))
+        }
+        #expect(refused, "a fetch without the token must fail")
+        #expect(fetched)
     }
 
     @Test func aReplayedPatchGivesTheOriginalTree() async throws {
