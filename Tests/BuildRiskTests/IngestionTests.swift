@@ -10,7 +10,16 @@ import Hummingbird
 import HummingbirdWSClient
 import IngestorCore
 import PostgresNIO
+import Synchronization
 import Testing
+
+/// How many callers are inside a section at once, and the most there ever were.
+final class Overlap: Sendable {
+    private let state = Mutex((now: 0, most: 0))
+    func enter() { state.withLock { $0.now += 1; $0.most = max($0.most, $0.now) } }
+    func leave() { state.withLock { $0.now -= 1 } }
+    var most: Int { state.withLock { $0.most } }
+}
 
 /// Ingestion against sandbox repositories: clones, fork commits, logs, per-resource status.
 @Suite(.timeLimit(.minutes(8)))
@@ -48,6 +57,45 @@ struct IngestionTests {
                 && config.ingestion?.counts.pending == 0
         }
         return try await imports.config(cluster, id)
+    }
+
+    /// Two replicas (two connection pools to one database, one data directory) asked to update
+    /// one repository at the same moment, three times each: the clone and fetches run one at a
+    /// time, exactly one of them clones, and no partial clone is left behind.
+    @Test func replicasNeverCloneOrFetchOneRepositoryAtOnce() async throws {
+        let database = try await TestDatabase.create()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("replicas-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let world = SandboxWorld(directory: directory + "/world", seed: 11)
+        try await offThePool { try world.addRepository(owner: "acme", name: "shared", commits: 400) }
+        let remote = try #require(world.repository("acme/shared"))
+        let inside = Overlap()
+        let outcomes = try await withClient(database.admin) { first in
+            try await withClient(database.admin) { second in
+                try await withThrowingTaskGroup(of: RepositoryClones.Outcome.self) { group in
+                    for round in 0..<6 {
+                        let replica = RepositoryClones(
+                            postgres: round % 2 == 0 ? first : second, dataDirectory: directory + "/data", logger: TestEnvironment.logger)
+                        group.addTask {
+                            try await replica.withLock(githubId: remote.id) {
+                                inside.enter()
+                                defer { inside.leave() }
+                                return try await replica.update(githubId: remote.id, url: "file://\(remote.gitPath)", token: nil, pullRefs: false)
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+        }
+        #expect(inside.most == 1, "two updates of one repository ran at once")
+        #expect(outcomes.filter { $0 == .cloned }.count == 1)
+        #expect(outcomes.filter { $0 == .fetched }.count == 5)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: directory + "/data/repos")
+        #expect(entries == ["\(remote.id).git"])
+        #expect(try gitLine(["--git-dir", directory + "/data/repos/\(remote.id).git", "rev-parse", "refs/heads/main"])
+            == (try gitLine(["--git-dir", remote.gitPath, "rev-parse", "refs/heads/main"])))
+        await database.drop()
     }
 
     @Test func aRepositoryIngestsWithEveryBuildInAStatedFinalStatus() async throws {
