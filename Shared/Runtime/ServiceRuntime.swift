@@ -120,13 +120,16 @@ public func buildService(
 
     let migrations = MigrationService(
         migrator: migrator, readiness: readiness, afterMigrations: assembly.afterMigrations, logger: logger)
-    let group = ServiceGroup(
-        configuration: ServiceGroupConfiguration(
-            // Stopped in reverse: the service's own parts first, then the job worker (its
-            // jobs meet closed parts as retryable failures and are released), the server, PostgreSQL last.
-            services: [postgres, migrations, server, worker, outboxWorker] + assembly.services,
-            gracefulShutdownSignals: gracefulShutdownSignals,
-            logger: logger))
+    var groupConfiguration = ServiceGroupConfiguration(
+        // Stopped in reverse: the service's own parts first, then the job worker (its
+        // jobs meet closed parts as retryable failures and are released), the server, PostgreSQL last.
+        services: [postgres, migrations, server, worker, outboxWorker] + assembly.services,
+        gracefulShutdownSignals: gracefulShutdownSignals,
+        logger: logger)
+    // The worker's grace (10 s) and the server's drain (10 s) run one after the other; a part that
+    // is still stopping after this is cancelled rather than holding the process.
+    groupConfiguration.maximumGracefulShutdownDuration = .seconds(45)
+    let group = ServiceGroup(configuration: groupConfiguration)
     return ServiceRuntime(environment: environment, group: group, readiness: readiness, methodNames: methods.methodNames)
 }
 
