@@ -21,6 +21,9 @@ public struct RepositoryClones: Sendable {
     let attempts: Int
     let timeout: Duration
 
+    /// Pull-request heads (a fork's head commit is reachable only through these).
+    static let pullRefspec = "+refs/pull/*/head:refs/pull/*/head"
+
     /// The advisory-lock class of repository locks (the first key of `pg_advisory_lock(int, int)`).
     static let lockClass: Int32 = 0x1_6E57
 
@@ -76,15 +79,17 @@ public struct RepositoryClones: Sendable {
                     }
                     let options = GitTransferOptions(token: token, timeout: timeout)
                     if FileManager.default.fileExists(atPath: path + "/HEAD") {
+                        // One negotiation for branches and pull heads: libgit2 1.5 speaks only
+                        // protocol v0, where every request makes the server list all of the
+                        // repository's refs (thousands of refs/pull/* on a busy repository).
                         let repository = try GitRepository.open(path)
-                        try repository.fetch(prune: true, options: options)
-                        if pullRefs { try repository.fetch(refspecs: ["+refs/pull/*/head:refs/pull/*/head"], prune: false, options: options) }
+                        try repository.fetch(refspecs: pullRefs ? ["+refs/heads/*:refs/heads/*", Self.pullRefspec] : [], prune: true, options: options)
                         return .fetched
                     }
                     let partial = "\(directory)/\(prefix)\(UUID().uuidString)"
                     do {
                         let repository = try GitRepository.cloneBare(from: url, to: partial, options: options)
-                        if pullRefs { try repository.fetch(refspecs: ["+refs/pull/*/head:refs/pull/*/head"], prune: false, options: options) }
+                        if pullRefs { try repository.fetch(refspecs: [Self.pullRefspec], prune: false, options: options) }
                     } catch {
                         try? FileManager.default.removeItem(atPath: partial)
                         throw error

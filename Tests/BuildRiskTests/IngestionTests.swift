@@ -93,8 +93,24 @@ struct IngestionTests {
         #expect(outcomes.filter { $0 == .fetched }.count == 5)
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory + "/data/repos")
         #expect(entries == ["\(remote.id).git"])
-        #expect(try gitLine(["--git-dir", directory + "/data/repos/\(remote.id).git", "rev-parse", "refs/heads/main"])
+        let clonePath = directory + "/data/repos/\(remote.id).git"
+        #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "refs/heads/main"])
             == (try gitLine(["--git-dir", remote.gitPath, "rev-parse", "refs/heads/main"])))
+
+        // New commits and pull requests: one fetch brings the branches and the pull heads.
+        try await offThePool { try world.addActivity(fullName: "acme/shared", commits: 60) }
+        let outcome = try await withClient(database.admin) { client in
+            let replica = RepositoryClones(postgres: client, dataDirectory: directory + "/data", logger: TestEnvironment.logger)
+            return try await replica.withLock(githubId: remote.id) {
+                try await replica.update(githubId: remote.id, url: "file://\(remote.gitPath)", token: nil, pullRefs: true)
+            }
+        }
+        #expect(outcome == .fetched)
+        let refs = { (gitDirectory: String) in try gitLine(["--git-dir", gitDirectory, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/pull"]) }
+        let remoteRefs = try refs(remote.gitPath)
+        #expect(remoteRefs.contains("refs/pull/"))
+        let cloneRefs = try refs(clonePath)
+        #expect(cloneRefs == remoteRefs, "only in the remote: \(Set(remoteRefs.split(separator: "\n")).subtracting(cloneRefs.split(separator: "\n")).sorted().prefix(5)); only in the clone: \(Set(cloneRefs.split(separator: "\n")).subtracting(remoteRefs.split(separator: "\n")).sorted().prefix(5))")
         await database.drop()
     }
 
