@@ -62,8 +62,8 @@ public struct BuildLogDownloader: Sendable {
             try response.body.write(to: URL(fileURLWithPath: zipPath))
             zipBytes = Int64(response.body.count)
         }
-        let files = try unpack(zipPath, into: runDirectory)
-        return .parsed(BuildLogParser.parseRun(files), zipBytes: zipBytes)
+        let facts = try await BlockingWork.run { [self] in BuildLogParser.parseRun(try unpack(zipPath, into: runDirectory)) }
+        return .parsed(facts, zipBytes: zipBytes)
     }
 
     /// Streams `url` to `path`, refusing more than the configured bound.

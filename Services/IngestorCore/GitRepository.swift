@@ -17,7 +17,7 @@ public struct GitTransferOptions: Sendable {
 }
 
 /// A libgit2 repository handle. Every method blocks; callers run them on a thread pool
-/// (``GitWorkQueue``), never on an event loop. One handle is used by one thread at a time.
+/// (``BlockingWork``), never on an event loop. One handle is used by one thread at a time.
 public final class GitRepository {
     let pointer: OpaquePointer
     public let path: String

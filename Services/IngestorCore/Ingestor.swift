@@ -73,13 +73,13 @@ public struct Ingestor: Sendable {
 
         let byCommit = Dictionary(grouping: builds, by: \.headSha)
         let shas = Array(byCommit.keys)
-        let present = try await GitWorkQueue.run {
+        let present = try await BlockingWork.run {
             let git = try GitRepository.open(path)
             return Set(shas.filter { git.containsCommit($0) })
         }
         // Pull-request heads the clone has only through refs/pull/N/head came by the pull ref.
         let candidates = present.filter { sha in byCommit[sha, default: []].contains { $0.event.hasPrefix("pull_request") } }
-        let viaPullRef = try await GitWorkQueue.run {
+        let viaPullRef = try await BlockingWork.run {
             let git = try GitRepository.open(path)
             return Set(try candidates.filter { try !git.isOnBranch($0) })
         }
@@ -139,7 +139,7 @@ public struct Ingestor: Sendable {
         let message = commit.commit.message
         do {
             return try await clones.withLock(githubId: githubId) {
-                try await GitWorkQueue.run {
+                try await BlockingWork.run {
                     let git = try GitRepository.open(path)
                     guard git.containsCommit(parent) else {
                         throw CommitProblem(reason: "the parent \(parent) of \(sha) is not in the clone either", retryable: false)
@@ -252,7 +252,7 @@ public struct Ingestor: Sendable {
         }
         guard used + cloneBytes <= configuration.worktreeBudgetBytes else { throw BudgetExceeded(budget: configuration.worktreeBudgetBytes) }
         let bytes = try await clones.withLock(githubId: githubId) {
-            try await GitWorkQueue.run {
+            try await BlockingWork.run {
                 let git = try GitRepository.open(clonePath)
                 // A crash may have left this worktree half made; start it again.
                 try git.removeWorktree(name: name)
@@ -268,7 +268,7 @@ public struct Ingestor: Sendable {
     private func removeWorktree(githubId: Int64, _ worktree: IngestionPostgresStore.Worktree) async throws {
         let clonePath = clones.path(githubId: githubId)
         try await clones.withLock(githubId: githubId) {
-            try await GitWorkQueue.run {
+            try await BlockingWork.run {
                 if let git = try? GitRepository.open(clonePath) { try git.removeWorktree(name: worktree.name) }
                 try? FileManager.default.removeItem(atPath: worktree.path)
             }
@@ -293,7 +293,7 @@ public struct Ingestor: Sendable {
             let logDirectory = logs.directory + "/\(githubId)"
             let worktrees = worktreeDirectory + "/\(githubId)"
             try await clones.withLock(githubId: githubId) {
-                try await GitWorkQueue.run {
+                try await BlockingWork.run {
                     for path in [clonePath, logDirectory, worktrees] { try? FileManager.default.removeItem(atPath: path) }
                 }
             }

@@ -3,8 +3,9 @@ import Logging
 import NIOPosix
 import PostgresNIO
 
-/// Runs blocking libgit2 work on NIO's blocking thread pool, never on an event loop.
-enum GitWorkQueue {
+/// Runs blocking work (libgit2, unzipping and parsing logs) on NIO's blocking thread pool, never
+/// on an event loop or the concurrency pool, whose few threads (two here) serve every request.
+enum BlockingWork {
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
@@ -69,7 +70,7 @@ public struct RepositoryClones: Sendable {
         while true {
             attempt += 1
             do {
-                return try await GitWorkQueue.run {
+                return try await BlockingWork.run {
                     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                     // A clone is made beside its final place and renamed into it, so a crash mid-clone
                     // never leaves a half clone that looks complete; leftovers of one are removed here.
