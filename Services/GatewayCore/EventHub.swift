@@ -3,20 +3,25 @@ import Foundation
 import Synchronization
 
 /// An event pushed to users over `/api/v1/events`: `REPO_UPDATE` (a repository's status and
-/// counts) and `BUILD_UPDATE` (builds that reached their final ingestion status); later pipelines
-/// add theirs.
+/// counts), `BUILD_UPDATE` (builds that reached their final ingestion status) and, to admins,
+/// `SOURCE_UPDATE` (a build source's validation status and counts); later pipelines add theirs.
 public struct GatewayEvent: Codable, Sendable, Equatable {
     public var type: String
     public var repoId: Int64?
+    public var sourceId: String?
     public var status: String?
     public var message: String?
     public var counts: [String: Int]?
     public var builds: [SettledBuild]?
     public var at: Date
 
-    public init(type: String, repoId: Int64?, status: String?, message: String?, counts: [String: Int]?, builds: [SettledBuild]? = nil, at: Date) {
+    public init(
+        type: String, repoId: Int64?, sourceId: String? = nil, status: String?, message: String?, counts: [String: Int]?,
+        builds: [SettledBuild]? = nil, at: Date
+    ) {
         self.type = type
         self.repoId = repoId
+        self.sourceId = sourceId
         self.status = status
         self.message = message
         self.counts = counts
@@ -51,8 +56,8 @@ public final class EventHub: Sendable {
         subscribers.withLock { $0.removeValue(forKey: id) }?.continuation.finish()
     }
 
-    /// Sends `event` to the owner's connections and every admin's.
-    public func publish(_ event: GatewayEvent, ownerId: Int64) {
+    /// Sends `event` to the owner's connections (none when `ownerId` is nil) and every admin's.
+    public func publish(_ event: GatewayEvent, ownerId: Int64?) {
         let targets = subscribers.withLock { $0.values.filter { $0.isAdmin || $0.userId == ownerId }.map(\.continuation) }
         for continuation in targets { continuation.yield(event) }
     }

@@ -92,6 +92,16 @@ public enum GatewayService {
             }
             return Empty()
         }
+        methods.register(GatewayMethods.sourceProgress) { source, _ in
+            // The current status, not the report's: reports may arrive out of order.
+            let status = try await environment.directory.client(for: .sourceValidator).call(BuildSourceMethods.status, source)
+            events.publish(GatewayEvent(
+                type: "SOURCE_UPDATE", repoId: nil, sourceId: status.sourceId, status: status.status, message: status.name,
+                counts: ["total": status.counts.total, "pending": status.counts.pending, "found": status.counts.found,
+                         "not_found": status.counts.notFound, "filtered": status.counts.filtered],
+                at: Date()), ownerId: nil)
+            return Empty()
+        }
         let directory = environment.directory
 
         var services: [any Service] = []

@@ -172,6 +172,16 @@ public struct BuildSourcePostgresStore: Sendable {
         return plain(first) && plain(last) ? text : text.trimmingCharacters(in: .whitespaces)
     }
 
+    /// Tells the gateway (through the outbox) that the source's validation moved on; the gateway
+    /// reads the status and pushes it to admins.
+    func announceProgress(_ sourceId: String) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            _ = try await Outbox.enqueue(
+                to: .gateway, GatewayMethods.sourceProgress, BuildSourceRef(sourceId: sourceId),
+                key: "source-progress:\(sourceId):\(UUID().uuidString)", queue: queue, on: connection)
+        }
+    }
+
     /// Counts overall and per repository.
     func status(_ sourceId: String) async throws -> BuildSourceStatus {
         let sources = try await client.query(

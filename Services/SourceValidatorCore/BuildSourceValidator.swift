@@ -21,9 +21,15 @@ struct BuildSourceValidator: Sendable {
     let chunk = 200
     let page = 10_000
 
+    /// Validates the task's repository, announcing progress after each page of rows and at the end.
     func validate(_ task: BuildSourcePostgresStore.ValidateRepository) async throws {
+        guard try await sources.pendingCount(task) > 0 else { return }
+        try await validatePending(task)
+        try await sources.announceProgress(task.sourceId)
+    }
+
+    private func validatePending(_ task: BuildSourcePostgresStore.ValidateRepository) async throws {
         var pendingCount = try await sources.pendingCount(task)
-        guard pendingCount > 0 else { return }
         let filters = try await sources.filters(task.sourceId)
         let counter = RequestCounter()
         let summary: RepositorySummary
@@ -34,6 +40,7 @@ struct BuildSourceValidator: Sendable {
             var after: Int64 = 0
             while let (_, last) = try await sources.markPending(task, after: after, limit: page, status: "not_found", reason: reason) {
                 after = last
+                try await sources.announceProgress(task.sourceId)
             }
             return
         }
@@ -48,6 +55,7 @@ struct BuildSourceValidator: Sendable {
             for start in stride(from: 0, to: ids.count, by: chunk) {
                 try await validateEach(Array(ids[start..<min(start + chunk, ids.count)]), task, summary: summary, filters: filters, counter: counter)
             }
+            if ids.count == page { try await sources.announceProgress(task.sourceId) }
         }
         importer.logger.info(
             "build source repository validated",

@@ -11,6 +11,11 @@ public enum GatewayMethods {
         "pipeline.ingestionProgress",
         summary: "Records a pipeline's ingestion progress (counts by final build status); a report older (by sequence) than the one recorded is ignored."
     )
+    /// The source-validator says a build source's validation moved on (sent through its outbox).
+    public static let sourceProgress = RPCMethod<BuildSourceRef, Empty>(
+        "pipeline.sourceProgress",
+        summary: "A build source's validation moved on: the gateway reads the source's current status and pushes it to admins as SOURCE_UPDATE (so reports delivered out of order never show an older state)."
+    )
     public static let reportStep = RPCMethod<StepReport, StepReportAck>(
         "pipeline.reportStep",
         summary: "Records that a pipeline step finished in a service; idempotent by messageId, so a redelivered report is acknowledged without being recorded twice."

@@ -8,6 +8,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.reportStep.descriptor)
             methods.append(GatewayMethods.importProgress.descriptor)
             methods.append(GatewayMethods.ingestionProgress.descriptor)
+            methods.append(GatewayMethods.sourceProgress.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)

@@ -28,6 +28,9 @@ struct BuildSourceTests {
             let gateway = try makeRuntime(.gateway, in: cluster)
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
             try await withServices([gateway, validator]) {
+                // Admins follow the validation over the events socket too.
+                let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
+                defer { listener.close() }
                 let runs = try #require(api.world.repository("acme/app")).runs.filter { $0.status == "completed" }
                 let push = Array(runs.filter { $0.event == "push" }.prefix(4))
                 let pullRequest = try #require(runs.first { $0.event == "pull_request" })
@@ -53,6 +56,10 @@ struct BuildSourceTests {
                 let status = try JSONDecoder().decode(BuildSourceStatus.self, from: try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)", token: TestEnvironment.adminToken).body)
                 #expect(status.counts == BuildSourceCounts(total: 7, pending: 0, found: 4 - push.filter { !["success", "failure", "cancelled", "skipped", "action_required", "stale"].contains($0.conclusion ?? "") }.count, notFound: 2, filtered: 1))
                 #expect(status.repositories["acme/nope"]?.notFound == 1)
+                try await waitUntil("a validated SOURCE_UPDATE") { listener.events("SOURCE_UPDATE").contains { $0.status == "validated" } }
+                let pushed = try #require(listener.events("SOURCE_UPDATE").first { $0.status == "validated" })
+                #expect(pushed.sourceId == created.sourceId)
+                #expect(pushed.counts == ["total": 7, "pending": 0, "found": status.counts.found, "not_found": 2, "filtered": 1])
                 let rows = try JSONDecoder().decode([SourceBuildRow].self, from: try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)/rows", token: TestEnvironment.adminToken).body)
                 #expect(rows.map(\.line) == [2, 3, 4, 5, 8, 9, 10])
                 let byID = Dictionary(rows.map { ($0.repoName + "#\($0.buildId)", $0) }, uniquingKeysWith: { a, _ in a })

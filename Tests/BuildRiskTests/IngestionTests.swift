@@ -129,26 +129,12 @@ struct IngestionTests {
             }
             try await withServices(runtimes) {
                 // The events socket reports builds as they settle, then the repository's final status.
-                let received = Locked<[GatewayEvent]>([])
-                let connected = Locked(false)
                 // Progress reports reach the gateway through the outbox, several at a time, so the
                 // final REPO_UPDATE can come before an earlier report's BUILD_UPDATE: listen on
                 // until every build has been announced, not just until the final status.
-                let socket = Task {
-                    try await WebSocketClient.connect(
-                        url: "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events?token=\(TestEnvironment.adminToken)", logger: TestEnvironment.logger
-                    ) { inbound, _, _ in
-                        connected.update { $0 = true }
-                        for try await message in inbound.messages(maxSize: 1 << 22) {
-                            guard case .text(let text) = message,
-                                let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
-                            else { continue }
-                            received.update { $0.append(event) }
-                        }
-                    }
-                }
-                defer { socket.cancel() }
-                try await waitUntil("the socket is open") { connected.value }
+                let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
+                defer { listener.close() }
+                let received = listener.received
                 let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/shop"}]}"#)
                 #expect(created.status == 202)
                 let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)

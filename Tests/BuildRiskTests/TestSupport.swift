@@ -6,6 +6,7 @@ import BuildRiskRuntime
 import Foundation
 import GatewayCore
 import GitHubSandboxCore
+import HummingbirdWSClient
 import IngestorCore
 import Logging
 import NIOCore
@@ -177,18 +178,45 @@ func withClient<T: Sendable>(_ url: DatabaseURL, _ body: @Sendable (PostgresClie
     }
 }
 
-/// A TCP port nobody listens on right now.
+/// A TCP port nobody listens on right now, and that nothing else will take first: it is drawn
+/// below the kernel's ephemeral range (outgoing connections take their local ports from that range,
+/// and one could take a port handed out here before its service binds it — a service that then
+/// cannot start), and never handed out twice in this process.
 func freePort() -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    let range = PortAllocator.range
+    while true {
+        let candidate = PortAllocator.handed.withLock { handed -> Int? in
+            guard handed.count < range.count / 2 else { return nil }
+            var port: Int
+            repeat { port = Int.random(in: range) } while handed.contains(port)
+            handed.insert(port)
+            return port
+        }
+        guard let candidate else { fatalError("freePort: half of the ports \(range) are handed out") }
+        if PortAllocator.canBind(candidate) { return candidate }
+    }
+}
+
+enum PortAllocator {
+    static let handed = Mutex<Set<Int>>([])
+
+    /// 10000 up to the start of the ephemeral range (`ip_local_port_range`, 32768 by default).
+    static let range: ClosedRange<Int> = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let first = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768
+        return 10000...max(first - 1, 12000)
+    }()
+
+    static func canBind(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } } == 0
+    }
 }
 
 /// Ports and environment for a set of services that find each other, like scripts/up's.
@@ -248,14 +276,25 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
 func withServices<T: Sendable>(
     _ runtimes: [ServiceRuntime], _ body: @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: Void.self) { group in
+    // A service that stops before it is ready (its port taken, say) fails the wait at once, with its reason.
+    let stopped = Locked<[ServiceName: String]>([:])
+    return try await withThrowingTaskGroup(of: Void.self) { group in
         for runtime in runtimes {
-            group.addTask { try await runtime.run() }
+            group.addTask {
+                do {
+                    try await runtime.run()
+                } catch {
+                    stopped.update { $0[runtime.environment.configuration.service] = String(reflecting: error) }
+                    throw error
+                }
+            }
         }
         do {
             for runtime in runtimes {
-                try await waitUntil("\(runtime.environment.configuration.service.rawValue) is ready", timeout: .seconds(30)) {
-                    await runtime.readinessReport().ready
+                let service = runtime.environment.configuration.service
+                try await waitUntil("\(service.rawValue) is ready", timeout: .seconds(30)) {
+                    if let reason = stopped.value[service] { throw WaitTimeout(description: "\(service.rawValue) stopped before it was ready: \(reason)") }
+                    return await runtime.readinessReport().ready
                 }
             }
             let result = try await body()
@@ -407,5 +446,40 @@ final class Locked<Value: Sendable>: Sendable {
 
     func update(_ body: (inout Value) -> Void) {
         mutex.withLock { body(&$0) }
+    }
+}
+
+/// The gateway's event stream (`/api/v1/events`) as the holder of `token` sees it, gathered in the
+/// background from the moment ``open(_:token:)`` returns (the socket is open) until ``close()``.
+final class EventListener: Sendable {
+    let received = Locked<[GatewayEvent]>([])
+    private let connected = Locked(false)
+    private let task = Locked<Task<Void, any Error>?>(nil)
+
+    static func open(_ cluster: TestCluster, token: String) async throws -> EventListener {
+        let listener = EventListener()
+        let url = "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events?token=\(token)"
+        listener.task.update {
+            $0 = Task {
+                try await WebSocketClient.connect(url: url, logger: TestEnvironment.logger) { inbound, _, _ in
+                    listener.connected.update { $0 = true }
+                    for try await message in inbound.messages(maxSize: 1 << 22) {
+                        guard case .text(let text) = message,
+                            let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
+                        else { continue }
+                        listener.received.update { $0.append(event) }
+                    }
+                }
+            }
+        }
+        try await waitUntil("the events socket is open") { listener.connected.value }
+        return listener
+    }
+
+    /// The events of `type` received so far.
+    func events(_ type: String) -> [GatewayEvent] { received.value.filter { $0.type == type } }
+
+    func close() {
+        task.value?.cancel()
     }
 }

@@ -346,34 +346,16 @@ struct WarehouseImportTests {
                 await #expect(throws: (any Error).self) {
                     try await WebSocketClient.connect(url: url, logger: TestEnvironment.logger) { _, _, _ in }
                 }
-                let connected = Locked(false)
-                let received = Locked<[GatewayEvent]>([])
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try await WebSocketClient.connect(url: url + "?token=\(TestEnvironment.adminToken)", logger: TestEnvironment.logger) { inbound, outbound, _ in
-                            connected.update { $0 = true }
-                            for try await message in inbound.messages(maxSize: 1 << 20) {
-                                guard case .text(let text) = message,
-                                    let event = try? HTTPHelpers.decoder.decode(GatewayEvent.self, from: Data(text.utf8))
-                                else { continue }
-                                received.update { $0.append(event) }
-                                if event.status == "fetched" {
-                                    try await outbound.close(.normalClosure, reason: nil)
-                                    return
-                                }
-                            }
-                        }
-                    }
-                    try await waitUntil("the socket is open") { connected.value }
-                    let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#)
-                    #expect(answer.status == 202)
-                    try await group.waitForAll()
-                }
-                let events = received.value
-                #expect(events.allSatisfy { $0.type == "REPO_UPDATE" })
+                let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
+                defer { listener.close() }
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#)
+                #expect(answer.status == 202)
+                try await waitUntil("the fetched REPO_UPDATE") { listener.received.value.contains { $0.status == "fetched" } }
+                let events = listener.received.value
+                let fetched = try #require(events.firstIndex { $0.status == "fetched" })
+                #expect(events[...fetched].allSatisfy { $0.type == "REPO_UPDATE" })
                 #expect(events.first?.status == "fetching")
-                #expect(events.last?.status == "fetched")
-                #expect((events.last?.counts?["imported"] ?? 0) > 0)
+                #expect((events[fetched].counts?["imported"] ?? 0) > 0)
             }
         }
         await database.drop()
