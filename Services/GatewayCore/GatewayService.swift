@@ -94,7 +94,12 @@ public enum GatewayService {
         }
         methods.register(GatewayMethods.sourceProgress) { source, _ in
             // The current status, not the report's: reports may arrive out of order.
-            let status = try await environment.directory.client(for: .sourceValidator).call(BuildSourceMethods.status, source)
+            let status: BuildSourceStatus
+            do {
+                status = try await environment.directory.client(for: .sourceValidator).call(BuildSourceMethods.status, source)
+            } catch RPCClientError.remote(let error) where error.kind == RPCErrorKind.notFound {
+                return Empty()  // The source is gone: nothing to tell.
+            }
             events.publish(GatewayEvent(
                 type: "SOURCE_UPDATE", repoId: nil, sourceId: status.sourceId, status: status.status, message: status.name,
                 counts: ["total": status.counts.total, "pending": status.counts.pending, "found": status.counts.found,
