@@ -36,11 +36,14 @@ public struct ServiceDirectory: Sendable {
     }
 
     /// An async-http-client trusting the internal CA: HTTP/2 by ALPN over TLS unless told otherwise.
-    public static func makeHTTPClient(tls: TLSConfiguration, httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic) -> HTTPClient {
+    public static func makeHTTPClient(
+        tls: TLSConfiguration, httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tls
         configuration.httpVersion = httpVersion
         configuration.timeout = .init(connect: .seconds(5))
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroup: group, configuration: configuration)
     }
 }
