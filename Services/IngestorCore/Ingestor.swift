@@ -173,15 +173,8 @@ public struct Ingestor: Sendable {
         let runIds = job.runIds.filter { pending.contains($0) }
         guard !runIds.isEmpty else { return try await settleAndReport(pipeline.pipelineId) }
         try await store.begin(.buildLogs, pipelineId: pipeline.pipelineId, runIds: runIds)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var iterator = runIds.makeIterator()
-            func next() -> Bool {
-                guard let runId = iterator.next() else { return false }
-                group.addTask { try await ingestLogs(pipeline, runId: runId) }
-                return true
-            }
-            for _ in 0..<configuration.logConcurrency where !next() { break }
-            while try await group.next() != nil { _ = next() }
+        try await forEachConcurrently(runIds, limit: configuration.logConcurrency) { runId in
+            try await ingestLogs(pipeline, runId: runId)
         }
         try await settleAndReport(pipeline.pipelineId)
     }

@@ -73,19 +73,12 @@ struct BuildSourceValidator: Sendable {
         guard pages > 1, pages - 1 < pendingCount - settled else { return settled }
         let importer = self.importer
         let fullName = summary.fullName
-        try await withThrowingTaskGroup(of: [GitHubRun].self) { group in
-            var next = 2
-            func add() {
-                let number = next
-                next += 1
-                group.addTask { try await importer.runsPage(fullName, page: number, counter: counter).workflow_runs }
-            }
-            while next <= pages, next - 2 < listingConcurrency { add() }
-            while let runs = try await group.next() {
-                settled += try await settle(runs, task, summary: summary, filters: filters)
-                // A run pushed to a later page by new runs, or missed, is asked for by id below.
-                if next <= pages, settled < pendingCount { add() }
-            }
+        try await forEachConcurrently(2...pages, limit: listingConcurrency) { number in
+            try await importer.runsPage(fullName, page: number, counter: counter).workflow_runs
+        } handle: { runs in
+            settled += try await settle(runs, task, summary: summary, filters: filters)
+            // A run pushed to a later page by new runs, or missed, is asked for by id below.
+            return settled < pendingCount
         }
         return settled
     }
@@ -109,29 +102,20 @@ struct BuildSourceValidator: Sendable {
         let github = importer.github
         var outcomes: [(Int64, String, String?)] = []
         var found: [GitHubRun] = []
-        try await withThrowingTaskGroup(of: (Int64, GitHubRun?).self) { group in
-            var next = 0
-            func add() {
-                let id = ids[next]
-                next += 1
-                group.addTask {
-                    do {
-                        let response = try await github.get("/repos/\(summary.fullName)/actions/runs/\(id)", counter: counter)
-                        return (id, try JSONDecoder().decode(GitHubRun.self, from: response.body))
-                    } catch GitHubError.notFound {
-                        return (id, nil)
-                    }
-                }
+        try await forEachConcurrently(ids, limit: concurrency) { id -> (Int64, GitHubRun?) in
+            do {
+                let response = try await github.get("/repos/\(summary.fullName)/actions/runs/\(id)", counter: counter)
+                return (id, try JSONDecoder().decode(GitHubRun.self, from: response.body))
+            } catch GitHubError.notFound {
+                return (id, nil)
             }
-            while next < ids.count, next < concurrency { add() }
-            while let (id, run) = try await group.next() {
-                if let run {
-                    outcomes.append(Self.outcome(run, filters: filters, found: &found))
-                } else {
-                    outcomes.append((id, "not_found", "no run \(id) in \(summary.fullName)"))
-                }
-                if next < ids.count { add() }
+        } handle: { (id, run) in
+            if let run {
+                outcomes.append(Self.outcome(run, filters: filters, found: &found))
+            } else {
+                outcomes.append((id, "not_found", "no run \(id) in \(summary.fullName)"))
             }
+            return true
         }
         try await store(found, outcomes, task, summary: summary)
     }

@@ -155,21 +155,12 @@ struct RepositoryImporter: Sendable {
         let pages = (min(first.total_count, 1000) + 99) / 100
         guard pages > 1 else { return }
         let github = self.github
-        try await withThrowingTaskGroup(of: [GitHubRun].self) { group in
-            var nextPage = 2
-            func addPage() {
-                let page = nextPage
-                nextPage += 1
-                group.addTask {
-                    let response = try await github.get(base + "&page=\(page)", counter: counter)
-                    return try JSONDecoder().decode(RunList.self, from: response.body).workflow_runs
-                }
-            }
-            while nextPage <= pages, nextPage - 2 < concurrency { addPage() }
-            while let runs = try await group.next() {
-                try await admitAndStore(runs, params, summary: summary, tally: tally, counter: counter)
-                if nextPage <= pages { addPage() }
-            }
+        try await forEachConcurrently(2...pages, limit: concurrency) { page in
+            let response = try await github.get(base + "&page=\(page)", counter: counter)
+            return try JSONDecoder().decode(RunList.self, from: response.body).workflow_runs
+        } handle: { runs in
+            try await admitAndStore(runs, params, summary: summary, tally: tally, counter: counter)
+            return true
         }
     }
 
