@@ -89,7 +89,7 @@ public final class HTTP2Client: Sendable {
         host: String, port: Int, head: HTTPRequest, body: ByteBuffer?, timeout: Duration, maxResponseBytes: Int = 64 << 20
     ) async throws -> HTTP2Response {
         let peer = Peer(host: host, port: port)
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         var attempt = 0
         while true {
             attempt += 1
@@ -194,7 +194,7 @@ public final class HTTP2Client: Sendable {
         let sslContext = self.sslContext
         // SNI carries names only; for an IP address the certificate is checked against the address.
         let serverHostname = peer.host.isIPAddress ? nil : peer.host
-        let connectTimeout = TimeAmount.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
+        let connectTimeout = TimeAmount(connectTimeout)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

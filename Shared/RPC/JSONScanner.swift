@@ -132,40 +132,10 @@ struct JSONScanner {
         let start = index
         switch first {
         case UInt8(ascii: "{"):
-            try nested { scanner in
-                scanner.index += 1
-                scanner.skipWhitespace()
-                if scanner.peek == UInt8(ascii: "}") { scanner.index += 1; return }
-                while true {
-                    scanner.skipWhitespace()
-                    let key = try scanner.string()
-                    scanner.skipWhitespace()
-                    try scanner.expect(UInt8(ascii: ":"))
-                    scanner.skipWhitespace()
-                    let member = try scanner.value()
-                    scanner.record(key: key, member, in: start)
-                    scanner.skipWhitespace()
-                    if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
-                    try scanner.expect(UInt8(ascii: "}"))
-                    return
-                }
-            }
+            try container(from: start, closing: UInt8(ascii: "}"), keyed: true)
             return Value(kind: .object, range: start..<index)
         case UInt8(ascii: "["):
-            try nested { scanner in
-                scanner.index += 1
-                scanner.skipWhitespace()
-                if scanner.peek == UInt8(ascii: "]") { scanner.index += 1; return }
-                while true {
-                    scanner.skipWhitespace()
-                    let element = try scanner.value()
-                    scanner.record(key: nil, element, in: start)
-                    scanner.skipWhitespace()
-                    if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
-                    try scanner.expect(UInt8(ascii: "]"))
-                    return
-                }
-            }
+            try container(from: start, closing: UInt8(ascii: "]"), keyed: false)
             return Value(kind: .array, range: start..<index)
         case UInt8(ascii: "\""):
             return try string()
@@ -180,6 +150,32 @@ struct JSONScanner {
             return Value(kind: .number, range: start..<index)
         }
         return Value(kind: .literal, range: start..<index)
+    }
+
+    /// An object (`keyed`: `"key": value` members) or an array, from its opening bracket at
+    /// `start` through `closing`; records its children.
+    private mutating func container(from start: Int, closing: UInt8, keyed: Bool) throws {
+        try nested { scanner in
+            scanner.index += 1
+            scanner.skipWhitespace()
+            if scanner.peek == closing { scanner.index += 1; return }
+            while true {
+                scanner.skipWhitespace()
+                var key: Value?
+                if keyed {
+                    key = try scanner.string()
+                    scanner.skipWhitespace()
+                    try scanner.expect(UInt8(ascii: ":"))
+                    scanner.skipWhitespace()
+                }
+                let member = try scanner.value()
+                scanner.record(key: key, member, in: start)
+                scanner.skipWhitespace()
+                if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
+                try scanner.expect(closing)
+                return
+            }
+        }
     }
 
     /// Notes a child of the container starting at `container`, when that container is shallow enough.

@@ -139,7 +139,7 @@ public struct InternalHTTPServer: Service {
             quiescing.initiateShutdown(promise: quiesced)
             quiesced.futureResult.whenComplete { _ in if finish.first() { drained.succeed() } }
             // Connections that never finish (a peer that holds a stream open) do not hold the process.
-            drained.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(drainTimeout.components.seconds) * 1_000_000_000)) {
+            drained.futureResult.eventLoop.scheduleTask(in: TimeAmount(drainTimeout)) {
                 guard finish.first() else { return }
                 logger.warning("internal server: connections still open after the drain timeout; stopping anyway")
                 drained.succeed()
