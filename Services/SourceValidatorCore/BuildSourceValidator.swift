@@ -21,15 +21,26 @@ struct BuildSourceValidator: Sendable {
     let chunk = 200
     let page = 10_000
 
-    /// Validates the task's repository, announcing progress after each page of rows and at the end.
+    /// At most one progress announcement per this interval while a repository is validated: each
+    /// makes the gateway count the source's rows by status (a million rows is a million to count).
+    let announceEvery: Duration = .seconds(2)
+
+    /// Validates the task's repository, announcing progress every couple of seconds and at the end.
     func validate(_ task: BuildSourcePostgresStore.ValidateRepository) async throws {
-        guard try await sources.pendingCount(task) > 0 else { return }
-        try await validatePending(task)
+        let pendingCount = try await sources.pendingCount(task)
+        guard pendingCount > 0 else { return }
+        try await validatePending(task, pendingCount: pendingCount)
         try await sources.announceProgress(task.sourceId)
     }
 
-    private func validatePending(_ task: BuildSourcePostgresStore.ValidateRepository) async throws {
-        var pendingCount = try await sources.pendingCount(task)
+    private func validatePending(_ task: BuildSourcePostgresStore.ValidateRepository, pendingCount: Int) async throws {
+        var pendingCount = pendingCount
+        var lastAnnounced = ContinuousClock.now
+        func announceIfDue() async throws {
+            guard ContinuousClock.now - lastAnnounced >= announceEvery else { return }
+            lastAnnounced = .now
+            try await sources.announceProgress(task.sourceId)
+        }
         let filters = try await sources.filters(task.sourceId)
         let counter = RequestCounter()
         let summary: RepositorySummary
@@ -40,7 +51,7 @@ struct BuildSourceValidator: Sendable {
             var after: Int64 = 0
             while let (_, last) = try await sources.markPending(task, after: after, limit: page, status: "not_found", reason: reason) {
                 after = last
-                try await sources.announceProgress(task.sourceId)
+                try await announceIfDue()
             }
             return
         }
@@ -54,8 +65,8 @@ struct BuildSourceValidator: Sendable {
             after = last
             for start in stride(from: 0, to: ids.count, by: chunk) {
                 try await validateEach(Array(ids[start..<min(start + chunk, ids.count)]), task, summary: summary, filters: filters, counter: counter)
+                try await announceIfDue()
             }
-            if ids.count == page { try await sources.announceProgress(task.sourceId) }
         }
         importer.logger.info(
             "build source repository validated",
