@@ -93,13 +93,20 @@ var targets: [Target] = [
     .target(name: "CGitStream", dependencies: ["CLibGit2"], path: "Shared/CGitStream"),
     // Build-log facts: steps, durations, errors, test-framework summaries. Plain Swift, no framework import.
     .target(name: "BuildRiskLogs", path: "Shared/BuildLogs", swiftSettings: swiftSettings),
+    // libgit2 for every service that reads git: bare clones, fetches, history, diffs, worktrees, patch replay;
+    // and BlockingWork, the one way blocking calls leave the concurrency pool.
+    .target(
+        name: "BuildRiskGit",
+        dependencies: ["CLibGit2", "CGitStream", .product(name: "NIOPosix", package: "swift-nio")],
+        path: "Shared/Git",
+        swiftSettings: swiftSettings
+    ),
     // The ingestor's domain: bare clones and worktrees (libgit2), fork commits, build logs, per-resource status.
     .target(
         name: "IngestorCore",
         dependencies: runtimeDependencies + [
             "BuildRiskGitHub",
-            "CLibGit2",
-            "CGitStream",
+            "BuildRiskGit",
             "BuildRiskLogs",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -175,7 +182,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "BenchIngest",
         dependencies: [
-            "IngestorCore", "BuildRiskGitHub", "BuildRiskLogs", "GitHubSandboxCore",
+            "IngestorCore", "BuildRiskGit", "BuildRiskGitHub", "BuildRiskLogs", "GitHubSandboxCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -199,6 +206,7 @@ var targets: [Target] = [
             "GatewayCore",
             "SourceValidatorCore",
             "IngestorCore",
+            "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
             "GitHubSandboxCore",

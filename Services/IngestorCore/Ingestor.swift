@@ -1,3 +1,4 @@
+import BuildRiskGit
 import BuildRiskContracts
 import BuildRiskGitHub
 import BuildRiskRuntime

@@ -1,15 +1,8 @@
+import BuildRiskGit
 import Foundation
 import Logging
 import NIOPosix
 import PostgresNIO
-
-/// Runs blocking work (libgit2, unzipping and parsing logs) on NIO's blocking thread pool, never
-/// on an event loop or the concurrency pool, whose few threads (two here) serve every request.
-enum BlockingWork {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
-    }
-}
 
 /// One bare clone per repository under `<data>/repos/<github id>.git`, fetched (pruning) when it
 /// exists. A PostgreSQL advisory lock per repository makes sure no two clones or fetches of one

@@ -1,3 +1,4 @@
+import BuildRiskGit
 import Foundation
 import GitHubSandboxCore
 import IngestorCore

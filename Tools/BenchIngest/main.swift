@@ -1,3 +1,4 @@
+import BuildRiskGit
 import AsyncHTTPClient
 import BuildRiskGitHub
 import BuildRiskLogs
