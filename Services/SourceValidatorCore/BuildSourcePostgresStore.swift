@@ -12,7 +12,8 @@ public struct BuildSourcePostgresStore: Sendable {
     let queue: JobQueue
     let logger: Logger
 
-    public static let validateJobKind = "buildsource.validate"
+    /// Validates one repository's rows of a build source.
+    static let validateJob = JobKind<ValidateRepository>("buildsource.validate")
 
     public static let migrations: [Migration] = [
         Migration(version: 101, name: "build_sources", statements: [
@@ -124,7 +125,7 @@ public struct BuildSourcePostgresStore: Sendable {
                 .collect().map { try $0.decode(String.self) }
             for repository in repositories {
                 try await queue.enqueue(
-                    Self.validateJobKind, payload: ValidateRepository(sourceId: params.sourceId, repoName: repository),
+                    Self.validateJob, ValidateRepository(sourceId: params.sourceId, repoName: repository),
                     options: JobOptions(priority: 3, maxAttempts: 5, idempotencyKey: "validate:\(params.sourceId):\(repository)"), on: connection)
             }
             return (rows, inserted, repositories.count)

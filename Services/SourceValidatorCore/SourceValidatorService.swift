@@ -10,11 +10,13 @@ import ServiceLifecycle
 
 /// The source-validator: the build warehouse and the imports that fill it.
 public enum SourceValidatorService {
-    public static let importJobKind = "warehouse.import"
+    /// Imports a repository's runs from GitHub into the warehouse.
+    public static let importJob = JobKind<ImportRepositoryParams>("warehouse.import")
+    static let jobKinds = [importJob.erased, BuildSourcePostgresStore.validateJob.erased]
 
     /// The service definition, with GitHub reached as `github` says.
     public static func definition(github: GitHubConfiguration) -> ServiceDefinition {
-        ServiceDefinition(service: .sourceValidator, migrations: WarehousePostgresStore.migrations + BuildSourcePostgresStore.migrations) { environment in
+        ServiceDefinition(service: .sourceValidator, migrations: WarehousePostgresStore.migrations + BuildSourcePostgresStore.migrations, jobKinds: jobKinds) { environment in
             let store = WarehousePostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
             var httpConfiguration = HTTPClient.Configuration()
             httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
@@ -56,7 +58,7 @@ public enum SourceValidatorService {
                 }
                 try await store.ensureImport(id: params.importId, fullName: params.fullName)
                 let job = try await environment.queue.enqueue(
-                    importJobKind, payload: params,
+                    importJob, params,
                     options: JobOptions(priority: 5, maxAttempts: 5, idempotencyKey: "import:\(params.requestId)"))
                 return ImportAccepted(importId: params.importId, queued: job != nil)
             }
@@ -66,16 +68,14 @@ public enum SourceValidatorService {
             methods.register(WarehouseMethods.forgetRepository) { params, _ in
                 try await store.forget(params)
             }
+            var jobs = JobHandlers()
+            jobs.register(importJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { params, _ in try await importer.run(params) }
+            jobs.register(BuildSourcePostgresStore.validateJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { repository, _ in
+                try await validator.validate(repository)
+            }
             return ServiceAssembly(
                 methods: methods,
-                jobHandlers: [
-                    importJobKind: JobHandler(backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
-                        try await importer.run(try job.decodePayload(ImportRepositoryParams.self))
-                    },
-                    BuildSourcePostgresStore.validateJobKind: JobHandler(backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
-                        try await validator.validate(try job.decodePayload(BuildSourcePostgresStore.ValidateRepository.self))
-                    },
-                ],
+                jobs: jobs,
                 services: [httpClient, noRedirectClient])
         }
     }

@@ -2,105 +2,6 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The states of a durable job.
-public enum JobState: String, Codable, Sendable, CaseIterable {
-    case queued, running, succeeded, dead, cancelled
-}
-
-/// A job as a worker receives it.
-public struct Job: Sendable {
-    public var id: Int64
-    public var kind: String
-    /// The payload as JSON text.
-    public var payload: String
-    /// 1 on the first run.
-    public var attempt: Int
-    public var maxAttempts: Int
-    public var priority: Int
-
-    /// The payload decoded as `T`.
-    public func decodePayload<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(payload.utf8))
-        } catch {
-            throw JobError.permanent("payload of job \(id) (\(kind)) does not decode as \(T.self): \(error)")
-        }
-    }
-}
-
-/// A job row as the admin endpoints show it.
-public struct JobRecord: Codable, Sendable {
-    public var id: Int64
-    public var kind: String
-    public var state: JobState
-    public var priority: Int
-    public var attempts: Int
-    public var maxAttempts: Int
-    public var runAt: Date
-    public var lastError: String?
-    public var idempotencyKey: String?
-    public var payload: String
-    public var createdAt: Date
-    public var finishedAt: Date?
-}
-
-/// How a job handler says a failure must not be retried.
-public enum JobError: Error, CustomStringConvertible {
-    /// Retrying cannot help (bad payload, a refusal); the job goes straight to dead.
-    case permanent(String)
-
-    public var description: String {
-        switch self {
-        case .permanent(let reason): reason
-        }
-    }
-}
-
-/// Options of one enqueued job.
-public struct JobOptions: Sendable {
-    /// Higher runs first.
-    public var priority: Int
-    public var runAt: Date?
-    public var maxAttempts: Int
-    /// A second enqueue with the same key enqueues nothing.
-    public var idempotencyKey: String?
-
-    public init(priority: Int = 0, runAt: Date? = nil, maxAttempts: Int = 5, idempotencyKey: String? = nil) {
-        self.priority = priority
-        self.runAt = runAt
-        self.maxAttempts = maxAttempts
-        self.idempotencyKey = idempotencyKey
-    }
-}
-
-extension Duration {
-    /// The duration as fractional seconds (for SQL intervals and arithmetic).
-    public var inSeconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
-
-/// Retry delays: exponential with "equal jitter" (half fixed, half random), capped.
-public struct Backoff: Sendable {
-    public var base: Duration
-    public var cap: Duration
-
-    public init(base: Duration = .seconds(1), cap: Duration = .seconds(300)) {
-        self.base = base
-        self.cap = cap
-    }
-
-    /// The delay before the run after failed attempt number `attempt` (1-based).
-    public func delay(afterAttempt attempt: Int) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
-        let baseSeconds = base.inSeconds
-        let capSeconds = cap.inSeconds
-        let full = min(capSeconds, baseSeconds * pow(2, Double(exponent)))
-        let seconds = full / 2 + Double.random(in: 0...(full / 2))
-        return .milliseconds(Int64(seconds * 1000))
-    }
-}
-
 /// The durable job queue of one service schema (`<schema>.jobs`).
 ///
 /// Enqueue happens on the caller's connection, so a job commits or rolls back with the business
@@ -156,10 +57,11 @@ public struct JobQueue: Sendable {
     /// Enqueues a job on `connection` (inside the caller's transaction, if any). Returns the new
     /// job's id, or nil when a job with the same idempotency key already exists.
     @discardableResult
-    public func enqueue<Payload: Encodable>(
-        _ kind: String, payload: Payload, options: JobOptions = JobOptions(), on connection: PostgresConnection
+    public func enqueue<Payload>(
+        _ kind: JobKind<Payload>, _ payload: Payload, options: JobOptions = JobOptions(), on connection: PostgresConnection
     ) async throws -> Int64? {
         let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
+        let kind = kind.name
         let runAt = options.runAt ?? Date()
         let rows = try await connection.query(
             """
@@ -177,11 +79,11 @@ public struct JobQueue: Sendable {
 
     /// Enqueues a job in its own transaction.
     @discardableResult
-    public func enqueue<Payload: Encodable & Sendable>(
-        _ kind: String, payload: Payload, options: JobOptions = JobOptions()
+    public func enqueue<Payload>(
+        _ kind: JobKind<Payload>, _ payload: Payload, options: JobOptions = JobOptions()
     ) async throws -> Int64? {
         try await client.withConnection { connection in
-            try await enqueue(kind, payload: payload, options: options, on: connection)
+            try await enqueue(kind, payload, options: options, on: connection)
         }
     }
 
@@ -320,96 +222,5 @@ public struct JobQueue: Sendable {
         // NULL when nothing is queued. (It was `greatest(…, 0)`, which turns NULL into 0: every
         // idle worker then polled the database every 5 ms.)
         return try rows.first?.decode(Double?.self).map { max($0, 0) }
-    }
-
-    // MARK: Admin
-
-    /// Cancels a queued job at once, or asks the worker running it to stop. Returns the state it
-    /// was in, nil when no such job is queued or running.
-    public func cancel(job id: Int64) async throws -> JobState? {
-        let rows = try await client.query(
-            """
-            UPDATE \(unescaped: schema).jobs AS j
-            SET state = CASE WHEN j.state = 'queued' THEN 'cancelled' ELSE j.state END,
-                finished_at = CASE WHEN j.state = 'queued' THEN now() ELSE j.finished_at END,
-                cancel_requested = (j.state = 'running'), updated_at = now()
-            FROM (SELECT id, state FROM \(unescaped: schema).jobs WHERE id = \(id) FOR UPDATE) AS old
-            WHERE j.id = old.id AND old.state IN ('queued', 'running')
-            RETURNING old.state
-            """, logger: logger
-        ).collect()
-        return try rows.first.flatMap { JobState(rawValue: try $0.decode(String.self)) }
-    }
-
-    /// Puts a dead or cancelled job back in the queue with a fresh set of attempts.
-    public func retry(job id: Int64) async throws -> Bool {
-        try await client.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE \(unescaped: schema).jobs
-                SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL, cancel_requested = false,
-                    updated_at = now()
-                WHERE id = \(id) AND state IN ('dead', 'cancelled')
-                RETURNING id
-                """, logger: logger
-            ).collect()
-            if !rows.isEmpty {
-                try await connection.query("SELECT pg_notify(\(channel), 'retried')", logger: logger)
-            }
-            return !rows.isEmpty
-        }
-    }
-
-    /// Job counts by kind and state.
-    public func counts() async throws -> [String: [String: Int]] {
-        var counts: [String: [String: Int]] = [:]
-        let rows = try await client.query(
-            "SELECT kind, state, count(*)::int8 FROM \(unescaped: schema).jobs GROUP BY kind, state", logger: logger)
-        for try await (kind, state, count) in rows.decode((String, String, Int64).self) {
-            counts[kind, default: [:]][state] = Int(count)
-        }
-        return counts
-    }
-
-    /// Job counts by state over all kinds.
-    public func countsByState() async throws -> [String: Int] {
-        var totals = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) })
-        for (_, states) in try await counts() {
-            for (state, count) in states { totals[state, default: 0] += count }
-        }
-        return totals
-    }
-
-    /// Jobs in a state, newest first.
-    public func list(state: JobState, limit: Int = 100) async throws -> [JobRecord] {
-        try await records(client.query(
-            """
-            SELECT \(unescaped: Self.recordColumns) FROM \(unescaped: schema).jobs WHERE state = \(state.rawValue)
-            ORDER BY coalesce(finished_at, updated_at) DESC, id DESC LIMIT \(limit)
-            """, logger: logger))
-    }
-
-    /// One job by id.
-    public func job(_ id: Int64) async throws -> JobRecord? {
-        try await records(client.query(
-            "SELECT \(unescaped: Self.recordColumns) FROM \(unescaped: schema).jobs WHERE id = \(id)", logger: logger
-        )).first
-    }
-
-    private static let recordColumns = """
-        id, kind, state, priority, attempts, max_attempts, run_at, last_error, idempotency_key, payload::text, created_at, finished_at
-        """
-
-    private func records(_ rows: PostgresRowSequence) async throws -> [JobRecord] {
-        var records: [JobRecord] = []
-        for try await row in rows.decode(
-            (Int64, String, String, Int, Int, Int, Date, String?, String?, String, Date, Date?).self
-        ) {
-            records.append(JobRecord(
-                id: row.0, kind: row.1, state: JobState(rawValue: row.2) ?? .queued, priority: row.3, attempts: row.4,
-                maxAttempts: row.5, runAt: row.6, lastError: row.7, idempotencyKey: row.8, payload: row.9,
-                createdAt: row.10, finishedAt: row.11))
-        }
-        return records
     }
 }

@@ -6,17 +6,20 @@ import Synchronization
 
 /// What a job handler is given besides the job.
 public struct JobContext: Sendable {
+    /// The job being run (its id and attempt number).
+    public var job: Job
     public var logger: Logger
     public var queue: JobQueue
 }
 
-/// Runs jobs of one kind. Throw ``JobError/permanent(_:)`` for failures a retry cannot fix; any
-/// other error is retried with backoff until the job's last attempt.
+/// Runs jobs of one kind; made by ``JobHandlers/register(_:backoff:_:)`` from a typed ``JobKind``.
+/// Throw ``JobError/permanent(_:)`` for failures a retry cannot fix; any other error is retried
+/// with backoff until the job's last attempt.
 public struct JobHandler: Sendable {
     public var backoff: Backoff
     let run: @Sendable (Job, JobContext) async throws -> Void
 
-    public init(backoff: Backoff = Backoff(), _ run: @escaping @Sendable (Job, JobContext) async throws -> Void) {
+    init(backoff: Backoff = Backoff(), _ run: @escaping @Sendable (Job, JobContext) async throws -> Void) {
         self.backoff = backoff
         self.run = run
     }
@@ -51,12 +54,12 @@ public final class JobWorker: Service, Sendable {
     }
 
     public init(
-        queue: JobQueue, handlers: [String: JobHandler], concurrency: Int, lease: Duration,
+        queue: JobQueue, handlers: JobHandlers, concurrency: Int, lease: Duration,
         shutdownGrace: Duration = .seconds(10), owner: String? = nil, logger: Logger,
         waitUntilReady: @escaping @Sendable () async -> Void = {}
     ) {
         self.queue = queue
-        self.handlers = handlers
+        self.handlers = handlers.byName
         self.concurrency = max(1, concurrency)
         self.lease = lease
         self.shutdownGrace = shutdownGrace
@@ -162,7 +165,7 @@ public final class JobWorker: Service, Sendable {
         logger[metadataKey: "job"] = "\(job.id)"
         logger[metadataKey: "kind"] = "\(job.kind)"
         guard let handler = handlers[job.kind] else { return }
-        let context = JobContext(logger: logger, queue: queue)
+        let context = JobContext(job: job, logger: logger, queue: queue)
         let ending: Ending = await withTaskGroup(of: Ending?.self) { group in
             group.addTask {
                 do {

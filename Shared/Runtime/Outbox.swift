@@ -13,14 +13,14 @@ import PostgresNIO
 /// non-retryable refusal kills it at once. Receivers deduplicate by an id the message carries,
 /// so a redelivery after a lost acknowledgement is harmless.
 public enum Outbox {
-    public static let jobKind = "outbox.deliver"
+    public static let jobKind = JobKind<Message>("outbox.deliver")
     /// About four hours of attempts with the default backoff before a message is declared dead.
     public static let maxAttempts = 60
     /// Deliveries in flight at once per service (a worker of their own, apart from the service's jobs).
     public static let concurrency = 4
     public static let backoff = Backoff(base: .milliseconds(200), cap: .seconds(300))
 
-    struct Message: Codable, Sendable {
+    public struct Message: Codable, Sendable {
         var target: ServiceName
         var method: String
         var params: JSONValue
@@ -36,15 +36,15 @@ public enum Outbox {
         let data = try JSONEncoder().encode(params)
         let value = try JSONDecoder().decode(JSONValue.self, from: data)
         return try await queue.enqueue(
-            jobKind, payload: Message(target: target, method: method.name, params: value),
+            jobKind, Message(target: target, method: method.name, params: value),
             options: JobOptions(priority: 10, maxAttempts: maxAttempts, idempotencyKey: "outbox:\(key)"),
             on: connection)
     }
 
     /// The job handler that delivers messages.
-    public static func handler(directory: ServiceDirectory) -> JobHandler {
-        JobHandler(backoff: backoff) { job, context in
-            let message = try job.decodePayload(Message.self)
+    public static func handlers(directory: ServiceDirectory) -> JobHandlers {
+        var handlers = JobHandlers()
+        handlers.register(jobKind, backoff: backoff) { message, context in
             let params = try JSONEncoder().encode(message.params)
             do {
                 _ = try await directory.client(for: message.target).call(method: message.method, paramsJSON: params)
@@ -53,5 +53,6 @@ public enum Outbox {
                 throw JobError.permanent("\(message.target.rawValue) refused \(message.method): \(error)")
             }
         }
+        return handlers
     }
 }

@@ -9,16 +9,20 @@ public struct ServiceDefinition: Sendable {
     public var service: ServiceName
     /// The service's own migrations (versions 100 and up; the runtime's come first).
     public var migrations: [Migration]
+    /// Every job kind the service enqueues; each must have exactly one handler in the assembly
+    /// (checked at start).
+    public var jobKinds: [AnyJobKind]
     /// Called once at start with the live environment; returns the service's methods, job
     /// handlers and extra long-running services.
     public var assemble: @Sendable (ServiceEnvironment) throws -> ServiceAssembly
 
     public init(
-        service: ServiceName, migrations: [Migration] = [],
+        service: ServiceName, migrations: [Migration] = [], jobKinds: [AnyJobKind] = [],
         assemble: @escaping @Sendable (ServiceEnvironment) throws -> ServiceAssembly = { _ in ServiceAssembly() }
     ) {
         self.service = service
         self.migrations = migrations
+        self.jobKinds = jobKinds
         self.assemble = assemble
     }
 }
@@ -27,8 +31,8 @@ public struct ServiceDefinition: Sendable {
 public struct ServiceAssembly: Sendable {
     /// The service's RPC methods (the runtime adds `system.readiness`).
     public var methods: RPCDispatcher
-    /// Job handlers by kind (the runtime adds the outbox's).
-    public var jobHandlers: [String: JobHandler]
+    /// Job handlers by typed kind (the runtime adds the outbox's).
+    public var jobs: JobHandlers
     /// Long-running parts started after the runtime's own (e.g. the gateway's public server).
     public var services: [any Service]
     /// Runs once after migrations are applied and before the service reports ready.
@@ -37,12 +41,12 @@ public struct ServiceAssembly: Sendable {
     public var adminAuthorizer: (@Sendable (String) async -> Bool)?
 
     public init(
-        methods: RPCDispatcher = RPCDispatcher(), jobHandlers: [String: JobHandler] = [:], services: [any Service] = [],
+        methods: RPCDispatcher = RPCDispatcher(), jobs: JobHandlers = JobHandlers(), services: [any Service] = [],
         afterMigrations: @escaping @Sendable () async throws -> Void = {},
         adminAuthorizer: (@Sendable (String) async -> Bool)? = nil
     ) {
         self.methods = methods
-        self.jobHandlers = jobHandlers
+        self.jobs = jobs
         self.services = services
         self.afterMigrations = afterMigrations
         self.adminAuthorizer = adminAuthorizer

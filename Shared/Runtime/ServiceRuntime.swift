@@ -83,6 +83,7 @@ public func buildService(
     let assembly: ServiceAssembly
     do {
         assembly = try definition.assemble(environment)
+        try assembly.jobs.check(declared: definition.jobKinds)
     } catch {
         try? httpClient.syncShutdown()
         throw error
@@ -97,13 +98,13 @@ public func buildService(
     methods.observer = { method, outcome in metrics.recordCall(method: method, outcome: outcome) }
 
     let worker = JobWorker(
-        queue: environment.queue, handlers: assembly.jobHandlers, concurrency: configuration.jobConcurrency,
+        queue: environment.queue, handlers: assembly.jobs, concurrency: configuration.jobConcurrency,
         lease: configuration.jobLease, logger: logger,
         waitUntilReady: { _ = await readiness.waitUntilMigrated() })
     // Outbox deliveries get slots of their own: while a receiver is down each attempt waits out a
     // connect timeout, and they must not take the slots the service's own work runs in.
     let outboxWorker = JobWorker(
-        queue: environment.queue, handlers: [Outbox.jobKind: Outbox.handler(directory: environment.directory)],
+        queue: environment.queue, handlers: Outbox.handlers(directory: environment.directory),
         concurrency: Outbox.concurrency, lease: configuration.jobLease, logger: logger,
         waitUntilReady: { _ = await readiness.waitUntilMigrated() })
 

@@ -13,6 +13,9 @@ struct JobQueueTests {
     static let probeSchema = "job_probe"
 
     struct SlowPayload: Codable, Sendable { var milliseconds: Int }
+    /// The probe's kinds (Tests/Fixtures/JobProbe declares the same).
+    static let slow = JobKind<SlowPayload>("probe.slow")
+    static let record = JobKind<Empty>("probe.record")
 
     func probeEnvironment(_ database: TestDatabase, concurrency: Int, leaseSeconds: Int) -> [String: String] {
         [
@@ -47,7 +50,7 @@ struct JobQueueTests {
             let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
             try await client.withConnection { connection in
                 for index in 0..<1000 {
-                    try await queue.enqueue("probe.slow", payload: SlowPayload(milliseconds: 10), options: JobOptions(priority: index % 3), on: connection)
+                    try await queue.enqueue(Self.slow, SlowPayload(milliseconds: 10), options: JobOptions(priority: index % 3), on: connection)
                 }
             }
             let environment = probeEnvironment(database, concurrency: 2, leaseSeconds: 30)
@@ -73,7 +76,7 @@ struct JobQueueTests {
         try await withClient(database.url(forSchema: Self.probeSchema)) { client in
             try await migrateProbeSchema(client)
             let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
-            let id = try #require(try await queue.enqueue("probe.slow", payload: SlowPayload(milliseconds: 3000)))
+            let id = try #require(try await queue.enqueue(Self.slow, SlowPayload(milliseconds: 3000)))
             let environment = probeEnvironment(database, concurrency: 1, leaseSeconds: 2)
 
             let doomed = try ChildProcess(executable: "job-probe", environment: environment)
@@ -106,14 +109,14 @@ struct JobQueueTests {
             let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
             let attempts = Mutex<[ContinuousClock.Instant]>([])
             struct Flaky: Error {}
-            let worker = JobWorker(
-                queue: queue,
-                handlers: ["test.failing": JobHandler(backoff: Backoff(base: .milliseconds(400), cap: .seconds(30))) { _, _ in
-                    attempts.withLock { $0.append(.now) }
-                    throw Flaky()
-                }],
-                concurrency: 1, lease: .seconds(10), logger: TestEnvironment.logger)
-            let id = try #require(try await queue.enqueue("test.failing", payload: Empty(), options: JobOptions(maxAttempts: 4)))
+            let failing = JobKind<Empty>("test.failing")
+            var handlers = JobHandlers()
+            handlers.register(failing, backoff: Backoff(base: .milliseconds(400), cap: .seconds(30))) { _, _ in
+                attempts.withLock { $0.append(.now) }
+                throw Flaky()
+            }
+            let worker = JobWorker(queue: queue, handlers: handlers, concurrency: 1, lease: .seconds(10), logger: TestEnvironment.logger)
+            let id = try #require(try await queue.enqueue(failing, Empty(), options: JobOptions(maxAttempts: 4)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
                 try await waitUntil("the job is dead", timeout: .seconds(30)) { try await queue.job(id)?.state == .dead }
@@ -140,8 +143,8 @@ struct JobQueueTests {
         try await withClient(database.url(forSchema: Self.probeSchema)) { client in
             try await migrateProbeSchema(client)
             let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
-            let first = try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "build-42"))
-            let second = try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "build-42"))
+            let first = try await queue.enqueue(Self.record, Empty(), options: JobOptions(idempotencyKey: "build-42"))
+            let second = try await queue.enqueue(Self.record, Empty(), options: JobOptions(idempotencyKey: "build-42"))
             #expect(first != nil)
             #expect(second == nil)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
@@ -149,14 +152,14 @@ struct JobQueueTests {
             struct Abort: Error {}
             await #expect(throws: (any Error).self) {
                 try await client.withTransaction(logger: TestEnvironment.logger) { connection in
-                    try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
+                    try await queue.enqueue(Self.record, Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
                     throw Abort()
                 }
             }
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
 
             // A queued job cancels at once and never runs.
-            let queued = try #require(try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(runAt: Date().addingTimeInterval(3600))))
+            let queued = try #require(try await queue.enqueue(Self.record, Empty(), options: JobOptions(runAt: Date().addingTimeInterval(3600))))
             #expect(try await queue.cancel(job: queued) == .queued)
             #expect(try await queue.job(queued)?.state == .cancelled)
             #expect(try await queue.cancel(job: queued) == nil)
@@ -170,14 +173,15 @@ struct JobQueueTests {
             try await migrateProbeSchema(client)
             let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
             let started = Mutex(false)
+            let long = JobKind<Empty>("test.long")
+            var handlers = JobHandlers()
+            handlers.register(long) { _, _ in
+                started.withLock { $0 = true }
+                try await Task.sleep(for: .seconds(60))
+            }
             let worker = JobWorker(
-                queue: queue,
-                handlers: ["test.long": JobHandler { _, _ in
-                    started.withLock { $0 = true }
-                    try await Task.sleep(for: .seconds(60))
-                }],
-                concurrency: 1, lease: .seconds(30), shutdownGrace: .milliseconds(300), logger: TestEnvironment.logger)
-            let id = try #require(try await queue.enqueue("test.long", payload: Empty()))
+                queue: queue, handlers: handlers, concurrency: 1, lease: .seconds(30), shutdownGrace: .milliseconds(300), logger: TestEnvironment.logger)
+            let id = try #require(try await queue.enqueue(long, Empty()))
             let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [], logger: TestEnvironment.logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -224,15 +228,18 @@ struct JobQueueTests {
         let cluster = TestCluster(database: database)
         let broken = Mutex(true)
         struct StillBroken: Error {}
-        let custom = ServiceDefinition(service: .ingestor) { _ in
-            ServiceAssembly(jobHandlers: ["test.flaky": JobHandler(backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(100))) { _, _ in
+        let flaky = JobKind<Empty>("test.flaky")
+        let custom = ServiceDefinition(service: .ingestor, jobKinds: [flaky.erased]) { _ in
+            var jobs = JobHandlers()
+            jobs.register(flaky, backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(100))) { _, _ in
                 if broken.withLock({ $0 }) { throw StillBroken() }
-            }])
+            }
+            return ServiceAssembly(jobs: jobs)
         }
         let ingestor = try makeRuntime(.ingestor, in: cluster, definition: custom)
         try await withServices([ingestor]) {
             let queue = ingestor.environment.queue
-            let id = try #require(try await queue.enqueue("test.flaky", payload: Empty(), options: JobOptions(maxAttempts: 2)))
+            let id = try #require(try await queue.enqueue(flaky, Empty(), options: JobOptions(maxAttempts: 2)))
             try await waitUntil("the job is dead") { try await queue.job(id)?.state == .dead }
 
             let httpClient = ingestor.environment.directory.httpClient
@@ -258,5 +265,30 @@ struct JobQueueTests {
             #expect(metrics.text.contains("buildrisk_http_requests_total"))
         }
         await database.drop()
+    }
+
+    /// A job kind a service enqueues but nothing handles, a handler for a kind nobody declared, or
+    /// a kind registered twice stops the service at start with the kind's name.
+    @Test func jobKindsWithoutTheirHandlerStopTheServiceAtStart() throws {
+        let orphan = JobKind<Empty>("test.orphan")
+        let handled = JobKind<SlowPayload>("test.handled")
+        var handlers = JobHandlers()
+        handlers.register(handled) { _, _ in }
+        #expect(throws: Never.self) { try handlers.check(declared: [handled.erased]) }
+        let missing = #expect(throws: ConfigurationError.self) { try handlers.check(declared: [handled.erased, orphan.erased]) }
+        #expect(missing?.description.contains("'test.orphan' is declared but has no handler") == true)
+        let undeclared = #expect(throws: ConfigurationError.self) { try handlers.check(declared: []) }
+        #expect(undeclared?.description.contains("'test.handled'") == true)
+        var twice = handlers
+        twice.register(handled) { _, _ in }
+        let duplicate = #expect(throws: ConfigurationError.self) { try twice.check(declared: [handled.erased]) }
+        #expect(duplicate?.description.contains("'test.handled' has two handlers") == true)
+
+        // The runtime makes the same check when it builds a service.
+        // Nothing connects while a service is built, so the database need not exist.
+        let cluster = TestCluster(database: TestDatabase(name: "t_never_created", admin: try TestEnvironment.adminURL()))
+        let definition = ServiceDefinition(service: .ingestor, jobKinds: [orphan.erased]) { _ in ServiceAssembly() }
+        let refused = #expect(throws: ConfigurationError.self) { _ = try makeRuntime(.ingestor, in: cluster, definition: definition) }
+        #expect(refused?.description.contains("test.orphan") == true)
     }
 }

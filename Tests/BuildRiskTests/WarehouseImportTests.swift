@@ -257,7 +257,7 @@ struct WarehouseImportTests {
                 try await waitUntil("the import job ended", timeout: .seconds(120)) {
                     let queued = try await queue.list(state: .queued, limit: 100)
                     let running = try await queue.list(state: .running, limit: 100)
-                    return (queued + running).allSatisfy { $0.kind != SourceValidatorService.importJobKind }
+                    return (queued + running).allSatisfy { $0.kind != SourceValidatorService.importJob.name }
                 }
                 try await waitUntil("the warehouse forgot the repository") { try await storedRunIDs(database).isEmpty }
                 // Let anything still in flight land, then look again.
@@ -267,7 +267,7 @@ struct WarehouseImportTests {
                     try await client.query("SELECT count(*)::int8 FROM source_validator.raw_repositories", logger: TestEnvironment.logger).collect().first?.decode(Int64.self)
                 }
                 #expect(repositories == 0)
-                #expect(try await queue.list(state: .dead, limit: 100).filter { $0.kind == SourceValidatorService.importJobKind }.isEmpty)
+                #expect(try await queue.list(state: .dead, limit: 100).filter { $0.kind == SourceValidatorService.importJob.name }.isEmpty)
             }
         }
         await database.drop()
@@ -350,12 +350,12 @@ struct WarehouseImportTests {
                 defer { listener.close() }
                 let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#)
                 #expect(answer.status == 202)
-                try await waitUntil("the fetched REPO_UPDATE") { listener.received.value.contains { $0.status == "fetched" } }
+                try await waitUntil("the fetched REPO_UPDATE") { listener.received.value.contains { $0.repoUpdate?.status == "fetched" } }
                 let events = listener.received.value
-                let fetched = try #require(events.firstIndex { $0.status == "fetched" })
+                let fetched = try #require(events.firstIndex { $0.repoUpdate?.status == "fetched" })
                 #expect(events[...fetched].allSatisfy { $0.type == "REPO_UPDATE" })
-                #expect(events.first?.status == "fetching")
-                #expect((events[fetched].counts?["imported"] ?? 0) > 0)
+                #expect(events.first?.repoUpdate?.status == "fetching")
+                #expect((events[fetched].repoUpdate?.counts["imported"] ?? 0) > 0)
             }
         }
         await database.drop()

@@ -1,3 +1,4 @@
+import BuildRiskContracts
 import BuildRiskRuntime
 import Foundation
 import Logging
@@ -44,16 +45,15 @@ let owner = "probe:\(getpid())"
         logger: logger)
 }
 
-let handlers: [String: JobHandler] = [
-    "probe.record": JobHandler { job, _ in try await recordRun(job) },
-    "probe.slow": JobHandler { job, _ in
-        let payload = try job.decodePayload(SlowPayload.self)
-        try await client.query(
-            "INSERT INTO \(unescaped: schema).probe_starts (job_id, owner) VALUES (\(job.id), \(owner))", logger: logger)
-        try await Task.sleep(for: .milliseconds(payload.milliseconds))
-        try await recordRun(job)
-    },
-]
+// The same kinds as JobQueueTests enqueues.
+var handlers = JobHandlers()
+handlers.register(JobKind<Empty>("probe.record")) { _, context in try await recordRun(context.job) }
+handlers.register(JobKind<SlowPayload>("probe.slow")) { payload, context in
+    try await client.query(
+        "INSERT INTO \(unescaped: schema).probe_starts (job_id, owner) VALUES (\(context.job.id), \(owner))", logger: logger)
+    try await Task.sleep(for: .milliseconds(payload.milliseconds))
+    try await recordRun(context.job)
+}
 
 struct ProbeMigrations: Service {
     let client: PostgresClient
