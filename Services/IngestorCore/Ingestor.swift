@@ -48,12 +48,12 @@ public struct Ingestor: Sendable {
             let (worktrees, logs) = try await store.dispatch(pipelineId: pipeline.pipelineId, on: connection)
             for chunk in worktrees.chunks(of: Self.worktreeChunk) {
                 try await queue.enqueue(
-                    IngestionPostgresStore.JobKind.worktrees, payload: IngestionPostgresStore.ChunkJob(pipelineId: pipeline.pipelineId, runIds: chunk),
+                    IngestionPostgresStore.Jobs.worktrees, IngestionPostgresStore.ChunkJob(pipelineId: pipeline.pipelineId, runIds: chunk),
                     options: JobOptions(priority: 4, maxAttempts: 3), on: connection)
             }
             for chunk in logs.chunks(of: Self.logChunk) {
                 try await queue.enqueue(
-                    IngestionPostgresStore.JobKind.logs, payload: IngestionPostgresStore.ChunkJob(pipelineId: pipeline.pipelineId, runIds: chunk),
+                    IngestionPostgresStore.Jobs.logs, IngestionPostgresStore.ChunkJob(pipelineId: pipeline.pipelineId, runIds: chunk),
                     options: JobOptions(priority: 3, maxAttempts: 3), on: connection)
             }
         }

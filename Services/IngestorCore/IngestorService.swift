@@ -10,7 +10,7 @@ import ServiceLifecycle
 public enum IngestorService {
     /// The service definition, with GitHub reached as `github` says.
     public static func definition(github: GitHubConfiguration, configuration: IngestorConfiguration) -> ServiceDefinition {
-        ServiceDefinition(service: .ingestor, migrations: IngestionPostgresStore.migrations) { environment in
+        ServiceDefinition(service: .ingestor, migrations: IngestionPostgresStore.migrations, jobKinds: IngestionPostgresStore.Jobs.all) { environment in
             let store = IngestionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
             // Run logs answer 302 to a signed URL that must be fetched without the API token, so
             // the API client does not follow redirects and downloads go through a client without it.
@@ -64,20 +64,20 @@ public enum IngestorService {
             methods.register(IngestionMethods.forget) { params, _ in
                 IngestionForgetResult(buildsDeleted: try await ingestor.forget(pipelineId: params.pipelineId))
             }
+            methods.register(IngestionMethods.logFacts) { params, _ in
+                guard params.runIds.count <= 500 else {
+                    throw RPCError(.invalidInput, "Too many runs", reason: "ask for at most 500 runs a call, not \(params.runIds.count)")
+                }
+                return try await store.logFacts(githubId: params.githubId, runIds: params.runIds)
+            }
             let backoff = Backoff(base: .seconds(2), cap: .seconds(120))
+            var jobs = JobHandlers()
+            jobs.register(IngestionPostgresStore.Jobs.repository, backoff: backoff) { job, _ in try await ingestor.runRepository(job) }
+            jobs.register(IngestionPostgresStore.Jobs.logs, backoff: backoff) { job, _ in try await ingestor.runLogs(job) }
+            jobs.register(IngestionPostgresStore.Jobs.worktrees, backoff: backoff) { job, _ in try await ingestor.runWorktrees(job) }
             return ServiceAssembly(
                 methods: methods,
-                jobHandlers: [
-                    IngestionPostgresStore.JobKind.repository: JobHandler(backoff: backoff) { job, _ in
-                        try await ingestor.runRepository(try job.decodePayload())
-                    },
-                    IngestionPostgresStore.JobKind.logs: JobHandler(backoff: backoff) { job, _ in
-                        try await ingestor.runLogs(try job.decodePayload())
-                    },
-                    IngestionPostgresStore.JobKind.worktrees: JobHandler(backoff: backoff) { job, _ in
-                        try await ingestor.runWorktrees(try job.decodePayload())
-                    },
-                ],
+                jobs: jobs,
                 services: [apiClient, downloadClient])
         }
     }

@@ -23,7 +23,7 @@ public struct RepositoryClones: Sendable {
 
     public init(postgres: PostgresClient, dataDirectory: String, attempts: Int = 3, timeout: Duration = .seconds(600), logger: Logger) {
         self.postgres = postgres
-        directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("repos").standardizedFileURL.path
+        directory = ClonePaths.directory(dataDirectory: dataDirectory)
         self.attempts = attempts
         self.timeout = timeout
         self.logger = logger
