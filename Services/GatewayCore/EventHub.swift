@@ -2,31 +2,91 @@ import BuildRiskContracts
 import Foundation
 import Synchronization
 
-/// An event pushed to users over `/api/v1/events`: `REPO_UPDATE` (a repository's status and
-/// counts), `BUILD_UPDATE` (builds that reached their final ingestion status) and, to admins,
-/// `SOURCE_UPDATE` (a build source's validation status and counts); later pipelines add theirs.
-public struct GatewayEvent: Codable, Sendable, Equatable {
-    public var type: String
-    public var repoId: Int64?
-    public var sourceId: String?
-    public var status: String?
-    public var message: String?
-    public var counts: [String: Int]?
-    public var builds: [SettledBuild]?
-    public var at: Date
+/// An event pushed to users over `/api/v1/events`, one case per type, each with its own payload.
+/// On the wire it is one JSON object: `type` (`REPO_UPDATE`, `BUILD_UPDATE`, `SOURCE_UPDATE`) beside
+/// the payload's fields.
+public enum GatewayEvent: Sendable, Equatable {
+    /// A repository's pipeline status and counts moved on (to its owner and admins).
+    case repoUpdate(RepoUpdate)
+    /// Builds of a repository reached their final ingestion status (to its owner and admins).
+    case buildUpdate(BuildUpdate)
+    /// Builds of a repository had their features extracted (to its owner and admins); on the wire
+    /// a `BUILD_UPDATE` with `phase: "processing"`.
+    case buildExtracted(BuildExtracted)
+    /// A build source's validation moved on (to admins).
+    case sourceUpdate(SourceUpdate)
 
-    public init(
-        type: String, repoId: Int64?, sourceId: String? = nil, status: String?, message: String?, counts: [String: Int]?,
-        builds: [SettledBuild]? = nil, at: Date
-    ) {
-        self.type = type
-        self.repoId = repoId
-        self.sourceId = sourceId
-        self.status = status
-        self.message = message
-        self.counts = counts
-        self.builds = builds
-        self.at = at
+    public struct RepoUpdate: Codable, Sendable, Equatable {
+        public var repoId: Int64
+        public var status: String
+        public var message: String?
+        public var counts: [String: Int]
+        public var at: Date
+    }
+
+    public struct BuildUpdate: Codable, Sendable, Equatable {
+        public var repoId: Int64
+        public var phase = "ingestion"
+        public var builds: [SettledBuild]
+        public var at: Date
+    }
+
+    public struct BuildExtracted: Codable, Sendable, Equatable {
+        public var repoId: Int64
+        public var phase = "processing"
+        public var builds: [ExtractedBuild]
+        public var at: Date
+    }
+
+    public struct SourceUpdate: Codable, Sendable, Equatable {
+        public var sourceId: String
+        public var status: String
+        public var message: String?
+        public var counts: [String: Int]
+        public var at: Date
+    }
+
+    /// The wire name of the event's type.
+    public var type: String {
+        switch self {
+        case .repoUpdate: "REPO_UPDATE"
+        case .buildUpdate, .buildExtracted: "BUILD_UPDATE"
+        case .sourceUpdate: "SOURCE_UPDATE"
+        }
+    }
+
+    public var repoUpdate: RepoUpdate? { if case .repoUpdate(let update) = self { update } else { nil } }
+    public var buildUpdate: BuildUpdate? { if case .buildUpdate(let update) = self { update } else { nil } }
+    public var buildExtracted: BuildExtracted? { if case .buildExtracted(let update) = self { update } else { nil } }
+    public var sourceUpdate: SourceUpdate? { if case .sourceUpdate(let update) = self { update } else { nil } }
+}
+
+extension GatewayEvent: Codable {
+    private enum CodingKeys: String, CodingKey { case type, phase }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try container.decode(String.self, forKey: .type)
+        switch type {
+        case "REPO_UPDATE": self = .repoUpdate(try RepoUpdate(from: decoder))
+        case "BUILD_UPDATE" where try container.decodeIfPresent(String.self, forKey: .phase) == "processing":
+            self = .buildExtracted(try BuildExtracted(from: decoder))
+        case "BUILD_UPDATE": self = .buildUpdate(try BuildUpdate(from: decoder))
+        case "SOURCE_UPDATE": self = .sourceUpdate(try SourceUpdate(from: decoder))
+        default:
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.type], debugDescription: "unknown event type \(type)"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        switch self {
+        case .repoUpdate(let update): try update.encode(to: encoder)
+        case .buildUpdate(let update): try update.encode(to: encoder)
+        case .buildExtracted(let update): try update.encode(to: encoder)
+        case .sourceUpdate(let update): try update.encode(to: encoder)
+        }
     }
 }
 

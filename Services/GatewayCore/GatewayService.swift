@@ -52,43 +52,66 @@ public enum GatewayService {
     ]
 
     /// The gateway's service definition.
-    public static let definition = ServiceDefinition(service: .gateway, migrations: migrations + RepositoryConfigPostgresStore.migrations) { environment in
+    public static let definition = ServiceDefinition(
+        service: .gateway, migrations: migrations + RepositoryConfigPostgresStore.migrations, jobKinds: ModelPipelineService.jobKinds
+    ) { environment in
         let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let reports = StepReportPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
-        let repositories = RepositoryConfigPostgresStore(
-            client: environment.postgres, schema: environment.schema, queue: environment.queue, logger: environment.logger)
+        let repositories = RepositoryConfigPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let pipeline = ModelPipelineService(
+            store: repositories, postgres: environment.postgres, queue: environment.queue, directory: environment.directory, logger: environment.logger)
+        let events = EventHub()
 
         var methods = RPCDispatcher()
         methods.register(GatewayMethods.reportStep) { report, _ in
             try await reports.record(report)
         }
-        let events = EventHub()
         methods.register(GatewayMethods.importProgress) { progress, _ in
-            if let owner = try await repositories.apply(progress) {
-                events.publish(GatewayEvent(
-                    type: "REPO_UPDATE", repoId: Int64(progress.importId), status: progress.status.rawValue, message: progress.message,
-                    counts: ["imported": progress.imported, "filtered": progress.filtered, "existing": progress.existing],
-                    at: Date()), ownerId: owner)
+            let id = try configId(progress.importId, field: "importId")
+            if let owner = try await pipeline.apply(progress, configId: id) {
+                events.publish(.repoUpdate(.init(
+                    repoId: id, status: progress.status.rawValue, message: progress.message,
+                    counts: ["imported": progress.imported, "filtered": progress.filtered, "existing": progress.existing], at: Date())),
+                    ownerId: owner)
             }
             return Empty()
         }
         methods.register(GatewayMethods.ingestionProgress) { progress, _ in
-            let applied = try await repositories.apply(progress)
+            let id = try configId(progress.pipelineId, field: "pipelineId")
+            let applied = try await pipeline.apply(progress, configId: id)
             // Settled builds are news even in a report that arrived after a newer one.
-            if !progress.settled.isEmpty, let id = Int64(progress.pipelineId) {
+            if !progress.settled.isEmpty {
                 var owner = applied
                 if owner == nil { owner = try await repositories.get(id: id, ownerId: nil)?.ownerId }
                 if let owner {
-                    events.publish(GatewayEvent(
-                        type: "BUILD_UPDATE", repoId: id, status: nil, message: nil, counts: nil, builds: progress.settled, at: Date()), ownerId: owner)
+                    events.publish(.buildUpdate(.init(repoId: id, builds: progress.settled, at: Date())), ownerId: owner)
                 }
             }
             if let owner = applied {
-                events.publish(GatewayEvent(
-                    type: "REPO_UPDATE", repoId: Int64(progress.pipelineId), status: progress.status.rawValue, message: progress.message,
+                events.publish(.repoUpdate(.init(
+                    repoId: id, status: progress.status.rawValue, message: progress.message,
                     counts: ["total": progress.counts.total, "pending": progress.counts.pending, "ingested": progress.counts.ingested,
                              "missing_resource": progress.counts.missingResource, "failed": progress.counts.failed],
-                    at: Date()), ownerId: owner)
+                    at: Date())), ownerId: owner)
+            }
+            return Empty()
+        }
+        methods.register(GatewayMethods.processingProgress) { progress, _ in
+            let id = try configId(progress.pipelineId, field: "pipelineId")
+            let applied = try await pipeline.apply(progress, configId: id)
+            if !progress.extracted.isEmpty {
+                var owner = applied
+                if owner == nil { owner = try await repositories.get(id: id, ownerId: nil)?.ownerId }
+                if let owner {
+                    events.publish(.buildExtracted(.init(repoId: id, builds: progress.extracted, at: Date())), ownerId: owner)
+                }
+            }
+            if let owner = applied {
+                events.publish(.repoUpdate(.init(
+                    repoId: id, status: progress.status.rawValue, message: progress.message,
+                    counts: ["extracted": progress.counts.total, "completed": progress.counts.completed,
+                             "partial": progress.counts.partial, "failed": progress.counts.failed],
+                    at: Date())), ownerId: owner)
             }
             return Empty()
         }
@@ -97,21 +120,29 @@ public enum GatewayService {
             let status: BuildSourceStatus
             do {
                 status = try await environment.directory.client(for: .sourceValidator).call(BuildSourceMethods.status, source)
-            } catch RPCClientError.remote(let error) where error.kind == RPCErrorKind.notFound {
+            } catch let error where remoteError(error)?.kind == .notFound {
                 return Empty()  // The source is gone: nothing to tell.
             }
-            events.publish(GatewayEvent(
-                type: "SOURCE_UPDATE", repoId: nil, sourceId: status.sourceId, status: status.status, message: status.name,
+            events.publish(.sourceUpdate(.init(
+                sourceId: status.sourceId, status: status.status, message: status.name,
                 counts: ["total": status.counts.total, "pending": status.counts.pending, "found": status.counts.found,
                          "not_found": status.counts.notFound, "filtered": status.counts.filtered],
-                at: Date()), ownerId: nil)
+                at: Date())), ownerId: nil)
             return Empty()
         }
-        let directory = environment.directory
 
         var services: [any Service] = []
         if let publicPort = environment.configuration.publicPort {
-            let router = PublicRoutes(environment: environment, users: users, reports: reports, repositories: repositories).router()
+            let router = Router(context: GatewayRequestContext.self)
+            router.get("/health") { _, _ in
+                HTTPHelpers.json(["status": "ok", "service": "gateway"])
+            }
+            let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(users: users)).group(context: AuthenticatedContext.self)
+            SystemController(environment: environment, reports: reports).addRoutes(to: api)
+            UserController(users: users).addRoutes(to: api)
+            RepositoryController(pipeline: pipeline, repositories: repositories, directory: environment.directory).addRoutes(to: api)
+            BuildSourceController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory).addRoutes(to: api)
+            FeatureController(directory: environment.directory).addRoutes(to: api)
             services.append(Application(
                 router: router,
                 server: .http1WebSocketUpgrade(webSocketRouter: EventRoutes(users: users, events: events).router()),
@@ -120,13 +151,13 @@ public enum GatewayService {
                 logger: environment.logger))
         }
         let configuration = environment.configuration
+        var jobs = JobHandlers()
+        jobs.register(ModelPipelineService.startIngestionJob, backoff: Backoff(base: .seconds(1), cap: .seconds(60))) { job, _ in
+            try await pipeline.startIngestion(job)
+        }
         return ServiceAssembly(
             methods: methods,
-            jobHandlers: [
-                RepositoryConfigPostgresStore.ingestJobKind: JobHandler(backoff: Backoff(base: .seconds(1), cap: .seconds(60))) { job, _ in
-                    try await repositories.startIngestion(try job.decodePayload(), directory: directory)
-                },
-            ],
+            jobs: jobs,
             services: services,
             afterMigrations: {
                 try await seedAdmin(users: users, configuration: configuration, logger: environment.logger)
@@ -134,6 +165,14 @@ public enum GatewayService {
             adminAuthorizer: { token in
                 (try? await users.authenticate(token: token))?.role == .admin
             })
+    }
+
+    /// A report's record id as a repository config id; a report naming anything else is refused.
+    static func configId(_ text: String, field: String) throws -> Int64 {
+        guard let id = Int64(text) else {
+            throw RPCError(.invalidInput, "Invalid \(field)", reason: "\(field) must be a repository config id")
+        }
+        return id
     }
 
     /// Makes sure an admin exists and that the configured admin token belongs to it. With no

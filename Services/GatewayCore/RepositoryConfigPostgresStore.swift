@@ -1,14 +1,8 @@
 import BuildRiskContracts
-import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
 import Logging
 import PostgresNIO
-
-/// Where a repository stands in the model pipeline: its import, then its ingestion.
-public enum RepositoryStatus: String, Codable, Sendable, CaseIterable {
-    case queued, fetching, fetched, ingesting, ingested, partial, failed
-}
 
 /// A repository a user imported (ModelRepoConfig), as the API shows it.
 public struct RepositoryConfig: Codable, Sendable, Equatable {
@@ -23,22 +17,22 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public var progress: ImportProgress?
     /// The latest ingestion report (clone, commits, logs of the fetched builds).
     public var ingestion: IngestionProgress?
+    /// The latest processing report (feature extraction of the ingested builds).
+    public var processing: ProcessingProgress?
     public var createdAt: Date
     public var updatedAt: Date
 }
 
-/// Why a repository request was refused.
-public enum RepositoryConfigError: Error, Equatable {
-    case invalid(index: Int, reason: String)
-    case duplicate([String])
+/// A store operation that could not be carried out.
+public enum RepositoryStoreError: Error, Equatable {
+    case notInserted(String)
 }
 
-/// Repository configs in the gateway's schema, created together with the outbox message that
-/// asks the source-validator to import them.
+/// Repository configs (ModelRepoConfig) in the gateway's schema: rows only. The pipeline's steps
+/// are decided by ``ModelPipeline`` and issued by ``ModelPipelineService``.
 public struct RepositoryConfigPostgresStore: Sendable {
     let client: PostgresClient
     let schema: String
-    let queue: JobQueue
     let logger: Logger
 
     public static let migrations: [Migration] = [
@@ -63,200 +57,91 @@ public struct RepositoryConfigPostgresStore: Sendable {
         Migration(version: 103, name: "repo_configs_ingestion", statements: [
             "ALTER TABLE {schema}.repo_configs ADD COLUMN ingestion jsonb, ADD COLUMN ingestion_sequence integer NOT NULL DEFAULT 0",
         ]),
+        Migration(version: 104, name: "repo_configs_processing", statements: [
+            """
+            ALTER TABLE {schema}.repo_configs ADD COLUMN processing jsonb, ADD COLUMN processing_sequence integer NOT NULL DEFAULT 0,
+                ADD COLUMN ingestion_ended boolean NOT NULL DEFAULT false
+            """,
+        ]),
     ]
 
-    /// The job that hands a fetched repository's builds to the ingestor.
-    public static let ingestJobKind = "gateway.startIngestion"
-    /// What the model pipeline needs of each build: its commit's history and its logs.
-    public static let modelResources: [IngestionResource] = [.gitHistory, .buildLogs]
-
-    struct StartIngestion: Codable, Sendable {
-        var configId: Int64
-    }
-
-    /// Validates every request first; then, in one transaction, stores the configs and queues
-    /// one import command each. Nothing is written when any request is invalid or a duplicate.
-    func create(ownerId: Int64, requests: [(fullName: String, options: ImportOptions)]) async throws -> [RepositoryConfig] {
-        for (index, request) in requests.enumerated() {
-            let parts = request.fullName.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts.allSatisfy({ part in !part.isEmpty && part.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } }) else {
-                throw RepositoryConfigError.invalid(index: index, reason: "'\(request.fullName)' is not owner/name")
-            }
-            if request.options.ciProvider != .githubActions {
-                throw RepositoryConfigError.invalid(index: index, reason: "\(request.options.ciProvider.rawValue) imports are not available yet; use github_actions")
-            }
-            if let max = request.options.maxBuilds, max < 1 { throw RepositoryConfigError.invalid(index: index, reason: "maxBuilds must be at least 1") }
-            if let days = request.options.sinceDays, days < 1 { throw RepositoryConfigError.invalid(index: index, reason: "sinceDays must be at least 1") }
-        }
-        let names = requests.map { $0.fullName.lowercased() }
-        if Set(names).count != names.count {
-            throw RepositoryConfigError.duplicate(Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.map(\.key))
-        }
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let taken = try await connection.query(
-                    "SELECT full_name FROM \(unescaped: schema).repo_configs WHERE owner_id = \(ownerId) AND lower(full_name) = ANY(\(names))",
-                    logger: logger
-                ).collect().map { try $0.decode(String.self) }
-                if !taken.isEmpty { throw RepositoryConfigError.duplicate(taken) }
-                var configs: [RepositoryConfig] = []
-                for request in requests {
-                    let options = String(decoding: try JSONEncoder().encode(request.options), as: UTF8.self)
-                    let rows = try await connection.query(
-                        """
-                        INSERT INTO \(unescaped: schema).repo_configs (owner_id, full_name, options) VALUES (\(ownerId), \(request.fullName), \(options)::jsonb)
-                        RETURNING id, created_at
-                        """, logger: logger
-                    ).collect()
-                    guard let row = rows.first else { continue }
-                    let (id, createdAt) = try row.decode((Int64, Date).self)
-                    try await queueImport(configId: id, fullName: request.fullName, options: request.options, on: connection)
-                    configs.append(RepositoryConfig(
-                        id: id, ownerId: ownerId, fullName: request.fullName, options: request.options, status: .queued, message: nil,
-                        repository: nil, progress: nil, ingestion: nil, createdAt: createdAt, updatedAt: createdAt))
-                }
-                return configs
-            }
-        } catch let error as PostgresTransactionError {
-            if let configError = error.closureError as? RepositoryConfigError { throw configError }
-            throw error
-        }
-    }
-
-    /// Queues a sync (newest first until a stored run) of a config; false when there is no such config.
-    func queueSync(configId: Int64, ownerId: Int64?) async throws -> Bool {
-        try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE \(unescaped: schema).repo_configs SET status = 'queued', message = 'sync queued', updated_at = now()
-                WHERE id = \(configId) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))
-                RETURNING full_name, options::text
-                """, logger: logger
-            ).collect()
-            guard let row = rows.first else { return false }
-            let (fullName, optionsText) = try row.decode((String, String).self)
-            var options = try JSONDecoder().decode(ImportOptions.self, from: Data(optionsText.utf8))
-            options.syncUntilExisting = true
-            options.maxBuilds = nil
-            try await queueImport(configId: configId, fullName: fullName, options: options, on: connection)
-            return true
-        }
-    }
-
-    private func queueImport(configId: Int64, fullName: String, options: ImportOptions, on connection: PostgresConnection) async throws {
-        let params = ImportRepositoryParams(importId: String(configId), requestId: "\(configId)-\(UUID().uuidString)", fullName: fullName, options: options)
-        try await Outbox.enqueue(to: .sourceValidator, WarehouseMethods.importRepository, params, key: "import-request:\(params.requestId)", queue: queue, on: connection)
-    }
-
-    /// Deletes a config the user may delete and, in the same transaction, tells the
-    /// source-validator to forget it (and the repository's runs when no other config has it).
-    /// Returns false when there is no such config.
-    func delete(configId: Int64, ownerId: Int64?) async throws -> Bool {
-        try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                DELETE FROM \(unescaped: schema).repo_configs
-                WHERE id = \(configId) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))
-                RETURNING (repository->>'githubId')::int8
-                """, logger: logger
-            ).collect()
-            guard let row = rows.first else { return false }
-            var githubId = try row.decode(Int64?.self)
-            if let id = githubId {
-                let others = try await connection.query(
-                    "SELECT 1 FROM \(unescaped: schema).repo_configs WHERE (repository->>'githubId')::int8 = \(id) LIMIT 1", logger: logger
-                ).collect()
-                if !others.isEmpty { githubId = nil }
-            }
-            try await Outbox.enqueue(
-                to: .sourceValidator, WarehouseMethods.forgetRepository, ForgetRepositoryParams(importId: String(configId), githubId: githubId),
-                key: "forget:\(configId)", queue: queue, on: connection)
-            try await Outbox.enqueue(
-                to: .ingestor, IngestionMethods.forget, IngestionPipelineParams(pipelineId: String(configId)),
-                key: "forget-ingestion:\(configId)", queue: queue, on: connection)
-            return true
-        }
-    }
-
-    /// Applies a progress report unless a newer one was applied already; returns the config's
-    /// owner when it was applied.
-    @discardableResult
-    func apply(_ progress: ImportProgress) async throws -> Int64? {
-        guard let id = Int64(progress.importId) else {
-            throw RPCError(.invalidInput, "Invalid import id", reason: "importId must be a repository config id")
-        }
-        let json = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
-        let repository = try progress.repository.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        return try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE \(unescaped: schema).repo_configs
-                SET status = \(progress.status.rawValue), message = \(progress.message), progress = \(json)::jsonb,
-                    repository = coalesce(\(repository)::jsonb, repository), sequence = \(progress.sequence), updated_at = now()
-                WHERE id = \(id) AND sequence < \(progress.sequence)
-                RETURNING owner_id
-                """, logger: logger
-            ).collect()
-            // No row: the report is older than the one recorded, or the config was deleted while its
-            // import ran; either way there is nothing to apply, and the report is acknowledged.
-            guard let owner = try rows.first?.decode(Int64.self) else { return nil }
-            if progress.status == .fetched {
-                // The model pipeline goes on: the fetched builds go to the ingestor.
-                try await queue.enqueue(
-                    Self.ingestJobKind, payload: StartIngestion(configId: id),
-                    options: JobOptions(priority: 5, maxAttempts: 20, idempotencyKey: "ingest:\(id):\(progress.sequence)"), on: connection)
-            }
-            return owner
-        }
-    }
-
-    /// Applies an ingestion report unless a newer one was applied; returns the config's owner when applied.
-    @discardableResult
-    func apply(_ progress: IngestionProgress) async throws -> Int64? {
-        guard let id = Int64(progress.pipelineId) else {
-            throw RPCError(.invalidInput, "Invalid pipeline id", reason: "pipelineId must be a repository config id")
-        }
-        let json = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
-        let rows = try await client.query(
+    /// Inserts a config (status queued) on `connection`; the caller issues its import in the same transaction.
+    func insert(ownerId: Int64, fullName: String, options: ImportOptions, on connection: PostgresConnection) async throws -> RepositoryConfig {
+        let optionsJSON = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
+        let rows = try await connection.query(
             """
-            UPDATE \(unescaped: schema).repo_configs
-            SET status = \(progress.status.rawValue), message = \(progress.message), ingestion = \(json)::jsonb,
-                ingestion_sequence = \(progress.sequence), updated_at = now()
-            WHERE id = \(id) AND ingestion_sequence < \(progress.sequence)
-            RETURNING owner_id
+            INSERT INTO \(unescaped: schema).repo_configs (owner_id, full_name, options) VALUES (\(ownerId), \(fullName), \(optionsJSON)::jsonb)
+            RETURNING id, created_at
             """, logger: logger
         ).collect()
-        return try rows.first?.decode(Int64.self)
+        guard let row = rows.first else { throw RepositoryStoreError.notInserted(fullName) }
+        let (id, createdAt) = try row.decode((Int64, Date).self)
+        return RepositoryConfig(
+            id: id, ownerId: ownerId, fullName: fullName, options: options, status: .queued, message: nil,
+            repository: nil, progress: nil, ingestion: nil, processing: nil, createdAt: createdAt, updatedAt: createdAt)
     }
 
-    /// Hands every stored build of a fetched repository to the ingestor (builds it has already are
-    /// left as they are, so a sync hands over only what is new).
-    func startIngestion(_ job: StartIngestion, directory: ServiceDirectory) async throws {
-        guard let config = try await get(id: job.configId, ownerId: nil), let repository = config.repository else { return }
-        let warehouse = directory.client(for: .sourceValidator)
-        let ingestor = directory.client(for: .ingestor)
-        var before: Int64?
-        var total = 0
-        repeat {
-            let page = try await warehouse.call(WarehouseMethods.listBuilds, ListBuildsParams(githubId: repository.githubId, limit: 1000, beforeRunId: before))
-            guard !page.builds.isEmpty else { break }
-            let builds = page.builds.map { IngestionBuild(runId: $0.runId, headSha: $0.headSha, event: $0.event, createdAt: $0.createdAt) }
-            _ = try await ingestor.call(IngestionMethods.start, IngestionRequest(
-                pipelineId: String(config.id), fullName: repository.fullName, githubId: repository.githubId,
-                resources: Self.modelResources, builds: builds))
-            total += builds.count
-            before = page.builds.last?.runId
-        } while true
-        try await markIngesting(configId: config.id, builds: total)
+    /// Which of `names` (lower-cased) the owner has imported already.
+    func takenNames(ownerId: Int64, names: [String], on connection: PostgresConnection) async throws -> [String] {
+        try await connection.query(
+            "SELECT full_name FROM \(unescaped: schema).repo_configs WHERE owner_id = \(ownerId) AND lower(full_name) = ANY(\(names))",
+            logger: logger
+        ).collect().map { try $0.decode(String.self) }
     }
 
-    /// Marks a fetched config as handed to the ingestor (unless a newer report moved it on).
-    func markIngesting(configId: Int64, builds: Int) async throws {
-        try await client.query(
+    /// A config with its pipeline state, locked (`FOR UPDATE`) until the transaction ends; nil when
+    /// there is none the user may see (`ownerId` nil: any).
+    func lock(id: Int64, ownerId: Int64?, on connection: PostgresConnection) async throws -> (RepositoryConfig, ModelPipeline)? {
+        let rows = try await connection.query(
             """
-            UPDATE \(unescaped: schema).repo_configs SET status = 'ingesting', message = \("\(builds) builds sent to the ingestor"), updated_at = now()
-            WHERE id = \(configId) AND status = 'fetched'
+            SELECT \(unescaped: Self.columns), sequence, ingestion_sequence, processing_sequence, ingestion_ended FROM \(unescaped: schema).repo_configs
+            WHERE id = \(id) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))
+            FOR UPDATE
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        let config = try Self.config(row)
+        let cells = row.makeRandomAccess()
+        let first = Self.columnCount
+        return (config, ModelPipeline(
+            status: config.status, message: config.message, importSequence: try cells[first].decode(Int.self),
+            ingestionSequence: try cells[first + 1].decode(Int.self), processingSequence: try cells[first + 2].decode(Int.self),
+            autoProcess: config.options.autoProcess ?? false, ingestionEnded: try cells[first + 3].decode(Bool.self)))
+    }
+
+    /// Writes a config's pipeline state, with the report that moved it when there is one.
+    func save(
+        id: Int64, _ pipeline: ModelPipeline, importReport: ImportProgress? = nil, ingestionReport: IngestionProgress? = nil,
+        processingReport: ProcessingProgress? = nil, on connection: PostgresConnection
+    ) async throws {
+        let encoder = JSONEncoder()
+        let processing = try processingReport.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let progress = try importReport.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let repository = try importReport?.repository.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let ingestion = try ingestionReport.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try await connection.query(
+            """
+            UPDATE \(unescaped: schema).repo_configs
+            SET status = \(pipeline.status.rawValue), message = \(pipeline.message),
+                sequence = \(pipeline.importSequence), ingestion_sequence = \(pipeline.ingestionSequence),
+                processing_sequence = \(pipeline.processingSequence), ingestion_ended = \(pipeline.ingestionEnded),
+                processing = coalesce(\(processing)::jsonb, processing),
+                progress = coalesce(\(progress)::jsonb, progress), repository = coalesce(\(repository)::jsonb, repository),
+                ingestion = coalesce(\(ingestion)::jsonb, ingestion), updated_at = now()
+            WHERE id = \(id)
             """, logger: logger)
+    }
+
+    /// Deletes a locked config; returns the GitHub id of its repository when no other config holds it.
+    func delete(id: Int64, on connection: PostgresConnection) async throws -> Int64? {
+        let rows = try await connection.query(
+            "DELETE FROM \(unescaped: schema).repo_configs WHERE id = \(id) RETURNING (repository->>'githubId')::int8", logger: logger
+        ).collect()
+        guard let githubId = try rows.first?.decode(Int64?.self) else { return nil }
+        let others = try await connection.query(
+            "SELECT 1 FROM \(unescaped: schema).repo_configs WHERE (repository->>'githubId')::int8 = \(githubId) LIMIT 1", logger: logger
+        ).collect()
+        return others.isEmpty ? githubId : nil
     }
 
     /// The configs a user may see (all of them for an admin), newest first, optionally filtered by name.
@@ -279,21 +164,26 @@ public struct RepositoryConfigPostgresStore: Sendable {
             """, logger: logger)).first
     }
 
-    private static let columns = "id, owner_id, full_name, options::text, status, message, repository::text, progress::text, ingestion::text, created_at, updated_at"
+    private static let columns = "id, owner_id, full_name, options::text, status, message, repository::text, progress::text, ingestion::text, processing::text, created_at, updated_at"
+    private static let columnCount = 12
 
     private func decode(_ rows: PostgresRowSequence) async throws -> [RepositoryConfig] {
-        let decoder = JSONDecoder()
         var configs: [RepositoryConfig] = []
-        for try await row in rows.decode((Int64, Int64, String, String, String, String?, String?, String?, String?, Date, Date).self) {
-            configs.append(RepositoryConfig(
-                id: row.0, ownerId: row.1, fullName: row.2,
-                options: try decoder.decode(ImportOptions.self, from: Data(row.3.utf8)),
-                status: RepositoryStatus(rawValue: row.4) ?? .queued, message: row.5,
-                repository: try row.6.map { try decoder.decode(RepositorySummary.self, from: Data($0.utf8)) },
-                progress: try row.7.map { try decoder.decode(ImportProgress.self, from: Data($0.utf8)) },
-                ingestion: try row.8.map { try decoder.decode(IngestionProgress.self, from: Data($0.utf8)) },
-                createdAt: row.9, updatedAt: row.10))
-        }
+        for try await row in rows { configs.append(try Self.config(row)) }
         return configs
+    }
+
+    private static func config(_ row: PostgresRow) throws -> RepositoryConfig {
+        let decoder = JSONDecoder()
+        let row = try row.decode((Int64, Int64, String, String, String, String?, String?, String?, String?, String?, Date, Date).self)
+        return RepositoryConfig(
+            id: row.0, ownerId: row.1, fullName: row.2,
+            options: try decoder.decode(ImportOptions.self, from: Data(row.3.utf8)),
+            status: RepositoryStatus(rawValue: row.4) ?? .queued, message: row.5,
+            repository: try row.6.map { try decoder.decode(RepositorySummary.self, from: Data($0.utf8)) },
+            progress: try row.7.map { try decoder.decode(ImportProgress.self, from: Data($0.utf8)) },
+            ingestion: try row.8.map { try decoder.decode(IngestionProgress.self, from: Data($0.utf8)) },
+            processing: try row.9.map { try decoder.decode(ProcessingProgress.self, from: Data($0.utf8)) },
+            createdAt: row.10, updatedAt: row.11)
     }
 }

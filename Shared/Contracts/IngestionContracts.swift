@@ -249,6 +249,10 @@ public enum IngestionMethods {
         "ingestion.releaseWorktrees",
         summary: "Says a pipeline no longer needs its worktrees; a worktree no pending pipeline needs is removed."
     )
+    public static let logFacts = RPCMethod<LogFactsParams, [RunLogFactsRecord]>(
+        "ingestion.logFacts",
+        summary: "The parsed facts (steps, durations, errors, warnings, test counts per framework) of runs whose logs were ingested, as stored; runs without logs are left out. At most 500 runs a call."
+    )
     public static let forget = RPCMethod<IngestionPipelineParams, IngestionForgetResult>(
         "ingestion.forget",
         summary: "Deletes a pipeline's ingestion records and releases its worktrees; when no other pipeline holds the repository, its clone, parsed logs and unpacked log files go too (the gateway sends it when a repository config is deleted)."

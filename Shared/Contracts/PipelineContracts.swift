@@ -11,6 +11,11 @@ public enum GatewayMethods {
         "pipeline.ingestionProgress",
         summary: "Records a pipeline's ingestion progress (counts by final build status); a report older (by sequence) than the one recorded is ignored."
     )
+    /// The feature-extractor reports how a pipeline's feature extraction is going (sent through its outbox).
+    public static let processingProgress = RPCMethod<ProcessingProgress, Empty>(
+        "pipeline.processingProgress",
+        summary: "Records a pipeline's feature-extraction progress (counts by extraction status, the builds extracted since the last report); a report older (by sequence) than the one recorded is ignored."
+    )
     /// The source-validator says a build source's validation moved on (sent through its outbox).
     public static let sourceProgress = RPCMethod<BuildSourceRef, Empty>(
         "pipeline.sourceProgress",

@@ -9,6 +9,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.importProgress.descriptor)
             methods.append(GatewayMethods.ingestionProgress.descriptor)
             methods.append(GatewayMethods.sourceProgress.descriptor)
+            methods.append(GatewayMethods.processingProgress.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
@@ -22,7 +23,14 @@ public enum ServiceContracts {
             methods.append(IngestionMethods.retryFailed.descriptor)
             methods.append(IngestionMethods.releaseWorktrees.descriptor)
             methods.append(IngestionMethods.forget.descriptor)
-        case .featureExtractor, .scannerBridge, .predictor,
+            methods.append(IngestionMethods.logFacts.descriptor)
+        case .featureExtractor:
+            methods.append(FeatureMethods.process.descriptor)
+            methods.append(FeatureMethods.vectors.descriptor)
+            methods.append(FeatureMethods.reprocessFailed.descriptor)
+            methods.append(FeatureMethods.catalogue.descriptor)
+            methods.append(FeatureMethods.forget.descriptor)
+        case .scannerBridge, .predictor,
             .datasetSplitter, .trainingOrchestrator:
             break
         }

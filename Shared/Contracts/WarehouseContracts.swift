@@ -19,14 +19,20 @@ public struct ImportOptions: Codable, Sendable, Equatable {
     /// Leave out runs whose logs GitHub no longer has (one request per run; nil means false, as
     /// options stored before this field existed say).
     public var onlyWithLogs: Bool?
+    /// Start feature extraction by itself when the ingestion ends (nil means false).
+    public var autoProcess: Bool?
 
-    public init(ciProvider: CIProvider = .githubActions, maxBuilds: Int? = nil, sinceDays: Int? = nil, syncUntilExisting: Bool = false, excludeBots: Bool = false, onlyWithLogs: Bool = false) {
+    public init(
+        ciProvider: CIProvider = .githubActions, maxBuilds: Int? = nil, sinceDays: Int? = nil, syncUntilExisting: Bool = false,
+        excludeBots: Bool = false, onlyWithLogs: Bool = false, autoProcess: Bool = false
+    ) {
         self.ciProvider = ciProvider
         self.maxBuilds = maxBuilds
         self.sinceDays = sinceDays
         self.syncUntilExisting = syncUntilExisting
         self.excludeBots = excludeBots
         self.onlyWithLogs = onlyWithLogs
+        self.autoProcess = autoProcess
     }
 }
 

@@ -56,8 +56,8 @@ struct BuildSourceTests {
                 let status = try JSONDecoder().decode(BuildSourceStatus.self, from: try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)", token: TestEnvironment.adminToken).body)
                 #expect(status.counts == BuildSourceCounts(total: 7, pending: 0, found: 4 - push.filter { !["success", "failure", "cancelled", "skipped", "action_required", "stale"].contains($0.conclusion ?? "") }.count, notFound: 2, filtered: 1))
                 #expect(status.repositories["acme/nope"]?.notFound == 1)
-                try await waitUntil("a validated SOURCE_UPDATE") { listener.events("SOURCE_UPDATE").contains { $0.status == "validated" } }
-                let pushed = try #require(listener.events("SOURCE_UPDATE").first { $0.status == "validated" })
+                try await waitUntil("a validated SOURCE_UPDATE") { listener.received.value.contains { $0.sourceUpdate?.status == "validated" } }
+                let pushed = try #require(listener.received.value.compactMap(\.sourceUpdate).first { $0.status == "validated" })
                 #expect(pushed.sourceId == created.sourceId)
                 #expect(pushed.counts == ["total": 7, "pending": 0, "found": status.counts.found, "not_found": 2, "filtered": 1])
                 let rows = try JSONDecoder().decode([SourceBuildRow].self, from: try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/build-sources/\(created.sourceId)/rows", token: TestEnvironment.adminToken).body)

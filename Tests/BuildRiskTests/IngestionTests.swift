@@ -139,7 +139,7 @@ struct IngestionTests {
                 #expect(created.status == 202)
                 let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
                 try await waitUntil("the final REPO_UPDATE", timeout: .seconds(240)) {
-                    received.value.contains { $0.type == "REPO_UPDATE" && ["ingested", "partial", "failed"].contains($0.status ?? "") && $0.counts?["pending"] == 0 }
+                    received.value.contains { ["ingested", "partial", "failed"].contains($0.repoUpdate?.status ?? "") && $0.repoUpdate?.counts["pending"] == 0 }
                 }
                 let first = try await waitForIngestion(cluster, id)
                 let repository = try #require(api.world.repository("acme/shop"))
@@ -159,12 +159,12 @@ struct IngestionTests {
                 // Every build was announced once, with the status REST shows.
                 let expectedAnnouncements = builds.count
                 try await waitUntil("every build was announced", timeout: .seconds(60)) {
-                    received.value.filter { $0.type == "BUILD_UPDATE" }.flatMap { $0.builds ?? [] }.count >= expectedAnnouncements
+                    received.value.compactMap(\.buildUpdate).flatMap(\.builds).count >= expectedAnnouncements
                 }
-                let announced = received.value.filter { $0.type == "BUILD_UPDATE" }.flatMap { $0.builds ?? [] }
+                let announced = received.value.compactMap(\.buildUpdate).flatMap(\.builds)
                 #expect(announced.count == builds.count)
                 #expect(Dictionary(announced.map { ($0.runId, $0.status) }) { a, _ in a } == Dictionary(builds.map { ($0.runId, $0.status) }) { a, _ in a })
-                #expect(received.value.contains { $0.type == "REPO_UPDATE" && $0.status == "ingesting" })
+                #expect(received.value.contains { $0.repoUpdate?.status == "ingesting" })
                 #expect(builds.filter { $0.status == .failed }.allSatisfy { $0.reason?.hasPrefix("build_logs") == true })
                 // Fork pull requests got their commit through the pull ref.
                 let forkRuns = Set(repository.runs.filter { $0.head_repository?.full_name != nil && $0.head_repository?.full_name != repository.fullName }.map(\.id))

@@ -477,7 +477,6 @@ final class EventListener: Sendable {
     }
 
     /// The events of `type` received so far.
-    func events(_ type: String) -> [GatewayEvent] { received.value.filter { $0.type == type } }
 
     func close() {
         task.value?.cancel()

@@ -1,0 +1,68 @@
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+
+/// The feature-extractor: the feature DAG applied to a pipeline's ingested builds, oldest to
+/// newest, one FeatureVector per (build, DAG version).
+public enum FeatureExtractorService {
+    public static let definition = ServiceDefinition(
+        service: .featureExtractor, migrations: FeatureVectorPostgresStore.migrations, jobKinds: FeatureProcessor.jobKinds
+    ) { environment in
+        let store = FeatureVectorPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let processor = FeatureProcessor(
+            store: store, postgres: environment.postgres, queue: environment.queue, directory: environment.directory,
+            dataDirectory: environment.configuration.dataDirectory, logger: environment.logger)
+        let dag = FeatureDAG.standard
+        let catalogue = try dag.catalogue().jsonText()
+
+        var methods = RPCDispatcher()
+        methods.register(FeatureMethods.process) { request, _ in
+            guard !request.pipelineId.isEmpty, RepositoryName.isValid(request.fullName) else {
+                throw RPCError(.invalidInput, "Invalid processing request", reason: "pipelineId must be set and fullName be owner/name")
+            }
+            do {
+                _ = try dag.select(request.selection.isEmpty ? ["*"] : request.selection)
+            } catch {
+                throw RPCError(.invalidInput, "Invalid feature selection", reason: "\(error)")
+            }
+            let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
+                try await store.upsertPipeline(request, dagVersion: dag.version, on: connection)
+                return try await environment.queue.enqueue(
+                    FeatureProcessor.processJob, FeatureProcessor.ProcessJob(pipelineId: request.pipelineId),
+                    options: JobOptions(priority: 4, maxAttempts: 10, idempotencyKey: "process:\(request.requestId)"), on: connection) != nil
+            }
+            return ProcessFeaturesAccepted(pipelineId: request.pipelineId, queued: queued, dagVersion: dag.version)
+        }
+        methods.register(FeatureMethods.vectors) { params, _ in
+            guard let page = try await store.vectors(params) else {
+                throw RPCError(.notFound, "No such pipeline", reason: "the feature-extractor has no pipeline \(params.pipelineId)")
+            }
+            return page
+        }
+        methods.register(FeatureMethods.reprocessFailed) { params, _ in
+            guard try await store.pipeline(params.pipelineId) != nil else {
+                throw RPCError(.notFound, "No such pipeline", reason: "the feature-extractor has no pipeline \(params.pipelineId)")
+            }
+            let dropped = try await store.dropFailed(pipelineId: params.pipelineId)
+            // Failed builds sit before the checkpoint: the job starts over from the oldest (the
+            // others come out the same, since no feature looks ahead).
+            if dropped > 0 { try await store.resetCheckpoint(pipelineId: params.pipelineId) }
+            let queued = try await environment.queue.enqueue(
+                FeatureProcessor.processJob, FeatureProcessor.ProcessJob(pipelineId: params.pipelineId),
+                options: JobOptions(priority: 4, maxAttempts: 10)) != nil
+            return ProcessFeaturesAccepted(pipelineId: params.pipelineId, queued: queued, dagVersion: dag.version)
+        }
+        methods.register(FeatureMethods.catalogue) { _, _ in
+            FeatureCatalogueText(json: catalogue)
+        }
+        methods.register(FeatureMethods.forget) { params, _ in
+            FeatureForgetResult(vectorsDeleted: try await store.forget(pipelineId: params.pipelineId))
+        }
+        var jobs = JobHandlers()
+        jobs.register(FeatureProcessor.processJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
+            try await processor.run(job)
+        }
+        return ServiceAssembly(methods: methods, jobs: jobs)
+    }
+}

@@ -1,0 +1,255 @@
+import BuildRiskContracts
+import BuildRiskRuntime
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The feature-extractor's schema: one row per pipeline (what to extract, the checkpoint), one
+/// FeatureVector per (pipeline, build, DAG version), and an audit of every extraction.
+public struct FeatureVectorPostgresStore: Sendable {
+    let client: PostgresClient
+    let schema: String
+    let logger: Logger
+
+    public static let migrations: [Migration] = [
+        Migration(version: 100, name: "feature_vectors", statements: [
+            """
+            CREATE TABLE {schema}.pipelines (
+                pipeline_id text PRIMARY KEY,
+                github_id bigint NOT NULL,
+                full_name text NOT NULL,
+                selection jsonb NOT NULL,
+                dag_version text NOT NULL,
+                status text NOT NULL DEFAULT 'processing',
+                message text,
+                sequence integer NOT NULL DEFAULT 0,
+                checkpoint jsonb,
+                checkpoint_created_at timestamptz,
+                checkpoint_run_id bigint,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE {schema}.feature_vectors (
+                pipeline_id text NOT NULL REFERENCES {schema}.pipelines (pipeline_id) ON DELETE CASCADE,
+                run_id bigint NOT NULL,
+                dag_version text NOT NULL,
+                status text NOT NULL,
+                features jsonb NOT NULL,
+                scan_metrics jsonb NOT NULL DEFAULT '{}',
+                missing_resources text[] NOT NULL DEFAULT '{}',
+                skipped_features text[] NOT NULL DEFAULT '{}',
+                error text,
+                tr_prev_build bigint,
+                feature_count integer NOT NULL,
+                run_created_at timestamptz NOT NULL,
+                extracted_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (pipeline_id, run_id, dag_version)
+            )
+            """,
+            "CREATE INDEX feature_vectors_order ON {schema}.feature_vectors (pipeline_id, dag_version, run_created_at, run_id)",
+            """
+            CREATE TABLE {schema}.extraction_audit (
+                id bigserial PRIMARY KEY,
+                pipeline_id text NOT NULL,
+                run_id bigint NOT NULL,
+                dag_version text NOT NULL,
+                status text NOT NULL,
+                inputs jsonb NOT NULL,
+                at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX extraction_audit_run ON {schema}.extraction_audit (pipeline_id, run_id, at)",
+        ])
+    ]
+
+    /// A pipeline as the processing job reads it.
+    struct Pipeline: Sendable {
+        var pipelineId: String
+        var githubId: Int64
+        var fullName: String
+        var selection: [String]
+        var dagVersion: String
+        /// The extractor's state after the last build processed (JSON), and that build.
+        var checkpoint: String?
+        var checkpointCreatedAt: Date?
+        var checkpointRunId: Int64?
+    }
+
+    /// One extracted build, ready to store.
+    struct Extracted: Sendable {
+        var runId: Int64
+        var runCreatedAt: Date
+        var status: ExtractionStatusWord
+        var featuresJSON: String
+        var featureCount: Int
+        var missingResources: [String]
+        var skippedFeatures: [String]
+        var error: String?
+        var trPrevBuild: Int64?
+        /// What the extraction read (commit, whether logs and the clone were there): the audit's record.
+        var inputsJSON: String
+    }
+
+    /// Records (or updates) a pipeline to process; queues nothing itself.
+    func upsertPipeline(_ request: ProcessFeaturesRequest, dagVersion: String, on connection: PostgresConnection) async throws {
+        let selection = String(decoding: try JSONEncoder().encode(request.selection), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).pipelines AS p (pipeline_id, github_id, full_name, selection, dag_version, status)
+            VALUES (\(request.pipelineId), \(request.githubId), \(request.fullName), \(selection)::jsonb, \(dagVersion), 'processing')
+            ON CONFLICT (pipeline_id) DO UPDATE SET selection = EXCLUDED.selection, dag_version = EXCLUDED.dag_version,
+                status = 'processing', message = NULL, updated_at = now(),
+                -- A new DAG version or selection starts over; the vectors of the old version stay.
+                checkpoint = CASE WHEN p.dag_version = EXCLUDED.dag_version AND p.selection = EXCLUDED.selection THEN p.checkpoint END,
+                checkpoint_created_at = CASE WHEN p.dag_version = EXCLUDED.dag_version AND p.selection = EXCLUDED.selection THEN p.checkpoint_created_at END,
+                checkpoint_run_id = CASE WHEN p.dag_version = EXCLUDED.dag_version AND p.selection = EXCLUDED.selection THEN p.checkpoint_run_id END
+            """, logger: logger)
+    }
+
+    func pipeline(_ pipelineId: String) async throws -> Pipeline? {
+        let rows = try await client.query(
+            """
+            SELECT pipeline_id, github_id, full_name, selection::text, dag_version, checkpoint::text, checkpoint_created_at, checkpoint_run_id
+            FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)
+            """, logger: logger)
+        for try await row in rows.decode((String, Int64, String, String, String, String?, Date?, Int64?).self) {
+            return Pipeline(
+                pipelineId: row.0, githubId: row.1, fullName: row.2,
+                selection: try JSONDecoder().decode([String].self, from: Data(row.3.utf8)), dagVersion: row.4,
+                checkpoint: row.5, checkpointCreatedAt: row.6, checkpointRunId: row.7)
+        }
+        return nil
+    }
+
+    /// The runs of a pipeline that have a vector under `dagVersion`.
+    func extractedRuns(pipelineId: String, dagVersion: String) async throws -> Set<Int64> {
+        var runs = Set<Int64>()
+        let rows = try await client.query(
+            "SELECT run_id FROM \(unescaped: schema).feature_vectors WHERE pipeline_id = \(pipelineId) AND dag_version = \(dagVersion)",
+            logger: logger)
+        for try await run in rows.decode(Int64.self) { runs.insert(run) }
+        return runs
+    }
+
+    /// Stores a chunk of vectors (upserted), their audit and the checkpoint after them, in one transaction.
+    func store(
+        _ vectors: [Extracted], pipelineId: String, dagVersion: String,
+        checkpoint: String, checkpointCreatedAt: Date, checkpointRunId: Int64, on connection: PostgresConnection
+    ) async throws {
+        for vector in vectors {
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).feature_vectors
+                    (pipeline_id, run_id, dag_version, status, features, missing_resources, skipped_features, error, tr_prev_build, feature_count, run_created_at)
+                VALUES (\(pipelineId), \(vector.runId), \(dagVersion), \(vector.status.rawValue), \(vector.featuresJSON)::jsonb,
+                    \(vector.missingResources), \(vector.skippedFeatures), \(vector.error), \(vector.trPrevBuild), \(vector.featureCount), \(vector.runCreatedAt))
+                ON CONFLICT (pipeline_id, run_id, dag_version) DO UPDATE SET
+                    status = EXCLUDED.status, features = EXCLUDED.features, missing_resources = EXCLUDED.missing_resources,
+                    skipped_features = EXCLUDED.skipped_features, error = EXCLUDED.error, tr_prev_build = EXCLUDED.tr_prev_build,
+                    feature_count = EXCLUDED.feature_count, extracted_at = now()
+                """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).extraction_audit (pipeline_id, run_id, dag_version, status, inputs)
+                VALUES (\(pipelineId), \(vector.runId), \(dagVersion), \(vector.status.rawValue), \(vector.inputsJSON)::jsonb)
+                """, logger: logger)
+        }
+        try await connection.query(
+            """
+            UPDATE \(unescaped: schema).pipelines SET checkpoint = \(checkpoint)::jsonb, checkpoint_created_at = \(checkpointCreatedAt),
+                checkpoint_run_id = \(checkpointRunId), updated_at = now()
+            WHERE pipeline_id = \(pipelineId)
+            """, logger: logger)
+    }
+
+    /// Forgets the checkpoint: the next run starts from the oldest build (vectors are upserted, and
+    /// with no look into the future the old ones come out the same).
+    func resetCheckpoint(pipelineId: String) async throws {
+        try await client.query(
+            "UPDATE \(unescaped: schema).pipelines SET checkpoint = NULL, checkpoint_created_at = NULL, checkpoint_run_id = NULL WHERE pipeline_id = \(pipelineId)",
+            logger: logger)
+    }
+
+    /// Deletes failed vectors so the next run extracts them again; returns how many.
+    func dropFailed(pipelineId: String) async throws -> Int {
+        try await client.query(
+            "DELETE FROM \(unescaped: schema).feature_vectors WHERE pipeline_id = \(pipelineId) AND status = 'failed' RETURNING run_id",
+            logger: logger
+        ).collect().count
+    }
+
+    /// Sets the pipeline's status and takes the next report number, on `connection`.
+    func nextSequence(pipelineId: String, status: ProcessingStatus, message: String?, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            UPDATE \(unescaped: schema).pipelines SET status = \(status.rawValue), message = \(message), sequence = sequence + 1, updated_at = now()
+            WHERE pipeline_id = \(pipelineId) RETURNING sequence
+            """, logger: logger
+        ).collect()
+        return try rows.first.map { Int(try $0.decode(Int32.self)) } ?? 0
+    }
+
+    func counts(pipelineId: String, dagVersion: String) async throws -> ExtractionCounts {
+        try await client.withConnection { connection in try await counts(pipelineId: pipelineId, dagVersion: dagVersion, on: connection) }
+    }
+
+    /// Counts on `connection` (a transaction sees its own uncommitted vectors).
+    func counts(pipelineId: String, dagVersion: String, on connection: PostgresConnection) async throws -> ExtractionCounts {
+        var counts = ExtractionCounts()
+        let rows = try await connection.query(
+            """
+            SELECT status, count(*)::int8 FROM \(unescaped: schema).feature_vectors
+            WHERE pipeline_id = \(pipelineId) AND dag_version = \(dagVersion) GROUP BY status
+            """, logger: logger)
+        for try await (status, count) in rows.decode((String, Int64).self) {
+            counts.total += Int(count)
+            switch ExtractionStatusWord(rawValue: status) {
+            case .completed: counts.completed += Int(count)
+            case .partial: counts.partial += Int(count)
+            case .failed: counts.failed += Int(count)
+            default: break
+            }
+        }
+        return counts
+    }
+
+    /// A pipeline's vectors under its current DAG version, newest run first.
+    func vectors(_ params: FeatureVectorsParams) async throws -> FeatureVectorPage? {
+        guard let pipeline = try await pipeline(params.pipelineId) else { return nil }
+        let limit = min(max(params.limit, 1), 1000)
+        let rows = try await client.query(
+            """
+            SELECT run_id, status, CASE WHEN \(params.withFeatures) THEN features::text END, missing_resources, skipped_features, error,
+                tr_prev_build, feature_count, extracted_at
+            FROM \(unescaped: schema).feature_vectors
+            WHERE pipeline_id = \(params.pipelineId) AND dag_version = \(pipeline.dagVersion)
+                AND run_id < \(params.beforeRunId ?? Int64.max)
+                AND (\(params.status?.rawValue)::text IS NULL OR status = \(params.status?.rawValue))
+                AND (\(params.runId)::int8 IS NULL OR run_id = \(params.runId))
+            ORDER BY run_id DESC LIMIT \(limit)
+            """, logger: logger)
+        var vectors: [FeatureVectorRecord] = []
+        let decoder = JSONDecoder()
+        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date).self) {
+            vectors.append(FeatureVectorRecord(
+                runId: row.0, dagVersion: pipeline.dagVersion, status: ExtractionStatusWord(rawValue: row.1) ?? .failed,
+                featureCount: Int(row.7), features: try row.2.map { try decoder.decode([String: FeatureValue].self, from: Data($0.utf8)) },
+                missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
+                extractedAt: row.8.formatted(.iso8601)))
+        }
+        return FeatureVectorPage(counts: try await counts(pipelineId: params.pipelineId, dagVersion: pipeline.dagVersion), vectors: vectors)
+    }
+
+    func forget(pipelineId: String) async throws -> Int {
+        try await client.withTransaction(logger: logger) { connection in
+            let deleted = try await connection.query(
+                "DELETE FROM \(unescaped: schema).feature_vectors WHERE pipeline_id = \(pipelineId) RETURNING run_id", logger: logger
+            ).collect().count
+            try await connection.query("DELETE FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)", logger: logger)
+            try await connection.query("DELETE FROM \(unescaped: schema).extraction_audit WHERE pipeline_id = \(pipelineId)", logger: logger)
+            return deleted
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import BuildRiskRPC
+import BuildRiskRuntime
+import HTTPTypes
+import Hummingbird
+
+/// Every refusal of the public REST API: a status, a stable machine-readable code and a reason
+/// for people. Mapped once, here, to the body every error answers (`{"error", "reason"}`).
+public struct APIError: HTTPResponseError, Equatable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var reason: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ reason: String) {
+        self.status = status
+        self.code = code
+        self.reason = reason
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        HTTPHelpers.error(status, code, reason)
+    }
+
+    static func badRequest(_ code: String, _ reason: String) -> APIError { APIError(.badRequest, code, reason) }
+    static func notFound(_ reason: String) -> APIError { APIError(.notFound, "not_found", reason) }
+    static func conflict(_ code: String, _ reason: String) -> APIError { APIError(.conflict, code, reason) }
+    static func forbidden(_ reason: String) -> APIError { APIError(.forbidden, "forbidden", reason) }
+    static func unauthenticated(_ reason: String) -> APIError { APIError(.unauthorized, "unauthenticated", reason) }
+    /// A service behind the gateway could not do its part.
+    static func unavailable(_ code: String, _ reason: String) -> APIError { APIError(.badGateway, code, reason) }
+    static func invalidId(_ what: String) -> APIError { badRequest("invalid_id", "\(what) id must be an integer") }
+}
+
+/// The JSON-RPC error another service answered, nil for anything else (a transport failure).
+func remoteError(_ error: any Error) -> RPCError? {
+    if case RPCClientError.remote(let remote) = error { return remote }
+    return nil
+}

@@ -1,0 +1,235 @@
+/// Methods the feature-extractor serves.
+public enum FeatureMethods {
+    public static let process = RPCMethod<ProcessFeaturesRequest, ProcessFeaturesAccepted>(
+        "features.process",
+        summary: "Queues feature extraction of a pipeline's ingested builds, strictly oldest to newest, from the pipeline's checkpoint on (builds already extracted under the same DAG version are kept). Idempotent per request."
+    )
+    public static let vectors = RPCMethod<FeatureVectorsParams, FeatureVectorPage>(
+        "features.vectors",
+        summary: "A pipeline's feature vectors, newest run first, paged by run id, with counts by extraction status."
+    )
+    public static let reprocessFailed = RPCMethod<FeaturePipelineParams, ProcessFeaturesAccepted>(
+        "features.reprocessFailed",
+        summary: "Extracts again the builds of a pipeline whose extraction failed."
+    )
+    public static let catalogue = RPCMethod<Empty, FeatureCatalogueText>(
+        "features.catalogue",
+        summary: "The feature catalogue (every declared feature: category, type, dependencies, resources, definition, source, pre/post-build) as the JSON document contracts/features.json holds."
+    )
+    public static let forget = RPCMethod<FeaturePipelineParams, FeatureForgetResult>(
+        "features.forget",
+        summary: "Deletes a pipeline's vectors and checkpoint (its record was deleted)."
+    )
+}
+
+/// Asks the feature-extractor to extract a pipeline's builds.
+public struct ProcessFeaturesRequest: Codable, Sendable, Equatable {
+    /// The gateway's record (a repository config, a dataset version); reports carry it back.
+    public var pipelineId: String
+    public var githubId: Int64
+    /// `owner/name`.
+    public var fullName: String
+    /// Feature names or wildcards (`git_*`); empty means every pre- and post-build feature.
+    public var selection: [String]
+    /// Unique per request; a redelivered request queues nothing new.
+    public var requestId: String
+
+    public init(pipelineId: String, githubId: Int64, fullName: String, selection: [String], requestId: String) {
+        self.pipelineId = pipelineId
+        self.githubId = githubId
+        self.fullName = fullName
+        self.selection = selection
+        self.requestId = requestId
+    }
+}
+
+public struct ProcessFeaturesAccepted: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    /// False when the request was a redelivery and nothing new was queued.
+    public var queued: Bool
+    /// The DAG version (hash of the feature declarations) the vectors are computed under.
+    public var dagVersion: String
+
+    public init(pipelineId: String, queued: Bool, dagVersion: String) {
+        self.pipelineId = pipelineId
+        self.queued = queued
+        self.dagVersion = dagVersion
+    }
+}
+
+/// Names a pipeline record at the feature-extractor.
+public struct FeaturePipelineParams: Codable, Sendable, Equatable {
+    public var pipelineId: String
+
+    public init(pipelineId: String) {
+        self.pipelineId = pipelineId
+    }
+}
+
+public struct FeatureForgetResult: Codable, Sendable, Equatable {
+    public var vectorsDeleted: Int
+
+    public init(vectorsDeleted: Int) {
+        self.vectorsDeleted = vectorsDeleted
+    }
+}
+
+/// An extraction's status per build.
+public enum ExtractionStatusWord: String, ContractEnum {
+    case pending
+    case inProgress = "in_progress"
+    case completed
+    /// Some selected features skipped: a resource they need is missing.
+    case partial
+    case failed
+}
+
+public struct FeatureVectorsParams: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var limit: Int
+    public var beforeRunId: Int64?
+    public var status: ExtractionStatusWord?
+    /// Only this run (the build's page).
+    public var runId: Int64?
+    /// Leave the features out (a listing of statuses only).
+    public var withFeatures: Bool
+
+    public init(pipelineId: String, limit: Int, beforeRunId: Int64? = nil, status: ExtractionStatusWord? = nil, runId: Int64? = nil, withFeatures: Bool = true) {
+        self.pipelineId = pipelineId
+        self.limit = limit
+        self.beforeRunId = beforeRunId
+        self.status = status
+        self.runId = runId
+        self.withFeatures = withFeatures
+    }
+}
+
+/// One build's FeatureVector as stored.
+public struct FeatureVectorRecord: Codable, Sendable, Equatable {
+    public var runId: Int64
+    public var dagVersion: String
+    public var status: ExtractionStatusWord
+    public var featureCount: Int
+    /// Feature name → value (null where the feature has nothing to say); nil when not asked for.
+    public var features: [String: FeatureValue]?
+    public var missingResources: [String]
+    public var skippedFeatures: [String]
+    public var error: String?
+    /// TravisTorrent's `tr_prev_build`: the previous build on the linearised history.
+    public var trPrevBuild: Int64?
+    public var extractedAt: String
+
+    public init(
+        runId: Int64, dagVersion: String, status: ExtractionStatusWord, featureCount: Int, features: [String: FeatureValue]?,
+        missingResources: [String], skippedFeatures: [String], error: String?, trPrevBuild: Int64?, extractedAt: String
+    ) {
+        self.runId = runId
+        self.dagVersion = dagVersion
+        self.status = status
+        self.featureCount = featureCount
+        self.features = features
+        self.missingResources = missingResources
+        self.skippedFeatures = skippedFeatures
+        self.error = error
+        self.trPrevBuild = trPrevBuild
+        self.extractedAt = extractedAt
+    }
+}
+
+/// Counts of a pipeline's builds by extraction status.
+public struct ExtractionCounts: Codable, Sendable, Equatable {
+    public var total: Int
+    public var completed: Int
+    public var partial: Int
+    public var failed: Int
+
+    public init(total: Int = 0, completed: Int = 0, partial: Int = 0, failed: Int = 0) {
+        self.total = total
+        self.completed = completed
+        self.partial = partial
+        self.failed = failed
+    }
+}
+
+public struct FeatureVectorPage: Codable, Sendable, Equatable {
+    public var counts: ExtractionCounts
+    public var vectors: [FeatureVectorRecord]
+
+    public init(counts: ExtractionCounts, vectors: [FeatureVectorRecord]) {
+        self.counts = counts
+        self.vectors = vectors
+    }
+}
+
+/// The catalogue document, as JSON text (what `contracts/features.json` holds).
+public struct FeatureCatalogueText: Codable, Sendable, Equatable {
+    public var json: String
+
+    public init(json: String) {
+        self.json = json
+    }
+}
+
+/// Where a pipeline's feature extraction stands (the feature-extractor reports it through its outbox).
+public enum ProcessingStatus: String, ContractEnum {
+    case processing
+    /// Every build extracted (some may be partial).
+    case processed
+    /// Extraction stopped: `message` says why.
+    case failed
+}
+
+/// The feature-extractor's report on a pipeline's extraction; numbered like the other reports.
+public struct ProcessingProgress: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var sequence: Int
+    public var status: ProcessingStatus
+    public var counts: ExtractionCounts
+    public var message: String?
+    /// Builds extracted since the previous report (at most 1,000), with their status.
+    public var extracted: [ExtractedBuild]
+
+    public init(pipelineId: String, sequence: Int, status: ProcessingStatus, counts: ExtractionCounts, message: String? = nil, extracted: [ExtractedBuild] = []) {
+        self.pipelineId = pipelineId
+        self.sequence = sequence
+        self.status = status
+        self.counts = counts
+        self.message = message
+        self.extracted = extracted
+    }
+}
+
+/// A build whose extraction ended.
+public struct ExtractedBuild: Codable, Sendable, Equatable {
+    public var runId: Int64
+    public var status: ExtractionStatusWord
+    public var error: String?
+
+    public init(runId: Int64, status: ExtractionStatusWord, error: String? = nil) {
+        self.runId = runId
+        self.status = status
+        self.error = error
+    }
+}
+
+/// A build's parsed log facts, as the ingestor stored them (JSON of BuildRiskLogs' `RunLogFacts`).
+public struct RunLogFactsRecord: Codable, Sendable, Equatable {
+    public var runId: Int64
+    public var factsJSON: String
+
+    public init(runId: Int64, factsJSON: String) {
+        self.runId = runId
+        self.factsJSON = factsJSON
+    }
+}
+
+public struct LogFactsParams: Codable, Sendable, Equatable {
+    public var githubId: Int64
+    /// At most 500 runs a call.
+    public var runIds: [Int64]
+
+    public init(githubId: Int64, runIds: [Int64]) {
+        self.githubId = githubId
+        self.runIds = runIds
+    }
+}

@@ -1,0 +1,129 @@
+import BuildRiskContracts
+import GatewayCore
+import Testing
+
+/// Walks the model pipeline's whole transition table without a database: every event from every
+/// status, including the refused ones. The expectations are this file's own table.
+struct ModelPipelineTests {
+    typealias Pipeline = ModelPipeline
+
+    static func importReport(_ sequence: Int, _ status: ImportStatus) -> Pipeline.Event {
+        .importReport(ImportProgress(importId: "7", sequence: sequence, status: status, message: "import \(status.rawValue)"))
+    }
+
+    static func ingestionReport(_ sequence: Int, _ status: IngestionStatus) -> Pipeline.Event {
+        .ingestionReport(IngestionProgress(
+            pipelineId: "7", sequence: sequence, status: status,
+            counts: IngestionCounts(total: 1, pending: 0, ingested: 1, missingResource: 0, failed: 0), message: "ingestion \(status.rawValue)"))
+    }
+
+    static func processingReport(_ sequence: Int, _ status: ProcessingStatus) -> Pipeline.Event {
+        .processingReport(ProcessingProgress(
+            pipelineId: "7", sequence: sequence, status: status, counts: ExtractionCounts(total: 2, completed: 2), message: "processing \(status.rawValue)"))
+    }
+
+    @Test func aNewConfigIsQueuedAndAsksForItsImport() {
+        let (state, commands) = Pipeline.created()
+        #expect(state.status == .queued)
+        #expect(state.autoProcess == false)
+        #expect(commands == [.requestImport(sync: false)])
+        #expect(Pipeline.created(autoProcess: true).0.autoProcess)
+    }
+
+    /// From every status: where each event leads, and what it issues.
+    @Test(arguments: RepositoryStatus.allCases)
+    func everyEventFromEveryStatus(_ status: RepositoryStatus) {
+        let state = Pipeline(status: status, message: "before", importSequence: 3, ingestionSequence: 5, processingSequence: 2)
+        func with(_ status: RepositoryStatus, _ message: String?, importSequence: Int = 3, ingestionSequence: Int = 5, processingSequence: Int = 2, ingestionEnded: Bool = false) -> Pipeline {
+            Pipeline(
+                status: status, message: message, importSequence: importSequence, ingestionSequence: ingestionSequence,
+                processingSequence: processingSequence, ingestionEnded: ingestionEnded)
+        }
+
+        // A sync is accepted in any status and asks for a sync import.
+        #expect(state.transition(.syncRequested) == .applied(with(.queued, "sync queued"), [.requestImport(sync: true)]))
+
+        // Import reports newer than the last applied move the status to theirs; only `fetched` starts the ingestion.
+        let expectedImport: [(ImportStatus, RepositoryStatus, [Pipeline.Command])] = [
+            (.queued, .queued, []), (.fetching, .fetching, []), (.fetched, .fetched, [.startIngestion(sequence: 4)]), (.failed, .failed, []),
+        ]
+        for (reported, expected, commands) in expectedImport {
+            #expect(state.transition(Self.importReport(4, reported)) == .applied(
+                with(expected, "import \(reported.rawValue)", importSequence: 4), commands))
+            // The same report again, or an older one, is stale and changes nothing.
+            #expect(state.transition(Self.importReport(3, reported)) == .refused(.staleReport(sequence: 3, applied: 3)))
+            #expect(state.transition(Self.importReport(1, reported)) == .refused(.staleReport(sequence: 1, applied: 3)))
+        }
+
+        // Ingestion reports likewise, by their own numbering; an ended ingestion (ingested or
+        // partial) makes processing possible, and starts it when the import asked for autoProcess.
+        let expectedIngestion: [(IngestionStatus, RepositoryStatus, Bool)] = [
+            (.ingesting, .ingesting, false), (.ingested, .ingested, true), (.partial, .partial, true), (.failed, .failed, false),
+        ]
+        for (reported, expected, ended) in expectedIngestion {
+            #expect(state.transition(Self.ingestionReport(6, reported)) == .applied(
+                with(expected, "ingestion \(reported.rawValue)", ingestionSequence: 6, ingestionEnded: ended), []))
+            #expect(state.transition(Self.ingestionReport(5, reported)) == .refused(.staleReport(sequence: 5, applied: 5)))
+            var automatic = state
+            automatic.autoProcess = true
+            var expectedAutomatic = with(ended ? .processing : expected, ended ? "processing queued" : "ingestion \(reported.rawValue)", ingestionSequence: 6, ingestionEnded: ended)
+            expectedAutomatic.autoProcess = true
+            #expect(automatic.transition(Self.ingestionReport(6, reported)) == .applied(expectedAutomatic, ended ? [.startProcessing] : []))
+        }
+
+        // Processing is refused until the ingestion has ended once, and while it already runs.
+        #expect(state.transition(.processingRequested) == .refused(.notApplicable(status)))
+        var ingested = state
+        ingested.ingestionEnded = true
+        let processable: Set<RepositoryStatus> = [.ingested, .partial, .processed, .failed]
+        if processable.contains(status) {
+            #expect(ingested.transition(.processingRequested) == .applied(
+                with(.processing, "processing queued", ingestionEnded: true), [.startProcessing]))
+        } else {
+            #expect(ingested.transition(.processingRequested) == .refused(.notApplicable(status)))
+        }
+
+        // Processing reports by their own numbering; they issue nothing.
+        let expectedProcessing: [(ProcessingStatus, RepositoryStatus)] = [(.processing, .processing), (.processed, .processed), (.failed, .failed)]
+        for (reported, expected) in expectedProcessing {
+            #expect(state.transition(Self.processingReport(3, reported)) == .applied(
+                with(expected, "processing \(reported.rawValue)", processingSequence: 3), []))
+            #expect(state.transition(Self.processingReport(2, reported)) == .refused(.staleReport(sequence: 2, applied: 2)))
+        }
+
+        // Handing the builds to the ingestor moves only a fetched config on.
+        if status == .fetched {
+            #expect(state.transition(.ingestionHandedOver(builds: 12)) == .applied(with(.ingesting, "12 builds sent to the ingestor"), []))
+        } else {
+            #expect(state.transition(.ingestionHandedOver(builds: 12)) == .refused(.notApplicable(status)))
+        }
+
+        // Deleting is always possible and makes the other services forget.
+        #expect(state.transition(.deleted) == .applied(state, [.forget]))
+    }
+
+    /// A whole import, ingestion and processing, with late reports in between, as the services deliver them.
+    @Test func aRepositoryGoesFromQueuedToProcessedAndIgnoresLateReports() {
+        var state = Pipeline.created(autoProcess: true).0
+        var issued: [Pipeline.Command] = []
+        let events: [Pipeline.Event] = [
+            Self.importReport(1, .fetching), Self.importReport(3, .fetched), Self.importReport(2, .fetching),
+            .ingestionHandedOver(builds: 40), Self.ingestionReport(1, .ingesting), Self.ingestionReport(2, .ingested),
+            .ingestionHandedOver(builds: 40), Self.processingReport(1, .processing), Self.processingReport(3, .processed),
+            Self.processingReport(2, .processing), .processingRequested,
+        ]
+        var refused = 0
+        for event in events {
+            switch state.transition(event) {
+            case .applied(let next, let commands):
+                state = next
+                issued += commands
+            case .refused:
+                refused += 1
+            }
+        }
+        #expect(state.status == .processing)  // asked again after it was processed
+        #expect(issued == [.startIngestion(sequence: 3), .startProcessing, .startProcessing])
+        #expect(refused == 3)  // the late `fetching` report, the second hand-over, the late `processing` report
+    }
+}
