@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// The durable job queue against a real PostgreSQL, with real worker processes.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
 struct JobQueueTests {
     static let probeSchema = "job_probe"
 
@@ -65,7 +65,6 @@ struct JobQueueTests {
             #expect(try await count(client, "SELECT count(DISTINCT owner)::int8 FROM job_probe.probe_runs") == 2)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs WHERE attempts <> 1") == 0)
         }
-        await database.drop()
     }
 
     @Test func aWorkerKilledMidJobLosesItsLeaseAndTheJobRunsAgainToCompletion() async throws {
@@ -96,7 +95,6 @@ struct JobQueueTests {
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs") == 1)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs WHERE owner = \("probe:\(survivor.pid)")") == 1)
         }
-        await database.drop()
     }
 
     @Test func failuresBackOffExponentiallyAndTheLastOneMakesTheJobDead() async throws {
@@ -132,7 +130,6 @@ struct JobQueueTests {
             #expect(job.attempts == 4)
             #expect(job.lastError?.contains("Flaky") == true)
         }
-        await database.drop()
     }
 
     @Test func aDuplicateIdempotencyKeyEnqueuesNothingAndARolledBackWriteEnqueuesNothing() async throws {
@@ -161,7 +158,6 @@ struct JobQueueTests {
             #expect(try await queue.job(queued)?.state == .cancelled)
             #expect(try await queue.cancel(job: queued) == nil)
         }
-        await database.drop()
     }
 
     @Test func gracefulShutdownReleasesAJobItCannotFinishWithoutCountingTheAttempt() async throws {
@@ -190,7 +186,6 @@ struct JobQueueTests {
             #expect(job.state == .queued)
             #expect(job.attempts == 0)
         }
-        await database.drop()
     }
 
     /// An idle service leaves its database alone: its workers sleep until NOTIFY or the next due
@@ -216,7 +211,6 @@ struct JobQueueTests {
             let idle = try await transactions() - before
             #expect(idle < 300, "\(idle) transactions in 4 s while the service was idle")
         }
-        await database.drop()
     }
 
     @Test func aDeadJobRetriedFromTheAdminEndpointRuns() async throws {
@@ -257,6 +251,5 @@ struct JobQueueTests {
             #expect(metrics.text.contains(#"buildrisk_jobs{kind="test.flaky",state="succeeded"} 1"#) || metrics.text.contains(#"buildrisk_jobs{kind="test.flaky",state="succeeded"} 1.0"#))
             #expect(metrics.text.contains("buildrisk_http_requests_total"))
         }
-        await database.drop()
     }
 }
