@@ -59,7 +59,7 @@ struct ContractDocumentTests {
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
                 environment[parts[0]] = parts.count > 1 ? parts[1] : ""
             }
-            let known = Set(ServiceConfiguration.environmentKeys(for: service))
+            let known = Set((ServiceConfiguration.settings(for: service) + definition(of: service).settings).map(\.name))
             for key in environment.keys {
                 #expect(known.contains(key), "\(service.rawValue) sets \(key), which the service never reads")
             }
