@@ -79,6 +79,7 @@ var targets: [Target] = [
     .target(
         name: "BuildRiskGitHub",
         dependencies: [
+            "BuildRiskContracts",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),

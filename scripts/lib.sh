@@ -198,15 +198,35 @@ br_pg_mkdir() {
     if br_is_root; then chown postgres:postgres "$1"; fi
 }
 
+# True when URL is the private cluster's own superuser URL (as `source .buildrisk/up.env`
+# exports it), whatever port it names: the password is this checkout's.
+br_pg_is_private_url() {
+    local password
+    password="$(cat "$br_state/pg/password" 2>/dev/null || true)"
+    [ -n "$password" ] && [[ "$1" == "postgres://app:$password@127.0.0.1:"*"/buildrisk" ]]
+}
+
+# URL without its password, for messages.
+br_url_without_password() { printf '%s' "$1" | sed -E 's#^([a-z]+://[^:/@]*):[^@]*@#\1@#'; }
+
 # Ensures a PostgreSQL is available and exports DATABASE_URL (superuser URL, TCP on 127.0.0.1,
 # database `buildrisk`).
-# - DATABASE_URL already set: used as is; nothing is started (BR_PG_STARTED=0).
+# - DATABASE_URL set to the private cluster's URL (a shell that sourced .buildrisk/up.env, then
+#   ran scripts/down): treated as unset, so the private server is started again.
+# - DATABASE_URL set to another server: used as is, nothing is started (BR_PG_STARTED=0); one
+#   that does not answer stops the script with one line saying so.
 # - else the private cluster is initialised on first use, started if not running, reused if
 #   running. BR_PG_STARTED=1 when this call started the server, 0 when it was already running.
 br_ensure_postgres() {
     BR_PG_STARTED=0
+    if [ -n "${DATABASE_URL:-}" ] && br_pg_is_private_url "$DATABASE_URL"; then
+        unset DATABASE_URL
+    fi
     if [ -n "${DATABASE_URL:-}" ]; then
         BR_PG_EXTERNAL=1
+        if ! "$(br_pg_bin)/pg_isready" -q -t 5 -d "$DATABASE_URL" >/dev/null 2>&1; then
+            br_die "DATABASE_URL ($(br_url_without_password "$DATABASE_URL")) does not answer; start that server, or run \`unset DATABASE_URL\` to use the private PostgreSQL"
+        fi
         export DATABASE_URL
         return 0
     fi

@@ -38,11 +38,11 @@ public struct ModelPipelineService: Sendable {
     /// one import each. Nothing is written when any request is invalid or a duplicate.
     func create(ownerId: Int64, requests: [(fullName: String, options: ImportOptions)]) async throws -> [RepositoryConfig] {
         for (index, request) in requests.enumerated() {
-            if let reason = RepositoryName.problem(request.fullName) {
-                throw RepositoryConfigError.invalid(index: index, reason: reason)
+            guard RepositoryName.isValid(request.fullName) else {
+                throw RepositoryConfigError.invalid(index: index, reason: "'\(request.fullName)' is not owner/name")
             }
-            if request.options.ciProvider != .githubActions {
-                throw RepositoryConfigError.invalid(index: index, reason: "\(request.options.ciProvider.rawValue) imports are not available yet; use github_actions")
+            if let refusal = request.options.ciProvider.importRefusal {
+                throw RepositoryConfigError.invalid(index: index, reason: refusal)
             }
             if let max = request.options.maxBuilds, max < 1 { throw RepositoryConfigError.invalid(index: index, reason: "maxBuilds must be at least 1") }
             if let days = request.options.sinceDays, days < 1 { throw RepositoryConfigError.invalid(index: index, reason: "sinceDays must be at least 1") }

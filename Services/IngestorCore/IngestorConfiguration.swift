@@ -1,3 +1,4 @@
+import BuildRiskContracts
 import Foundation
 
 /// The ingestor's own settings, read from the environment once at start.
@@ -13,7 +14,6 @@ public struct IngestorConfiguration: Sendable {
     /// Runs whose logs are downloaded at once, per job.
     public var logConcurrency: Int
 
-
     public init(worktreeBudgetBytes: Int64 = 10 << 30, maxLogBytes: Int64 = 256 << 20, cloneTimeout: Duration = .seconds(900), logTimeout: Duration = .seconds(120), logConcurrency: Int = 4) {
         self.worktreeBudgetBytes = worktreeBudgetBytes
         self.maxLogBytes = maxLogBytes
@@ -22,13 +22,30 @@ public struct IngestorConfiguration: Sendable {
         self.logConcurrency = logConcurrency
     }
 
-    public init(environment: [String: String]) {
-        self.init()
-        func number(_ key: String) -> Int64? { environment[key].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil } }
-        if let megabytes = number("INGESTOR_WORKTREE_BUDGET_MB") { worktreeBudgetBytes = megabytes << 20 }
-        if let megabytes = number("INGESTOR_MAX_LOG_MB") { maxLogBytes = megabytes << 20 }
-        if let seconds = number("INGESTOR_CLONE_TIMEOUT_SECONDS") { cloneTimeout = .seconds(seconds) }
-        if let seconds = number("INGESTOR_LOG_TIMEOUT_SECONDS") { logTimeout = .seconds(seconds) }
-        if let count = number("INGESTOR_LOG_CONCURRENCY") { logConcurrency = Int(min(count, 64)) }
+    /// The ingestor's settings; its definition lists them.
+    public static let settings = [
+        worktreeBudgetMB.declaration, maxLogMB.declaration, cloneTimeoutSetting.declaration, logTimeoutSetting.declaration,
+        logConcurrencySetting.declaration,
+    ]
+    static let worktreeBudgetMB: Setting<Int> = .integer(
+        "INGESTOR_WORKTREE_BUDGET_MB", default: 10 << 10, in: 1...(1 << 30),
+        meaning: "disk all worktrees together may take; worktrees no pending pipeline needs are removed first")
+    static let maxLogMB: Setting<Int> = .integer(
+        "INGESTOR_MAX_LOG_MB", default: 256, in: 1...(1 << 20), meaning: "largest run-log archive downloaded")
+    static let cloneTimeoutSetting: Setting<Duration> = .seconds(
+        "INGESTOR_CLONE_TIMEOUT_SECONDS", default: 900, in: 1...86_400, meaning: "a clone or fetch still running after this is aborted")
+    static let logTimeoutSetting: Setting<Duration> = .seconds(
+        "INGESTOR_LOG_TIMEOUT_SECONDS", default: 120, in: 1...86_400, meaning: "a log download still running after this fails")
+    static let logConcurrencySetting: Setting<Int> = .integer(
+        "INGESTOR_LOG_CONCURRENCY", default: 4, in: 1...64, meaning: "runs whose logs one job downloads at once")
+
+    /// The settings as `environment` sets them; a bad value throws with the variable's name.
+    public init(environment: [String: String]) throws {
+        self.init(
+            worktreeBudgetBytes: Int64(try Self.worktreeBudgetMB.read(environment)) << 20,
+            maxLogBytes: Int64(try Self.maxLogMB.read(environment)) << 20,
+            cloneTimeout: try Self.cloneTimeoutSetting.read(environment),
+            logTimeout: try Self.logTimeoutSetting.read(environment),
+            logConcurrency: try Self.logConcurrencySetting.read(environment))
     }
 }

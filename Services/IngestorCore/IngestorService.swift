@@ -8,20 +8,31 @@ import ServiceLifecycle
 
 /// The ingestor: clones, fork commits, worktrees and build logs, with a status per resource.
 public enum IngestorService {
+    /// The settings the ingestor reads besides the runtime's.
+    public static let settings = GitHubConfiguration.settings + IngestorConfiguration.settings
+
+    /// The service as its executable runs it: GitHub and the ingestor's settings read from the configuration.
+    public static var definition: ServiceDefinition {
+        definition { environment in
+            (try GitHubConfiguration(environment: environment), try IngestorConfiguration(environment: environment))
+        }
+    }
+
     /// The service definition, with GitHub reached as `github` says.
     public static func definition(github: GitHubConfiguration, configuration: IngestorConfiguration) -> ServiceDefinition {
-        ServiceDefinition(service: .ingestor, migrations: IngestionPostgresStore.migrations, jobKinds: IngestionPostgresStore.Jobs.all) { environment in
+        definition { _ in (github, configuration) }
+    }
+
+    static func definition(
+        _ read: @escaping @Sendable ([String: String]) throws -> (GitHubConfiguration, IngestorConfiguration)
+    ) -> ServiceDefinition {
+        ServiceDefinition(service: .ingestor, settings: settings, migrations: IngestionPostgresStore.migrations, jobKinds: IngestionPostgresStore.Jobs.all) { environment in
+            let (github, configuration) = try read(environment.configuration.environment)
             let store = IngestionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
             // Run logs answer 302 to a signed URL that must be fetched without the API token, so
             // the API client does not follow redirects and downloads go through a client without it.
-            var apiConfiguration = HTTPClient.Configuration()
-            apiConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
-            apiConfiguration.redirectConfiguration = .disallow
-            let apiClient = LazyHTTPClient(configuration: apiConfiguration)
-            var downloadConfiguration = HTTPClient.Configuration()
-            downloadConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(configuration.logTimeout.components.seconds))
-            downloadConfiguration.redirectConfiguration = .follow(max: 3, allowCycles: false)
-            let downloadClient = LazyHTTPClient(configuration: downloadConfiguration)
+            let apiClient = LazyHTTPClient(redirects: .disallow)
+            let downloadClient = LazyHTTPClient(read: configuration.logTimeout, redirects: .follow(max: 3, allowCycles: false))
             let gitHub = GitHubClient(configuration: github, httpClient: apiClient, logger: environment.logger)
             let dataDirectory = environment.configuration.dataDirectory
             let ingestor = Ingestor(
@@ -35,7 +46,7 @@ public enum IngestorService {
 
             var methods = RPCDispatcher()
             methods.register(IngestionMethods.start) { request, _ in
-                guard !request.pipelineId.isEmpty, request.fullName.split(separator: "/").count == 2 else {
+                guard !request.pipelineId.isEmpty, RepositoryName.isValid(request.fullName) else {
                     throw RPCError(.invalidInput, "Invalid ingestion request", reason: "pipelineId must be set and fullName be owner/name")
                 }
                 guard !request.resources.isEmpty else {

@@ -150,14 +150,7 @@ public struct BuildSourcePostgresStore: Sendable {
             throw RPCError(.invalidInput, "Malformed CSV", reason: "line \(record.line): \(record.fields.count) fields, the header has \(columns)")
         }
         let repo = trimmed(record.fields[repoColumn])
-        // One slash between two non-empty parts, no spaces or control characters (GitHub allows
-        // only letters, digits, '-', '_' and '.' in owner and repository names).
-        var slashes = 0, valid = true
-        let utf8 = repo.utf8
-        for byte in utf8 {
-            if byte == UInt8(ascii: "/") { slashes += 1 } else if byte <= 0x20 || byte == 0x7F { valid = false }
-        }
-        guard valid, slashes == 1, utf8.first != UInt8(ascii: "/"), utf8.last != UInt8(ascii: "/") else {
+        guard RepositoryName.isValid(repo) else {
             throw RPCError(.invalidInput, "Malformed CSV", reason: "line \(record.line): '\(repo)' is not owner/name")
         }
         guard let build = Int64(trimmed(record.fields[buildColumn])), build > 0 else {

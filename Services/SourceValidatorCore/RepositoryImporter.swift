@@ -184,30 +184,22 @@ struct RepositoryImporter: Sendable {
 
     /// The runs whose logs GitHub still has, asked eight at a time.
     private func runsWithLogs(_ runs: [GitHubRun], fullName: String, counter: RequestCounter) async throws -> Set<Int64> {
-        try await withThrowingTaskGroup(of: Int64?.self) { group in
-            var iterator = runs.makeIterator()
-            func next() -> Bool {
-                guard let run = iterator.next() else { return false }
-                group.addTask {
-                    do {
-                        _ = try await githubNoRedirects.get("/repos/\(fullName)/actions/runs/\(run.id)/logs", counter: counter)
-                        return run.id
-                    } catch GitHubError.gone {
-                        return nil
-                    } catch GitHubError.notFound {
-                        return nil
-                    }
-                }
-                return true
+        let github = githubNoRedirects
+        var found = Set<Int64>()
+        try await forEachConcurrently(runs, limit: 8) { run -> Int64? in
+            do {
+                _ = try await github.get("/repos/\(fullName)/actions/runs/\(run.id)/logs", counter: counter)
+                return run.id
+            } catch GitHubError.gone {
+                return nil
+            } catch GitHubError.notFound {
+                return nil
             }
-            for _ in 0..<8 where !next() { break }
-            var found = Set<Int64>()
-            while let result = try await group.next() {
-                if let id = result { found.insert(id) }
-                _ = next()
-            }
-            return found
+        } handle: { id in
+            if let id { found.insert(id) }
+            return true
         }
+        return found
     }
 
     /// Stores runs and the progress report in one transaction.

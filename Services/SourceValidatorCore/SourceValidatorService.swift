@@ -14,16 +14,25 @@ public enum SourceValidatorService {
     public static let importJob = JobKind<ImportRepositoryParams>("warehouse.import")
     static let jobKinds = [importJob.erased, BuildSourcePostgresStore.validateJob.erased]
 
+    /// The service as its executable runs it: GitHub read from the configuration.
+    public static var definition: ServiceDefinition {
+        definition { environment in try GitHubConfiguration(environment: environment) }
+    }
+
     /// The service definition, with GitHub reached as `github` says.
     public static func definition(github: GitHubConfiguration) -> ServiceDefinition {
-        ServiceDefinition(service: .sourceValidator, migrations: WarehousePostgresStore.migrations + BuildSourcePostgresStore.migrations, jobKinds: jobKinds) { environment in
+        definition { _ in github }
+    }
+
+    static func definition(_ readGitHub: @escaping @Sendable ([String: String]) throws -> GitHubConfiguration) -> ServiceDefinition {
+        ServiceDefinition(
+            service: .sourceValidator, settings: GitHubConfiguration.settings,
+            migrations: WarehousePostgresStore.migrations + BuildSourcePostgresStore.migrations, jobKinds: jobKinds
+        ) { environment in
+            let github = try readGitHub(environment.configuration.environment)
             let store = WarehousePostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
-            var httpConfiguration = HTTPClient.Configuration()
-            httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
-            httpConfiguration.redirectConfiguration = .follow(max: 5, allowCycles: false)
-            let httpClient = LazyHTTPClient(configuration: httpConfiguration)
-            httpConfiguration.redirectConfiguration = .disallow
-            let noRedirectClient = LazyHTTPClient(configuration: httpConfiguration)
+            let httpClient = LazyHTTPClient(redirects: .follow(max: 5, allowCycles: false))
+            let noRedirectClient = LazyHTTPClient(redirects: .disallow)
             let importer = RepositoryImporter(
                 github: GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger),
                 githubNoRedirects: GitHubClient(configuration: github, httpClient: noRedirectClient, logger: environment.logger),
@@ -49,12 +58,11 @@ public enum SourceValidatorService {
                 try await sources.rows(params)
             }
             methods.register(WarehouseMethods.importRepository) { params, _ in
-                let parts = params.fullName.split(separator: "/", omittingEmptySubsequences: false)
-                guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
+                guard RepositoryName.isValid(params.fullName) else {
                     throw RPCError(.invalidInput, "Invalid repository name", reason: "'\(params.fullName)' is not owner/name")
                 }
-                guard params.options.ciProvider == .githubActions else {
-                    throw RPCError(.invalidInput, "Unsupported CI provider", reason: "\(params.options.ciProvider.rawValue) imports are not available yet; github_actions is")
+                if let refusal = params.options.ciProvider.importRefusal {
+                    throw RPCError(.invalidInput, "Unsupported CI provider", reason: refusal)
                 }
                 try await store.ensureImport(id: params.importId, fullName: params.fullName)
                 let job = try await environment.queue.enqueue(

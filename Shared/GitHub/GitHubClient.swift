@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BuildRiskContracts
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -23,11 +24,24 @@ public struct GitHubConfiguration: Sendable {
         self.maximumRateLimitWait = maximumRateLimitWait
     }
 
-    public init(environment: [String: String]) {
-        self.init(
-            baseURL: environment["GITHUB_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.github.com",
-            tokens: (environment["GITHUB_TOKENS"] ?? environment["GITHUB_TOKEN"] ?? "")
-                .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    /// The settings a service that talks to GitHub reads; its definition lists them.
+    public static let settings = [apiURLSetting.declaration, tokensSetting.declaration, tokenSetting.declaration]
+    static let apiURLSetting: Setting<String> = .text(
+        "GITHUB_API_URL", default: "https://api.github.com",
+        meaning: "GitHub's API (a GitHub Enterprise Server's https://HOST/api/v3, or the sandbox)")
+    static let tokensSetting = Setting<[String]>(
+        "GITHUB_TOKENS", default: [], defaultText: nil, expected: "comma-separated tokens", secret: true,
+        meaning: "comma-separated tokens, used in turn; a token whose rate limit is spent rests until its reset"
+    ) { text in text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    static let tokenSetting = Setting<[String]>(
+        "GITHUB_TOKEN", default: [], defaultText: nil, expected: "a token", secret: true,
+        meaning: "one token, read when GITHUB_TOKENS is unset"
+    ) { [$0] }
+
+    /// GitHub as `environment` sets it (``settings``); a bad value throws with the variable's name.
+    public init(environment: [String: String]) throws {
+        let tokens = try Self.tokensSetting.read(environment)
+        self.init(baseURL: try Self.apiURLSetting.read(environment), tokens: tokens.isEmpty ? try Self.tokenSetting.read(environment) : tokens)
     }
 }
 
@@ -247,6 +261,15 @@ public final class LazyHTTPClient: Sendable {
 
     public init(configuration: HTTPClient.Configuration) {
         self.configuration = configuration
+    }
+
+    /// The client every service uses to reach GitHub and what it links to: 10 s to connect,
+    /// at most `read` between bytes, redirects as `redirects` says.
+    public convenience init(read: Duration = .seconds(60), redirects: HTTPClient.Configuration.RedirectConfiguration) {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10), read: TimeAmount(read))
+        configuration.redirectConfiguration = redirects
+        self.init(configuration: configuration)
     }
 
     /// The client; after ``shutdown()`` there is none to be had.

@@ -1,3 +1,4 @@
+import BuildRiskContracts
 import Foundation
 import Logging
 import PostgresNIO

@@ -1,3 +1,5 @@
+import BuildRiskContracts
+
 /// A typed job kind: its name and the type of its payload, shared by the code that enqueues a
 /// job and the handler that runs it — what ``RPCMethod`` is for calls. A payload of the wrong
 /// type fails to compile at either end.

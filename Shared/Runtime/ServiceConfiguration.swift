@@ -2,12 +2,6 @@ import BuildRiskContracts
 import Foundation
 import Logging
 
-/// Why a service could not read its configuration.
-public struct ConfigurationError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Everything a service reads at start, from command-line flags and then the environment,
 /// as one typed value passed down (no globals). Secrets are kept out of `description`.
 public struct ServiceConfiguration: Sendable, CustomStringConvertible {
@@ -36,90 +30,83 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var jobLease: Duration
     public var rpcMaxBodyBytes: Int
     public var rpcTimeout: Duration
+    /// The environment with the flags applied: a service reads its own declared settings from it
+    /// (`try setting.read(configuration.environment)`). It holds secrets; never print it.
+    public var environment: [String: String]
 
-    /// Every environment variable a service reads; the compose-file test checks against this list.
-    public static func environmentKeys(for service: ServiceName) -> [String] {
-        var keys = [
-            "DATABASE_URL", "BUILDRISK_HOST", "BUILDRISK_TLS_DIR", "BUILDRISK_SERVICE_SECRET",
-            "BUILDRISK_ADMIN_TOKEN", "BUILDRISK_DATA_DIR", "BUILDRISK_LOG_LEVEL", "BUILDRISK_DB_POOL_SIZE",
-            "BUILDRISK_JOB_CONCURRENCY", "BUILDRISK_JOB_LEASE_SECONDS", "BUILDRISK_RPC_MAX_BODY_BYTES",
-            "BUILDRISK_RPC_TIMEOUT_SECONDS",
-            "\(service.environmentPrefix)_PORT", "\(service.environmentPrefix)_DATABASE_URL",
-        ]
-        keys += ServiceName.allCases.map { "\($0.environmentPrefix)_URL" }
-        if service == .gateway { keys.append("GATEWAY_PUBLIC_PORT") }
-        // Read by the GitHub client (GitHubConfiguration) of the services that talk to GitHub.
-        if service == .sourceValidator || service == .ingestor { keys += ["GITHUB_API_URL", "GITHUB_TOKENS"] }
-        // Read by the ingestor (IngestorConfiguration).
-        if service == .ingestor {
-            keys += ["INGESTOR_WORKTREE_BUDGET_MB", "INGESTOR_MAX_LOG_MB", "INGESTOR_CLONE_TIMEOUT_SECONDS", "INGESTOR_LOG_TIMEOUT_SECONDS", "INGESTOR_LOG_CONCURRENCY"]
-        }
-        return keys
-    }
-
-    /// Reads the configuration of `service`. Flags `--name value` or `--name=value` override the
-    /// environment; `--port 9000` sets `<PREFIX>_PORT`, `--log-level debug` sets `BUILDRISK_LOG_LEVEL`.
+    /// Reads the configuration of `service`, whose own settings are `settings` (checked here, so a
+    /// bad value stops the service at start). Flags `--name value` or `--name=value` override the
+    /// environment: `--name` sets `<PREFIX>_NAME`, `BUILDRISK_NAME` or `NAME`, whichever of them
+    /// the service reads (`--port 9000` sets `<PREFIX>_PORT`, `--log-level debug`
+    /// `BUILDRISK_LOG_LEVEL`, `--github-api-url` `GITHUB_API_URL`); a flag it does not read is refused.
     public static func load(
-        _ service: ServiceName,
+        _ service: ServiceName, settings: [SettingDeclaration] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
         arguments: [String] = Array(CommandLine.arguments.dropFirst())
     ) throws -> ServiceConfiguration {
         var env = environment
+        let known = Set((Self.settings(for: service) + settings).map(\.name))
         for (flag, value) in try parseFlags(arguments) {
             let key = flag.uppercased().replacingOccurrences(of: "-", with: "_")
-            let prefixed = "\(service.environmentPrefix)_\(key)"
-            if ["PORT", "URL", "DATABASE_URL", "PUBLIC_PORT"].contains(key) {
-                env[prefixed] = value
-            } else {
-                env["BUILDRISK_\(key)"] = value
+            guard let name = ["\(service.environmentPrefix)_\(key)", "BUILDRISK_\(key)", key].first(where: known.contains) else {
+                throw ConfigurationError("unknown flag --\(flag): \(service.rawValue) reads none of \(service.environmentPrefix)_\(key), BUILDRISK_\(key), \(key)")
             }
+            env[name] = value
         }
-        return try ServiceConfiguration(service: service, environment: env)
+        return try ServiceConfiguration(service: service, settings: settings, environment: env)
     }
 
-    public init(service: ServiceName, environment env: [String: String]) throws {
-        func int(_ key: String, _ fallback: Int, range: ClosedRange<Int> = 1...Int.max) throws -> Int {
-            guard let text = env[key], !text.isEmpty else { return fallback }
-            guard let value = Int(text), range.contains(value) else {
-                throw ConfigurationError("\(key) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
-            }
-            return value
-        }
+    /// The configuration in `environment`; `settings` are the service's own, checked here too.
+    public init(service: ServiceName, settings: [SettingDeclaration] = [], environment env: [String: String]) throws {
+        typealias Runtime = RuntimeSettings
         self.service = service
-        host = env["BUILDRISK_HOST"] ?? "127.0.0.1"
-        port = try int("\(service.environmentPrefix)_PORT", service.defaultPort, range: 0...65535)
-        publicPort = service == .gateway ? try int("GATEWAY_PUBLIC_PORT", 8080, range: 0...65535) : nil
+        environment = env
+        host = try Runtime.host.read(env)
+        port = try Runtime.port(of: service).read(env)
+        publicPort = service == .gateway ? try Runtime.gatewayPublicPort.read(env) : nil
         var urls: [ServiceName: String] = [:]
         for other in ServiceName.allCases {
-            let otherPort = try int("\(other.environmentPrefix)_PORT", other.defaultPort, range: 0...65535)
-            urls[other] = env["\(other.environmentPrefix)_URL"] ?? "https://127.0.0.1:\(otherPort)"
+            let otherPort = try Runtime.port(of: other).read(env)
+            urls[other] = try Runtime.url(of: other).read(env) ?? "https://127.0.0.1:\(otherPort)"
         }
         serviceURLs = urls
-        guard let secret = env["BUILDRISK_SERVICE_SECRET"], secret.count >= 16 else {
-            throw ConfigurationError("BUILDRISK_SERVICE_SECRET must be set (at least 16 characters); scripts/up generates one")
-        }
+        let secret = try Runtime.serviceSecret.read(env)
         serviceSecret = secret
-        if let own = env["\(service.environmentPrefix)_DATABASE_URL"], !own.isEmpty {
-            database = try DatabaseURL(parsing: own)
-        } else if let shared = env["DATABASE_URL"], !shared.isEmpty {
-            database = try DatabaseURL(parsing: shared).forRole(
-                service.databaseRole, password: ServiceTokens(secret: secret).databasePassword(for: service.schema))
+        if let own = try Runtime.databaseURL(of: service).read(env) {
+            database = own
+        } else if let shared = try Runtime.sharedDatabaseURL.read(env) {
+            database = shared.forRole(service.databaseRole, password: ServiceTokens(secret: secret).databasePassword(for: service.schema))
         } else {
             throw ConfigurationError("\(service.environmentPrefix)_DATABASE_URL or DATABASE_URL must be set")
         }
-        tlsDirectory = env["BUILDRISK_TLS_DIR"] ?? ".buildrisk/tls"
-        adminToken = env["BUILDRISK_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        dataDirectory = env["BUILDRISK_DATA_DIR"] ?? ".buildrisk/data"
-        let level = env["BUILDRISK_LOG_LEVEL"] ?? "info"
-        guard let parsedLevel = Logger.Level(rawValue: level) else {
-            throw ConfigurationError("BUILDRISK_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
-        }
-        logLevel = parsedLevel
-        databasePoolSize = try int("BUILDRISK_DB_POOL_SIZE", 10, range: 2...500)
-        jobConcurrency = try int("BUILDRISK_JOB_CONCURRENCY", 4, range: 1...256)
-        jobLease = .seconds(try int("BUILDRISK_JOB_LEASE_SECONDS", 30, range: 1...86_400))
-        rpcMaxBodyBytes = try int("BUILDRISK_RPC_MAX_BODY_BYTES", 4 * 1024 * 1024, range: 1024...1_073_741_824)
-        rpcTimeout = .seconds(try int("BUILDRISK_RPC_TIMEOUT_SECONDS", 30, range: 1...3600))
+        tlsDirectory = try Runtime.tlsDirectory.read(env)
+        adminToken = try Runtime.adminToken.read(env)
+        dataDirectory = try Runtime.dataDirectory.read(env)
+        logLevel = try Runtime.logLevel.read(env)
+        databasePoolSize = try Runtime.databasePoolSize.read(env)
+        jobConcurrency = try Runtime.jobConcurrency.read(env)
+        jobLease = try Runtime.jobLease.read(env)
+        rpcMaxBodyBytes = try Runtime.rpcMaxBodyBytes.read(env)
+        rpcTimeout = try Runtime.rpcTimeout.read(env)
+        for setting in settings { try setting.validate(env) }
+    }
+
+    /// Every setting the runtime reads for `service` (a service's definition adds its own).
+    public static func settings(for service: ServiceName) -> [SettingDeclaration] {
+        typealias Runtime = RuntimeSettings
+        var settings = [
+            Runtime.serviceSecret.declaration, Runtime.adminToken.declaration, Runtime.sharedDatabaseURL.declaration,
+            Runtime.databaseURL(of: service).declaration,
+        ]
+        settings += ServiceName.allCases.map { Runtime.port(of: $0).declaration }
+        settings += ServiceName.allCases.map { Runtime.url(of: $0).declaration }
+        if service == .gateway { settings.append(Runtime.gatewayPublicPort.declaration) }
+        settings += [
+            Runtime.host.declaration, Runtime.tlsDirectory.declaration, Runtime.dataDirectory.declaration,
+            Runtime.logLevel.declaration, Runtime.databasePoolSize.declaration, Runtime.jobConcurrency.declaration,
+            Runtime.jobLease.declaration, Runtime.rpcMaxBodyBytes.declaration, Runtime.rpcTimeout.declaration,
+        ]
+        return settings
     }
 
     public var description: String {

@@ -7,6 +7,10 @@ import ServiceLifecycle
 /// What one service adds to the shared runtime.
 public struct ServiceDefinition: Sendable {
     public var service: ServiceName
+    /// The settings the service reads besides the runtime's (``RuntimeSettings``), declared by
+    /// the parts that own them (`GitHubConfiguration.settings`, `IngestorConfiguration.settings`);
+    /// each is checked at start, and docker-compose.yml and the README are checked against them.
+    public var settings: [SettingDeclaration]
     /// The service's own migrations (versions 100 and up; the runtime's come first).
     public var migrations: [Migration]
     /// Every job kind the service enqueues; each must have exactly one handler in the assembly
@@ -17,10 +21,11 @@ public struct ServiceDefinition: Sendable {
     public var assemble: @Sendable (ServiceEnvironment) throws -> ServiceAssembly
 
     public init(
-        service: ServiceName, migrations: [Migration] = [], jobKinds: [AnyJobKind] = [],
+        service: ServiceName, settings: [SettingDeclaration] = [], migrations: [Migration] = [], jobKinds: [AnyJobKind] = [],
         assemble: @escaping @Sendable (ServiceEnvironment) throws -> ServiceAssembly = { _ in ServiceAssembly() }
     ) {
         self.service = service
+        self.settings = settings
         self.migrations = migrations
         self.jobKinds = jobKinds
         self.assemble = assemble

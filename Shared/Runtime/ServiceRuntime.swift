@@ -48,6 +48,7 @@ public func buildService(
     gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]
 ) throws -> ServiceRuntime {
     let service = configuration.service
+    for setting in definition.settings { try setting.validate(configuration.environment) }
     var logger = logger
     logger[metadataKey: "service"] = "\(service.rawValue)"
 
@@ -167,7 +168,7 @@ actor Readiness {
     let queue: JobQueue
     private var migrated = false
     private var lastFailure: String?
-    private var waiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
+    private let migratedFlag = OnceFlag()
 
     init(service: ServiceName, migrator: Migrator, queue: JobQueue) {
         self.service = service
@@ -178,8 +179,7 @@ actor Readiness {
     func markMigrated() {
         migrated = true
         lastFailure = nil
-        for waiter in waiters.values { waiter.resume(returning: true) }
-        waiters = [:]
+        migratedFlag.fire()
     }
 
     func markFailure(_ reason: String) {
@@ -187,24 +187,8 @@ actor Readiness {
     }
 
     /// Waits until the migrations are applied (true), or until the waiting task is cancelled (false).
-    func waitUntilMigrated() async -> Bool {
-        if migrated { return true }
-        let id = UUID()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                if migrated || Task.isCancelled {
-                    continuation.resume(returning: migrated)
-                } else {
-                    waiters[id] = continuation
-                }
-            }
-        } onCancel: {
-            Task { await self.stopWaiting(id) }
-        }
-    }
-
-    private func stopWaiting(_ id: UUID) {
-        waiters.removeValue(forKey: id)?.resume(returning: false)
+    nonisolated func waitUntilMigrated() async -> Bool {
+        await migratedFlag.wait()
     }
 
     func report() async -> ReadinessReport {
@@ -234,7 +218,7 @@ public enum ServiceMain {
     public static func run(_ definition: ServiceDefinition) async {
         let configuration: ServiceConfiguration
         do {
-            configuration = try ServiceConfiguration.load(definition.service)
+            configuration = try ServiceConfiguration.load(definition.service, settings: definition.settings)
         } catch {
             FileHandle.standardError.write(Data("\(definition.service.rawValue): configuration error: \(error)\n".utf8))
             exit(2)

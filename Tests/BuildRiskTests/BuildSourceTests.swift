@@ -7,7 +7,7 @@ import PostgresNIO
 import Testing
 
 /// Uploading a CSV of builds (the dataset and training-scenario pipelines' first step).
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5)), .dropsTestDatabases)
 struct BuildSourceTests {
     let imports = WarehouseImportTests()
 
@@ -70,7 +70,6 @@ struct BuildSourceTests {
                 for run in push { #expect(byID["acme/app#\(run.id)"]?.status == "found") }
             }
         }
-        await database.drop()
     }
 
     @Test func aCSVOfMostOfARepositorysRunsIsValidatedFromItsListingInFewRequests() async throws {
@@ -114,7 +113,6 @@ struct BuildSourceTests {
                 #expect(byID[999999992]?.reason == "no run 999999992 in acme/big")
             }
         }
-        await database.drop()
     }
 
     @Test func badCSVsAreRefusedWithTheirLineAndWriteNothing() async throws {
@@ -151,6 +149,5 @@ struct BuildSourceTests {
             #expect(try await upload(cluster, "repo_name,build_id\nacme/app,1\n", token: carol).status == 403)
             #expect(try await sourceCount(database) == 1)
         }
-        await database.drop()
     }
 }

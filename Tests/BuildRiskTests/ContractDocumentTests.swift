@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 /// The machine-readable documents (contracts/, docker-compose.yml) cannot drift from the code.
+@Suite(.dropsTestDatabases)
 struct ContractDocumentTests {
     @Test(arguments: ServiceName.allCases)
     func openRPCDocumentMatchesTheDescriptors(service: ServiceName) throws {
@@ -43,7 +44,6 @@ struct ContractDocumentTests {
         let runtime = try makeRuntime(service, in: TestCluster(database: database))
         #expect(runtime.methodNames == ServiceContracts.methods(of: service).map(\.name).sorted())
         try await runtime.environment.directory.httpClient.shutdown()
-        await database.drop()
     }
 
     @Test func composeFileMatchesTheConfiguration() throws {
@@ -59,7 +59,7 @@ struct ContractDocumentTests {
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
                 environment[parts[0]] = parts.count > 1 ? parts[1] : ""
             }
-            let known = Set(ServiceConfiguration.environmentKeys(for: service))
+            let known = Set((ServiceConfiguration.settings(for: service) + definition(of: service).settings).map(\.name))
             for key in environment.keys {
                 #expect(known.contains(key), "\(service.rawValue) sets \(key), which the service never reads")
             }

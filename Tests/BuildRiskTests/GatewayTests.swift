@@ -7,7 +7,7 @@ import Testing
 
 /// The gateway's public API: tokens on every route but health, roles, and the system status
 /// gathered from all eight services over RPC.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
 struct GatewayTests {
     @Test func systemStatusReportsEveryServiceReadyOverRPC() async throws {
         let database = try await TestDatabase.create()
@@ -38,7 +38,6 @@ struct GatewayTests {
             #expect(predictor.error?.isEmpty == false)
             #expect(status.services.filter(\.ready).count == 7)
         }
-        await database.drop()
     }
 
     @Test func usersAndTokens() async throws {
@@ -84,7 +83,6 @@ struct GatewayTests {
                 #expect(hashes.contains(APIToken.hash(userToken)))
             }
         }
-        await database.drop()
     }
 
     @Test func withoutAConfiguredAdminTokenTheFirstStartWritesOneToTheDataDirectory() async throws {
@@ -99,6 +97,5 @@ struct GatewayTests {
             let httpClient = TestEnvironment.httpClient
             #expect(try await http(httpClient, .GET, cluster.publicURL + "/api/v1/me", token: token).json()["role"] as? String == "admin")
         }
-        await database.drop()
     }
 }

@@ -22,7 +22,7 @@ final class Overlap: Sendable {
 }
 
 /// Ingestion against sandbox repositories: clones, fork commits, logs, per-resource status.
-@Suite(.timeLimit(.minutes(8)))
+@Suite(.timeLimit(.minutes(8)), .dropsTestDatabases)
 struct IngestionTests {
     let imports = WarehouseImportTests()
 
@@ -111,7 +111,6 @@ struct IngestionTests {
         #expect(remoteRefs.contains("refs/pull/"))
         let cloneRefs = try refs(clonePath)
         #expect(cloneRefs == remoteRefs, "only in the remote: \(Set(remoteRefs.split(separator: "\n")).subtracting(cloneRefs.split(separator: "\n")).sorted().prefix(5)); only in the clone: \(Set(cloneRefs.split(separator: "\n")).subtracting(remoteRefs.split(separator: "\n")).sorted().prefix(5))")
-        await database.drop()
     }
 
     @Test func aRepositoryIngestsWithEveryBuildInAStatedFinalStatus() async throws {
@@ -204,7 +203,6 @@ struct IngestionTests {
                 #expect(try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds?status=nope", token: TestEnvironment.adminToken).status == 400)
             }
         }
-        await database.drop()
     }
 
     struct IDOnly: Decodable { var id: Int }
@@ -280,7 +278,6 @@ struct IngestionTests {
                 #expect(try await records(client, "bad").counts.total == 0)
             }
         }
-        await database.drop()
     }
 
     @Test func killingTheIngestorMidRunAndStartingItAgainFinishesTheWorkCleanly() async throws {
@@ -344,7 +341,6 @@ struct IngestionTests {
             process.kill(SIGTERM)
             await process.waitForExit()
         }
-        await database.drop()
     }
 
     @Test func logDownloadsThatTimeOutFailAndAReingestCompletesThem() async throws {
@@ -383,6 +379,5 @@ struct IngestionTests {
                 #expect(retried.builds.allSatisfy { $0.attempts == 2 })
             }
         }
-        await database.drop()
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// The durable job queue against a real PostgreSQL, with real worker processes.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
 struct JobQueueTests {
     static let probeSchema = "job_probe"
 
@@ -68,7 +68,6 @@ struct JobQueueTests {
             #expect(try await count(client, "SELECT count(DISTINCT owner)::int8 FROM job_probe.probe_runs") == 2)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs WHERE attempts <> 1") == 0)
         }
-        await database.drop()
     }
 
     @Test func aWorkerKilledMidJobLosesItsLeaseAndTheJobRunsAgainToCompletion() async throws {
@@ -99,7 +98,6 @@ struct JobQueueTests {
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs") == 1)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.probe_runs WHERE owner = \("probe:\(survivor.pid)")") == 1)
         }
-        await database.drop()
     }
 
     @Test func failuresBackOffExponentiallyAndTheLastOneMakesTheJobDead() async throws {
@@ -135,7 +133,6 @@ struct JobQueueTests {
             #expect(job.attempts == 4)
             #expect(job.lastError?.contains("Flaky") == true)
         }
-        await database.drop()
     }
 
     @Test func aDuplicateIdempotencyKeyEnqueuesNothingAndARolledBackWriteEnqueuesNothing() async throws {
@@ -164,7 +161,6 @@ struct JobQueueTests {
             #expect(try await queue.job(queued)?.state == .cancelled)
             #expect(try await queue.cancel(job: queued) == nil)
         }
-        await database.drop()
     }
 
     @Test func gracefulShutdownReleasesAJobItCannotFinishWithoutCountingTheAttempt() async throws {
@@ -194,7 +190,6 @@ struct JobQueueTests {
             #expect(job.state == .queued)
             #expect(job.attempts == 0)
         }
-        await database.drop()
     }
 
     /// An idle service leaves its database alone: its workers sleep until NOTIFY or the next due
@@ -220,7 +215,6 @@ struct JobQueueTests {
             let idle = try await transactions() - before
             #expect(idle < 300, "\(idle) transactions in 4 s while the service was idle")
         }
-        await database.drop()
     }
 
     @Test func aDeadJobRetriedFromTheAdminEndpointRuns() async throws {
@@ -264,7 +258,6 @@ struct JobQueueTests {
             #expect(metrics.text.contains(#"buildrisk_jobs{kind="test.flaky",state="succeeded"} 1"#) || metrics.text.contains(#"buildrisk_jobs{kind="test.flaky",state="succeeded"} 1.0"#))
             #expect(metrics.text.contains("buildrisk_http_requests_total"))
         }
-        await database.drop()
     }
 
     /// A job kind a service enqueues but nothing handles, a handler for a kind nobody declared, or

@@ -5,7 +5,7 @@ import PostgresNIO
 import Testing
 
 /// The outbox delivers a call until the receiver acknowledges it, once.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
 struct OutboxTests {
     @Test func aMessageSurvivesARestartOfTheReceiverAndIsDeliveredOnce() async throws {
         let database = try await TestDatabase.create()
@@ -48,7 +48,6 @@ struct OutboxTests {
                 #expect(try await reportCount(report.messageId) == 1)
             }
         }
-        await database.drop()
     }
 
     @Test func aMessageTheReceiverRefusesIsDeadAtOnce() async throws {
@@ -68,6 +67,5 @@ struct OutboxTests {
             #expect(job.attempts == 1)
             #expect(job.lastError?.contains("messageId must not be empty") == true)
         }
-        await database.drop()
     }
 }

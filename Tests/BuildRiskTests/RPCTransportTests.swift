@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// JSON-RPC 2.0 between real services over real HTTP/2 (TLS with the internal CA).
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
 struct RPCTransportTests {
     @Test func callsRoundTripBetweenServicesOverHTTP2() async throws {
         let database = try await TestDatabase.create()
@@ -44,7 +44,6 @@ struct RPCTransportTests {
             #expect(answer.status == 200)
             #expect((try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["result"] != nil)
         }
-        await database.drop()
     }
 
     @Test func eachMalformedInputGetsItsOwnErrorAndBatchesAnswerTheGoodMembers() async throws {
@@ -109,7 +108,6 @@ struct RPCTransportTests {
             #expect(notifications.body.isEmpty)
             try await client.notify(SystemMethods.readiness, Empty())
         }
-        await database.drop()
     }
 
     @Test func unauthenticatedAndOversizedCallsAreRefused() async throws {
@@ -140,7 +138,6 @@ struct RPCTransportTests {
             #expect(error["code"] as? Int == -32600)
             #expect(((error["data"] as? [String: Any])?["reason"] as? String)?.contains("2048") == true)
         }
-        await database.drop()
     }
 
     /// The dispatcher stops a handler when the caller's deadline passes, and a handler that
@@ -207,7 +204,6 @@ struct RPCTransportTests {
             _ = await call.result
             try await waitUntil("the server cancelled the handler of the call that went away", timeout: .seconds(10)) { cancelled.withLock { $0 } == 2 }
         }
-        await database.drop()
     }
 
     /// A client deadline shorter than the answer fails the call as a retryable transport error.
@@ -224,6 +220,5 @@ struct RPCTransportTests {
                 #expect(error.isRetryable)
             }
         }
-        await database.drop()
     }
 }

@@ -9,7 +9,7 @@ import PostgresNIO
 import Testing
 
 /// One schema per service, enforced by PostgreSQL roles; migrations safe under concurrent starts.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
 struct SchemaTests {
     @Test func twoCopiesOfOneServiceMigratingAtOnceBothComeUp() async throws {
         let database = try await TestDatabase.create()
@@ -42,7 +42,6 @@ struct SchemaTests {
                 #expect(try row.decode((Int, Int64).self).1 == 1)
             }
         }
-        await database.drop()
     }
 
     /// A service that cannot start (its port is taken) exits with the reason, promptly. It used
@@ -61,7 +60,6 @@ struct SchemaTests {
         #expect(child.process.terminationReason == .exit, "the service was still running after 30 s and had to be killed")
         #expect(child.process.terminationStatus != 0)
         #expect(log.contains("Address already in use"), "log: \(log.suffix(2000))")
-        await database.drop()
     }
 
     @Test func aServiceRoleCannotReadAnotherServicesSchema() async throws {
@@ -85,7 +83,6 @@ struct SchemaTests {
                 _ = try await client.query("CREATE TABLE public.sneaky (id int)", logger: TestEnvironment.logger).collect()
             }
         }
-        await database.drop()
     }
 
     @Test func configurationIsReadFromFlagsThenEnvironmentAndBadValuesAreRefused() throws {

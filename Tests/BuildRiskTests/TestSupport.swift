@@ -113,12 +113,16 @@ struct SetUpError: Error, CustomStringConvertible {
     }
 }
 
-/// A fresh database per test with every service's role and schema, dropped at the end.
+/// A fresh database per test with every service's role and schema, dropped when the test ends,
+/// passed or failed: only a test under ``TestDatabaseScope`` (`@Suite(.dropsTestDatabases)`) can make one.
 struct TestDatabase: Sendable {
     let name: String
     let admin: DatabaseURL
 
     static func create(extraSchemas: [String] = []) async throws -> TestDatabase {
+        guard let scope = TestDatabaseScope.current else {
+            throw SetUpError("TestDatabase.create()", TestDatabaseScope.Missing())
+        }
         let server = try TestEnvironment.adminURL()
         let name = String("t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
         let admin = DatabaseURL(username: server.username, password: server.password, host: server.host, port: server.port, database: name)
@@ -146,7 +150,9 @@ struct TestDatabase: Sendable {
                 }
             }
         }
-        return TestDatabase(name: name, admin: admin)
+        let database = TestDatabase(name: name, admin: admin)
+        scope.made(database)
+        return database
     }
 
     func url(forSchema schema: String) -> DatabaseURL {
@@ -158,11 +164,54 @@ struct TestDatabase: Sendable {
         try await withClient(admin, body)
     }
 
-    func drop() async {
+    /// Only ``TestDatabaseScope`` calls this, when the test that made the database ends.
+    fileprivate func drop() async {
         try? await withClient(try TestEnvironment.adminURL()) { client in
             try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestEnvironment.logger)
         }
     }
+}
+
+/// Owns the lifetime of the test databases a test makes: each is dropped when the test ends,
+/// whether it passed, failed or threw (a suite opts in with `@Suite(.dropsTestDatabases)`).
+struct TestDatabaseScope: SuiteTrait, TestTrait, TestScoping {
+    @TaskLocal static var current: Made?
+
+    /// The databases made under one scope.
+    final class Made: Sendable {
+        private let databases = Mutex<[TestDatabase]>([])
+        func made(_ database: TestDatabase) { databases.withLock { $0.append(database) } }
+        func dropAll() async {
+            for database in databases.withLock({ $0 }) { await database.drop() }
+        }
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "the test's suite needs the .dropsTestDatabases trait, which drops the database when the test ends" }
+    }
+
+    /// Applies to each test of the suite, not to the suite as a whole.
+    var isRecursive: Bool { true }
+
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        test.isSuite || testCase == nil ? nil : self
+    }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        let made = Made()
+        do {
+            try await Self.$current.withValue(made) { try await function() }
+        } catch {
+            await made.dropAll()
+            throw error
+        }
+        await made.dropAll()
+    }
+}
+
+extension Trait where Self == TestDatabaseScope {
+    /// Every test database a test of this suite makes is dropped when the test ends.
+    static var dropsTestDatabases: Self { Self() }
 }
 
 /// Runs `body` with a running PostgresClient for `url`.

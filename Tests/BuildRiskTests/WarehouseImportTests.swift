@@ -14,7 +14,7 @@ import Synchronization
 import Testing
 
 /// Importing repositories from the GitHub sandbox: the model pipeline's first phase.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5)), .dropsTestDatabases)
 struct WarehouseImportTests {
     /// Runs the sandbox API on a free port around `body`.
     func withSandbox<T: Sendable>(_ repositories: [(String, Int)], _ body: @Sendable (SandboxAPI, String) async throws -> T) async throws -> T {
@@ -117,7 +117,6 @@ struct WarehouseImportTests {
                 #expect(page.builds.map(\.runId) == page.builds.map(\.runId).sorted(by: >))
             }
         }
-        await database.drop()
     }
 
     @Test func aSyncFetchesOnlyNewRunsAndAnUnchangedRepositoryCostsOnly304s() async throws {
@@ -159,7 +158,6 @@ struct WarehouseImportTests {
                 #expect(progress.notModified == progress.apiRequests)
             }
         }
-        await database.drop()
     }
 
     @Test func onlyWithLogsLeavesOutRunsWhoseLogsExpired() async throws {
@@ -192,7 +190,6 @@ struct WarehouseImportTests {
                 #expect(progress.filtered == runs.count - expected.count)
             }
         }
-        await database.drop()
     }
 
     @Test func aRenamedRepositoryImportsByItsOldNameAndCSVRowsWithTheOldNameValidate() async throws {
@@ -233,7 +230,6 @@ struct WarehouseImportTests {
                 #expect(status.counts.found == 1 && status.counts.notFound == 1, "\(status.counts)")
             }
         }
-        await database.drop()
     }
 
     /// A repository deleted while its import runs: the import stops, and nothing it fetched
@@ -270,7 +266,6 @@ struct WarehouseImportTests {
                 #expect(try await queue.list(state: .dead, limit: 100).filter { $0.kind == SourceValidatorService.importJob.name }.isEmpty)
             }
         }
-        await database.drop()
     }
 
     @Test func usersSeeOnlyTheirRepositoriesAndBadRequestsWriteNothing() async throws {
@@ -331,7 +326,6 @@ struct WarehouseImportTests {
                 #expect(try await http(client, .DELETE, api + "/repos/\(cli)", token: ada).status == 404)
             }
         }
-        await database.drop()
     }
 
     @Test func importProgressIsPushedToTheOwnerOverTheEventsWebSocket() async throws {
@@ -358,6 +352,5 @@ struct WarehouseImportTests {
                 #expect((events[fetched].repoUpdate?.counts["imported"] ?? 0) > 0)
             }
         }
-        await database.drop()
     }
 }

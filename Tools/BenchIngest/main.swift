@@ -128,10 +128,9 @@ logger.logLevel = .error
 let api = SandboxAPI(world: world)
 let app = Application(router: api.router(baseURL: baseURL), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
 let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-var apiConfiguration = HTTPClient.Configuration()
-apiConfiguration.redirectConfiguration = .disallow
-let apiClient = LazyHTTPClient(configuration: apiConfiguration)
-let downloadClient = LazyHTTPClient(configuration: HTTPClient.Configuration())
+// The ingestor's two clients, as IngestorService makes them.
+let apiClient = LazyHTTPClient(redirects: .disallow)
+let downloadClient = LazyHTTPClient(read: IngestorConfiguration().logTimeout, redirects: .follow(max: 3, allowCycles: false))
 let downloader = BuildLogDownloader(
     github: GitHubClient(configuration: GitHubConfiguration(baseURL: baseURL, tokens: ["bench"]), httpClient: apiClient, logger: logger),
     downloads: downloadClient, dataDirectory: work + "/data", configuration: IngestorConfiguration(), logger: logger)
