@@ -89,7 +89,7 @@ enum TrivyFixtures {
 }
 
 /// Where `swift build` put the emulators.
-func emulator(_ name: String) -> String { TestEnvironment.binDirectory.appendingPathComponent(name).path }
+func emulatorPath(_ name: String) -> String { TestEnvironment.binDirectory.appendingPathComponent(name).path }
 
 func temporaryDirectory(_ files: [String: String]) throws -> String {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("scan-\(UUID().uuidString)").path
@@ -169,7 +169,7 @@ struct TrivyReportTests {
     @Test func theSelectionKeepsNamedMetricsAndWildcards() throws {
         let metrics = try TrivyReport.parse(Data(TrivyFixtures.legacy.utf8)).metrics
         let kept = metrics.filtered(to: ["trivy_vuln_critical", "trivy_secret_*"])
-        #expect(Set(kept.values.keys) == ["trivy_vuln_critical"] .union(TrivyReport.severities.map { "trivy_secret_\($0)" }).union(["trivy_secret_total"]))
+        #expect(Set(kept.values.keys) == Set(["trivy_vuln_critical"]).union(TrivyReport.severities.map { "trivy_secret_\($0)" }).union(["trivy_secret_total"]))
         #expect(metrics.filtered(to: []).values.isEmpty)
     }
 }
@@ -203,7 +203,7 @@ struct TrivyScannerTests {
         defer { try? FileManager.default.removeItem(atPath: worktree) }
         for checkIDs in ["current", "legacy"] {
             let scanner = TrivyScanner(configuration: TrivyConfiguration(
-                executable: emulator("trivy-emulator"), timeout: .seconds(60), environment: ["TRIVY_EMULATOR_CHECK_IDS": checkIDs]))
+                executable: emulatorPath("trivy-emulator"), timeout: .seconds(60), environment: ["TRIVY_EMULATOR_CHECK_IDS": checkIDs]))
             let result = try await scanner.scan(worktree: worktree)
             let metrics = result.metrics
             #expect(result.attempts == 1)
@@ -249,7 +249,7 @@ struct TrivyScannerTests {
             try? FileManager.default.removeItem(atPath: log)
         }
         let scanner = TrivyScanner(configuration: TrivyConfiguration(
-            executable: emulator("trivy-emulator"), timeout: .seconds(2), timeoutRetries: 2, backoff: .milliseconds(50),
+            executable: emulatorPath("trivy-emulator"), timeout: .seconds(2), timeoutRetries: 2, backoff: .milliseconds(50),
             environment: ["TRIVY_EMULATOR_SLEEP_SECONDS": "60", "TRIVY_EMULATOR_LOG": log]))
         do throws(ScanFailure) {
             _ = try await scanner.scan(worktree: worktree)
@@ -271,7 +271,7 @@ struct TrivyScannerTests {
             try? FileManager.default.removeItem(atPath: log)
         }
         let scanner = TrivyScanner(configuration: TrivyConfiguration(
-            executable: emulator("trivy-emulator"), timeout: .seconds(60),
+            executable: emulatorPath("trivy-emulator"), timeout: .seconds(60),
             environment: ["TRIVY_EMULATOR_FAIL": "failed to download vulnerability DB", "TRIVY_EMULATOR_LOG": log]))
         do throws(ScanFailure) {
             _ = try await scanner.scan(worktree: worktree)
@@ -336,7 +336,7 @@ struct SonarQubeHarness: Sendable {
     let refused: Locked<[SonarWebhookRefusal]>
 
     var configuration: SonarQubeConfiguration {
-        SonarQubeConfiguration(scannerExecutable: emulator("sonar-scanner-emulator"), hostURL: baseURL, token: token, webhookSecret: secret, timeout: .seconds(60))
+        SonarQubeConfiguration(scannerExecutable: emulatorPath("sonar-scanner-emulator"), hostURL: baseURL, token: token, webhookSecret: secret, timeout: .seconds(60))
     }
 
     var client: SonarQubeClient { SonarQubeClient(httpClient: .shared, baseURL: baseURL, token: token) }

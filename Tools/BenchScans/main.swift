@@ -52,26 +52,30 @@ try "AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986\n".write(toFile: worktree + "/.env",
 /// Runs `count` operations, `width` at a time; returns seconds taken and failures.
 func measure(_ count: Int, width: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async -> (seconds: Double, failures: Int) {
     let started = ContinuousClock.now
-    let failures = Atomic(0)
-    await withTaskGroup(of: Void.self) { group in
+    var failures = 0
+    await withTaskGroup(of: Bool.self) { group in
         var next = 0
         func add() {
             let index = next
             next += 1
             group.addTask {
-                do { try await operation(index) } catch {
-                    failures.add(1, ordering: .relaxed)
+                do {
+                    try await operation(index)
+                    return true
+                } catch {
                     FileHandle.standardError.write(Data("scan \(index) failed: \(error)\n".utf8))
+                    return false
                 }
             }
         }
         for _ in 0..<min(width, count) { add() }
-        while await group.next() != nil {
+        while let succeeded = await group.next() {
+            if !succeeded { failures += 1 }
             if next < count { add() }
         }
     }
     let elapsed = (ContinuousClock.now - started).components
-    return (Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, failures.load(ordering: .relaxed))
+    return (Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, failures)
 }
 
 print("worktree: \(fileCount) source files, \(scans) scans per tool, \(concurrency) at a time")
