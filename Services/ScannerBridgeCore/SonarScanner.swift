@@ -55,7 +55,6 @@ public struct SonarSubmission: Sendable, Equatable {
     /// `ceTaskId` from the scanner's `report-task.txt`; `api/ce/task?id=` reports its progress.
     public var ceTaskID: String
     public var ceTaskURL: String?
-    public var attempts: Int
 }
 
 /// Runs `sonar-scanner` on a worktree; completion arrives later through SonarQube's webhook.
@@ -105,7 +104,7 @@ public struct SonarScanner: Sendable {
             guard let taskID = values["ceTaskId"], !taskID.isEmpty else {
                 throw ScanFailure(kind: .badReport, reason: "report-task.txt has no ceTaskId")
             }
-            return SonarSubmission(projectKey: values["projectKey"] ?? projectKey, ceTaskID: taskID, ceTaskURL: values["ceTaskUrl"], attempts: 1)
+            return SonarSubmission(projectKey: values["projectKey"] ?? projectKey, ceTaskID: taskID, ceTaskURL: values["ceTaskUrl"])
         }
     }
 
