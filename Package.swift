@@ -145,6 +145,48 @@ var targets: [Target] = [
         path: "Services/SourceValidatorCore",
         swiftSettings: swiftSettings
     ),
+    // The scanner-bridge's scan domain: Trivy runs and reports, sonar-scanner runs, the SonarQube webhook and Web API.
+    .target(
+        name: "ScannerBridgeCore",
+        dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+        ],
+        path: "Services/ScannerBridgeCore",
+        swiftSettings: swiftSettings
+    ),
+    // Emulators of the scan tools for the demo and the tests; not services. `trivy-emulator` behaves as
+    // `trivy fs --format json`; the SonarQube emulator serves the Web API and calls the webhook, and
+    // `sonar-scanner-emulator` analyses a directory and submits to it.
+    .executableTarget(name: "TrivyEmulator", path: "Tools/TrivyEmulator", swiftSettings: swiftSettings),
+    .target(
+        name: "SonarQubeEmulatorCore",
+        dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Tools/SonarQubeEmulatorCore",
+        swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+        name: "SonarQubeEmulator",
+        dependencies: ["SonarQubeEmulatorCore", .product(name: "Hummingbird", package: "hummingbird")],
+        path: "Tools/SonarQubeEmulator",
+        swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+        name: "SonarScannerEmulator",
+        dependencies: ["SonarQubeEmulatorCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+        path: "Tools/SonarScannerEmulator",
+        swiftSettings: swiftSettings
+    ),
     // An offline GitHub (world generator + REST emulator) for the demo and the tests; not a service.
     .target(
         name: "GitHubSandboxCore",
@@ -192,6 +234,19 @@ var targets: [Target] = [
         path: "Tools/BenchIngest",
         swiftSettings: swiftSettings
     ),
+    // scripts/bench-scans: scans per minute through ScannerBridgeCore against the emulators.
+    .executableTarget(
+        name: "BenchScans",
+        dependencies: [
+            "ScannerBridgeCore", "SonarQubeEmulatorCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Tools/BenchScans",
+        swiftSettings: swiftSettings
+    ),
     // bench-logs: BuildLogParser throughput (MB/s, lines/s) on generated or given log files.
     .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
@@ -211,6 +266,9 @@ var targets: [Target] = [
             "BuildRiskLogs",
             "BuildRiskGitHub",
             "GitHubSandboxCore",
+            "ScannerBridgeCore",
+            "SonarQubeEmulatorCore",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -224,7 +282,7 @@ var targets: [Target] = [
 ]
 
 for service in services {
-    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"]][service.target] ?? []
+    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"], "ScannerBridge": ["ScannerBridgeCore"]][service.target] ?? []
     targets.append(
         .executableTarget(
             name: service.target,
@@ -245,6 +303,10 @@ let package = Package(
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "job-probe", targets: ["JobProbe"]),
         .executable(name: "github-sandbox", targets: ["GitHubSandbox"]),
+        .executable(name: "trivy-emulator", targets: ["TrivyEmulator"]),
+        .executable(name: "sonarqube-emulator", targets: ["SonarQubeEmulator"]),
+        .executable(name: "sonar-scanner-emulator", targets: ["SonarScannerEmulator"]),
+        .executable(name: "bench-scans", targets: ["BenchScans"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
