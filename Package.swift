@@ -117,6 +117,13 @@ var targets: [Target] = [
         path: "Services/IngestorCore",
         swiftSettings: swiftSettings
     ),
+    // The feature-extractor's domain: the feature DAG, its computations over runs, git history and logs, the extractor.
+    .target(
+        name: "FeatureExtractorCore",
+        dependencies: ["BuildRiskContracts", "BuildRiskGit", "BuildRiskLogs"],
+        path: "Services/FeatureExtractorCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -165,7 +172,7 @@ var targets: [Target] = [
     // Operator tool: internal CA and certificates, database roles, OpenRPC documents.
     .executableTarget(
         name: "BuildRiskAdmin",
-        dependencies: runtimeDependencies + ["GatewayCore"],
+        dependencies: runtimeDependencies + ["GatewayCore", "FeatureExtractorCore"],
         path: "Tools/BuildRiskAdmin",
         swiftSettings: swiftSettings
     ),
@@ -191,6 +198,13 @@ var targets: [Target] = [
         path: "Tools/BenchIngest",
         swiftSettings: swiftSettings
     ),
+    // scripts/bench-features: the feature extractor's builds/s and peak memory on a sandbox repository (PyDriller beside it).
+    .executableTarget(
+        name: "BenchFeatures",
+        dependencies: ["FeatureExtractorCore", "BuildRiskGit", "GitHubSandboxCore"],
+        path: "Tools/BenchFeatures",
+        swiftSettings: swiftSettings
+    ),
     // bench-logs: BuildLogParser throughput (MB/s, lines/s) on generated or given log files.
     .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
@@ -206,6 +220,7 @@ var targets: [Target] = [
             "GatewayCore",
             "SourceValidatorCore",
             "IngestorCore",
+            "FeatureExtractorCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -223,7 +238,7 @@ var targets: [Target] = [
 ]
 
 for service in services {
-    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"]][service.target] ?? []
+    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"], "FeatureExtractor": ["FeatureExtractorCore"]][service.target] ?? []
     targets.append(
         .executableTarget(
             name: service.target,
@@ -242,6 +257,7 @@ let package = Package(
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
+        .executable(name: "bench-features", targets: ["BenchFeatures"]),
         .executable(name: "job-probe", targets: ["JobProbe"]),
         .executable(name: "github-sandbox", targets: ["GitHubSandbox"]),
     ],
