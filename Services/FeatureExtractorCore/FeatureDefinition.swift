@@ -138,6 +138,12 @@ public enum FeatureValue: Codable, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// JSON does not keep 2.0 apart from 2: a value read back from JSON is made its declared type again.
+    public func conformed(to type: FeatureValueType) -> FeatureValue {
+        if case .integer(let value) = self, type == .number { return .number(Double(value)) }
+        return self
+    }
+
     public var int: Int? { if case .integer(let value) = self { value } else { nil } }
     public var double: Double? {
         switch self {
