@@ -118,6 +118,16 @@ var targets: [Target] = [
         path: "Services/IngestorCore",
         swiftSettings: swiftSettings
     ),
+    // The feature-extractor's domain: the feature DAG, its computations over runs, git history and logs, the extractor.
+    .target(
+        name: "FeatureExtractorCore",
+        dependencies: runtimeDependencies + [
+            "BuildRiskGit", "BuildRiskLogs",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ],
+        path: "Services/FeatureExtractorCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -208,7 +218,7 @@ var targets: [Target] = [
     // Operator tool: internal CA and certificates, database roles, OpenRPC documents.
     .executableTarget(
         name: "BuildRiskAdmin",
-        dependencies: runtimeDependencies + ["GatewayCore"],
+        dependencies: runtimeDependencies + ["GatewayCore", "FeatureExtractorCore"],
         path: "Tools/BuildRiskAdmin",
         swiftSettings: swiftSettings
     ),
@@ -247,6 +257,13 @@ var targets: [Target] = [
         path: "Tools/BenchScans",
         swiftSettings: swiftSettings
     ),
+    // scripts/bench-features: the feature extractor's builds/s and peak memory on a sandbox repository (PyDriller beside it).
+    .executableTarget(
+        name: "BenchFeatures",
+        dependencies: ["FeatureExtractorCore", "BuildRiskGit", "GitHubSandboxCore"],
+        path: "Tools/BenchFeatures",
+        swiftSettings: swiftSettings
+    ),
     // bench-logs: BuildLogParser throughput (MB/s, lines/s) on generated or given log files.
     .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
@@ -262,6 +279,7 @@ var targets: [Target] = [
             "GatewayCore",
             "SourceValidatorCore",
             "IngestorCore",
+            "FeatureExtractorCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -282,7 +300,10 @@ var targets: [Target] = [
 ]
 
 for service in services {
-    let extra: [Target.Dependency] = ["Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"], "ScannerBridge": ["ScannerBridgeCore"]][service.target] ?? []
+    let extra: [Target.Dependency] = [
+        "Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"],
+        "ScannerBridge": ["ScannerBridgeCore"], "FeatureExtractor": ["FeatureExtractorCore"],
+    ][service.target] ?? []
     targets.append(
         .executableTarget(
             name: service.target,
@@ -301,6 +322,7 @@ let package = Package(
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
+        .executable(name: "bench-features", targets: ["BenchFeatures"]),
         .executable(name: "job-probe", targets: ["JobProbe"]),
         .executable(name: "github-sandbox", targets: ["GitHubSandbox"]),
         .executable(name: "trivy-emulator", targets: ["TrivyEmulator"]),

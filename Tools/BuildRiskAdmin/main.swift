@@ -1,6 +1,7 @@
 import BuildRiskContracts
 import BuildRiskRPC
 import BuildRiskRuntime
+import FeatureExtractorCore
 import Foundation
 import Logging
 
@@ -17,6 +18,8 @@ let usage = """
           print `export <PREFIX>_DATABASE_URL=...` for every service (same variables as db-provision)
       openrpc --out DIR
           write contracts/<service>.openrpc.json for every service
+      features --out FILE
+          write the feature catalogue (contracts/features.json)
       service-token NAME
           print the service token NAME sends (reads BUILDRISK_SERVICE_SECRET)
     """
@@ -92,6 +95,12 @@ do {
             try text.write(toFile: "\(directory)/\(service.rawValue).openrpc.json", atomically: true, encoding: .utf8)
         }
         print("wrote \(ServiceName.allCases.count) OpenRPC documents to \(directory)")
+
+    case "features":
+        guard let path = flags["out"]?.first else { throw UsageError(description: "features needs --out FILE") }
+        let catalogue = FeatureDAG.standard.catalogue()
+        try catalogue.jsonText().write(toFile: path, atomically: true, encoding: .utf8)
+        print("wrote \(catalogue.features.count) features (DAG version \(catalogue.dagVersion)) to \(path)")
 
     case "service-token":
         guard arguments.count >= 2, let service = ServiceName(rawValue: arguments[arguments.startIndex + 1]) else {
