@@ -3,6 +3,7 @@ import BuildRiskContracts
 import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
+import FeatureExtractorCore
 import Foundation
 import GatewayCore
 import GitHubSandboxCore
@@ -292,7 +293,9 @@ struct TestCluster: Sendable {
             "BUILDRISK_TLS_DIR": TestEnvironment.tlsDirectory,
             "BUILDRISK_DATA_DIR": dataDirectory,
             "BUILDRISK_LOG_LEVEL": "warning",
-            "BUILDRISK_DB_POOL_SIZE": "4",
+            // Each service holds two LISTEN connections (its job and outbox workers) and the ingestor an
+            // advisory-lock one while it clones; with 4, calls waited 30 s for a connection on a loaded machine.
+            "BUILDRISK_DB_POOL_SIZE": "8",
             "GATEWAY_PUBLIC_PORT": String(publicPort),
             "\(service.environmentPrefix)_DATABASE_URL": database.url(forSchema: service.schema).urlString,
         ]
@@ -317,6 +320,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .gateway: GatewayService.definition
     case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"]))
     case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"]), configuration: IngestorConfiguration())
+    case .featureExtractor: FeatureExtractorService.definition
     default: ServiceDefinition(service: service)
     }
 }

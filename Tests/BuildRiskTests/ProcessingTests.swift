@@ -1,0 +1,123 @@
+import BuildRiskContracts
+import Foundation
+import GatewayCore
+import GitHubSandboxCore
+import Testing
+
+/// The model pipeline through feature extraction: a repository imported with `autoProcess`
+/// ends `processed` with one vector per settled build, and a later sync extracts only the new
+/// builds while every earlier vector stays exactly as it was.
+@Suite(.timeLimit(.minutes(8)), .dropsTestDatabases)
+struct ProcessingTests {
+    let imports = WarehouseImportTests()
+    let ingestion = IngestionTests()
+
+    struct TrainingBuild: Decodable {
+        var runId: Int64
+        var extractionStatus: String
+        var featureCount: Int
+        var missingResources: [String]
+        var error: String?
+    }
+
+    struct TrainingBuildPage: Decodable {
+        var counts: ExtractionCounts
+        var builds: [TrainingBuild]
+    }
+
+    struct BuildDetail: Decodable {
+        var run: BuildRun?
+        var features: FeatureVectorRecord?
+    }
+
+    func trainingBuilds(_ cluster: TestCluster, _ id: Int, token: String = TestEnvironment.adminToken) async throws -> TrainingBuildPage {
+        let answer = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/training-builds?limit=1000", token: token)
+        #expect(answer.status == 200)
+        return try JSONDecoder().decode(TrainingBuildPage.self, from: answer.body)
+    }
+
+    func features(_ cluster: TestCluster, _ id: Int, _ runId: Int64) async throws -> [String: FeatureValue] {
+        let answer = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/builds/\(runId)", token: TestEnvironment.adminToken)
+        #expect(answer.status == 200)
+        return try #require(try JSONDecoder().decode(BuildDetail.self, from: answer.body).features?.features)
+    }
+
+    func waitForProcessing(_ cluster: TestCluster, _ id: Int, after sequence: Int) async throws -> RepositoryConfig {
+        try await waitUntil("the repository is processed", timeout: .seconds(300)) {
+            let config = try await imports.config(cluster, id)
+            return config.status == .processed && (config.processing?.sequence ?? 0) > sequence
+        }
+        return try await imports.config(cluster, id)
+    }
+
+    @Test func anImportWithAutoProcessEndsProcessedAndASyncExtractsOnlyTheNewBuilds() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/risky", 150)]) { api, baseURL in
+            // Logs older than a week expire: those builds keep their git and history features.
+            var faults = SandboxFaults()
+            faults.logRetentionDays = 7
+            try await ingestion.setFaults(baseURL, faults)
+            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+            }
+            try await withServices(runtimes) {
+                let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/risky","autoProcess":true}]}"#)
+                #expect(created.status == 202)
+                let id = try #require(try JSONDecoder().decode([IngestionTests.IDOnly].self, from: created.body).first?.id)
+                let first = try await waitForProcessing(cluster, id, after: 0)
+
+                // One vector per build that ended its ingestion; none lost, none twice.
+                let (ingestionCounts, records) = try await ingestion.importBuilds(cluster, id)
+                let settled = records.filter { $0.status != .pending && $0.status != .failed }
+                let page = try await trainingBuilds(cluster, id)
+                #expect(page.builds.count == Set(page.builds.map(\.runId)).count)
+                #expect(Set(page.builds.map(\.runId)).isSuperset(of: settled.map(\.runId)))
+                #expect(page.counts.total == page.builds.count)
+                #expect(first.processing?.counts.total == page.builds.count)
+                #expect(ingestionCounts.total == records.count)
+
+                // Builds without logs are partial, say so, and still have their git features.
+                let logsMissing = Set(records.filter { $0.resources.contains { $0.resource == .buildLogs && $0.status == .missing } }.map(\.runId))
+                #expect(!logsMissing.isEmpty, "the 7-day retention expired some logs")
+                for build in page.builds where logsMissing.contains(build.runId) {
+                    #expect(build.extractionStatus == "partial")
+                    #expect(build.missingResources.contains("build_logs"))
+                }
+                let withoutLogs = try #require(page.builds.first { logsMissing.contains($0.runId) })
+                let partial = try await features(cluster, id, withoutLogs.runId)
+                #expect(partial["tr_log_num_lines"] == nil)
+                #expect(partial["git_num_all_built_commits"] != nil)
+
+                // A build's features read its own run: id, event and commit as the sandbox made them.
+                let repository = try #require(api.world.repository("acme/risky"))
+                let someRun = try #require(repository.runs.first { run in page.builds.contains { $0.runId == run.id } })
+                let values = try await features(cluster, id, someRun.id)
+                #expect(values["tr_build_id"] == .integer(Int(someRun.id)))
+                #expect(values["gh_event"] == .string(someRun.event))
+
+                // Everything extracted before the sync, to compare after it.
+                var before: [Int64: [String: FeatureValue]] = [:]
+                for build in page.builds { before[build.runId] = try await features(cluster, id, build.runId) }
+
+                // New commits and runs; the sync's ingestion ends and processing starts by itself.
+                try await offThePool { try api.world.addActivity(fullName: "acme/risky", commits: 30) }
+                #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/\(id)/sync-run", token: TestEnvironment.adminToken).status == 202)
+                _ = try await waitForProcessing(cluster, id, after: first.processing?.sequence ?? 0)
+                let after = try await trainingBuilds(cluster, id)
+                #expect(after.builds.count > page.builds.count, "the sync brought new builds")
+                // No earlier vector changed: nothing a build saw lay in its future.
+                for (runId, values) in before {
+                    #expect(try await features(cluster, id, runId) == values, "run \(runId)'s features changed after later builds arrived")
+                }
+
+                // The catalogue, and a refusal that writes nothing.
+                let catalogue = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/features", token: TestEnvironment.adminToken)
+                #expect(catalogue.status == 200)
+                let document = try #require(try JSONSerialization.jsonObject(with: catalogue.body) as? [String: Any])
+                #expect((document["features"] as? [Any])?.isEmpty == false)
+                #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/999999/start-processing", token: TestEnvironment.adminToken).status == 404)
+            }
+        }
+    }
+}
