@@ -12,6 +12,8 @@ public struct IngestorConfiguration: Sendable {
     public var logTimeout: Duration
     /// Runs whose logs are downloaded at once, per job.
     public var logConcurrency: Int
+    /// A log download that receives no byte for this long is broken off (and tried again).
+    public var logStallTimeout: Duration = .seconds(30)
 
 
     public init(worktreeBudgetBytes: Int64 = 10 << 30, maxLogBytes: Int64 = 256 << 20, cloneTimeout: Duration = .seconds(900), logTimeout: Duration = .seconds(120), logConcurrency: Int = 4) {
@@ -30,5 +32,6 @@ public struct IngestorConfiguration: Sendable {
         if let seconds = number("INGESTOR_CLONE_TIMEOUT_SECONDS") { cloneTimeout = .seconds(seconds) }
         if let seconds = number("INGESTOR_LOG_TIMEOUT_SECONDS") { logTimeout = .seconds(seconds) }
         if let count = number("INGESTOR_LOG_CONCURRENCY") { logConcurrency = Int(min(count, 64)) }
+        if let seconds = number("INGESTOR_LOG_STALL_SECONDS") { logStallTimeout = .seconds(seconds) }
     }
 }

@@ -49,10 +49,10 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         keys += ServiceName.allCases.map { "\($0.environmentPrefix)_URL" }
         if service == .gateway { keys.append("GATEWAY_PUBLIC_PORT") }
         // Read by the GitHub client (GitHubConfiguration) of the services that talk to GitHub.
-        if service == .sourceValidator || service == .ingestor { keys += ["GITHUB_API_URL", "GITHUB_TOKENS"] }
+        if service == .sourceValidator || service == .ingestor { keys += ["GITHUB_API_URL", "GITHUB_TOKENS", "GITHUB_SECONDARY_WAIT_SECONDS"] }
         // Read by the ingestor (IngestorConfiguration).
         if service == .ingestor {
-            keys += ["INGESTOR_WORKTREE_BUDGET_MB", "INGESTOR_MAX_LOG_MB", "INGESTOR_CLONE_TIMEOUT_SECONDS", "INGESTOR_LOG_TIMEOUT_SECONDS", "INGESTOR_LOG_CONCURRENCY"]
+            keys += ["INGESTOR_WORKTREE_BUDGET_MB", "INGESTOR_MAX_LOG_MB", "INGESTOR_CLONE_TIMEOUT_SECONDS", "INGESTOR_LOG_TIMEOUT_SECONDS", "INGESTOR_LOG_CONCURRENCY", "INGESTOR_LOG_STALL_SECONDS"]
         }
         return keys
     }

@@ -146,10 +146,14 @@ struct JobQueueTests {
             #expect(second == nil)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
 
+            // A job enqueued in a transaction that rolls back is gone with it.
             struct Abort: Error {}
-            await #expect(throws: (any Error).self) {
+            await #expect(throws: Abort.self) {
                 try await client.withTransaction(logger: TestEnvironment.logger) { connection in
-                    try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
+                    let id = try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
+                    #expect(id != nil)
+                    let inside = try await connection.query("SELECT count(*)::int8 FROM job_probe.jobs", logger: TestEnvironment.logger).collect().first?.decode(Int64.self)
+                    #expect(inside == 2)
                     throw Abort()
                 }
             }

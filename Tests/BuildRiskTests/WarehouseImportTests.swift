@@ -341,20 +341,30 @@ struct WarehouseImportTests {
             let gateway = try makeRuntime(.gateway, in: cluster)
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
             try await withServices([gateway, validator]) {
-                let url = "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events"
-                // Without a token the upgrade is refused.
-                await #expect(throws: (any Error).self) {
-                    try await WebSocketClient.connect(url: url, logger: TestEnvironment.logger) { _, _, _ in }
+                // Without a token the upgrade is refused with a 401.
+                var upgrade = HTTPClientRequest(url: cluster.publicURL + "/api/v1/events")
+                upgrade.headers.add(contentsOf: [("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")])
+                let refused = try await TestEnvironment.httpClient.execute(upgrade, timeout: .seconds(10))
+                #expect(refused.status == .unauthorized)
+                func newUser(_ name: String) async throws -> String {
+                    let created = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"\#(name)"}"#.utf8))
+                    return try #require(try created.json()["token"] as? String)
                 }
-                let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
+                let owner = try await newUser("olive")
+                let stranger = try await newUser("stan")
+                let listener = try await EventListener.open(cluster, token: owner)
                 defer { listener.close() }
-                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#)
+                let other = try await EventListener.open(cluster, token: stranger)
+                defer { other.close() }
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#, token: owner)
                 #expect(answer.status == 202)
                 try await waitUntil("the fetched REPO_UPDATE") { listener.received.value.contains { $0.status == "fetched" } }
                 let events = listener.received.value
                 let fetched = try #require(events.firstIndex { $0.status == "fetched" })
                 #expect(events[...fetched].allSatisfy { $0.type == "REPO_UPDATE" })
                 #expect(events.first?.status == "fetching")
+                // The events went over the same hub to every socket at once: the other user's got none of them.
+                #expect(other.received.value.isEmpty, "\(other.received.value.map(\.type))")
                 #expect((events[fetched].counts?["imported"] ?? 0) > 0)
             }
         }
