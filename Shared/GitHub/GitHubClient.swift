@@ -148,7 +148,9 @@ public struct GitHubClient: Sendable {
                 let answer = try await httpClient.client().execute(request, timeout: .seconds(30))
                 var buffer = try await answer.body.collect(upTo: 32 * 1024 * 1024)
                 response = GitHubResponse(status: Int(answer.status.code), headers: answer.headers, body: buffer.readData(length: buffer.readableBytes) ?? Data())
+                await tokens.release(token)
             } catch {
+                await tokens.release(token)
                 lastProblem = "\(error)"
                 logger.info("GitHub request failed; retrying", metadata: ["url": "\(url)", "attempt": "\(attempt)", "error": "\(error)"])
                 try await Task.sleep(for: Self.backoff(attempt))
@@ -260,6 +262,14 @@ public actor TokenPool {
         var restingSince = Date.distantPast
         /// Secondary limits in a row, for the exponential rest.
         var strikes = 0
+        /// Requests on the token not yet answered.
+        var inFlight = 0
+        /// Once a secondary limit was met, one request at a time: GitHub's advice ("make requests
+        /// serially instead of concurrently"), and then only the request that meets the next limit
+        /// is refused, not every other one already on its way.
+        var serial = false
+
+        func free(at now: Date) -> Bool { availableAt <= now && (!serial || inFlight == 0) }
 
         /// When the token may be used again.
         var availableAt: Date { max(restingUntil, remaining > 0 ? .distantPast : reset) }
@@ -278,13 +288,15 @@ public actor TokenPool {
             let now = Date()
             for offset in 0..<states.count {
                 let index = (cursor + offset) % states.count
-                if states[index].availableAt <= now {
+                if states[index].free(at: now) {
                     cursor = (index + 1) % states.count
+                    states[index].inFlight += 1
                     return states[index].token
                 }
             }
             let earliest = states.map(\.availableAt).min() ?? now
-            let wait = earliest.timeIntervalSince(now) + 0.05
+            // A token that is only busy with its one request frees up within a request's time.
+            let wait = earliest <= now ? 0.005 : earliest.timeIntervalSince(now) + 0.05
             guard wait <= Double(maximumWait.components.seconds) else {
                 throw GitHubError.unavailable("every token is rate limited until \(earliest)")
             }
@@ -299,6 +311,12 @@ public actor TokenPool {
         if let remaining = headers.first(name: "x-ratelimit-remaining").flatMap(Int.init) { states[index].remaining = remaining }
         if let reset = headers.first(name: "x-ratelimit-reset").flatMap(Double.init) { states[index].reset = Date(timeIntervalSince1970: reset) }
         if status != 403, status != 429, sentAt >= states[index].restingUntil { states[index].strikes = 0 }
+    }
+
+    /// The request that ``next(maximumWait:)`` handed `token` to was answered (or failed).
+    public func release(_ token: String?) {
+        guard let index = states.firstIndex(where: { $0.token == token }) else { return }
+        states[index].inFlight = max(states[index].inFlight - 1, 0)
     }
 
     /// Marks the token's primary budget spent until `reset`.
@@ -316,6 +334,7 @@ public actor TokenPool {
         let now = Date()
         let repeated = sentAt >= states[index].restingSince
         if repeated { states[index].strikes += 1 }
+        states[index].serial = true
         let rest = retryAfter ?? base * (1 << min(max(states[index].strikes - 1, 0), 16))
         let until = now.addingTimeInterval(Double(rest.components.seconds) + Double(rest.components.attoseconds) / 1e18)
         if until > states[index].restingUntil {

@@ -148,7 +148,7 @@ struct JobQueueTests {
 
             // A job enqueued in a transaction that rolls back is gone with it.
             struct Abort: Error {}
-            await #expect(throws: Abort.self) {
+            let rolledBack = await #expect(throws: PostgresTransactionError.self) {
                 try await client.withTransaction(logger: TestEnvironment.logger) { connection in
                     let id = try await queue.enqueue("probe.record", payload: Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
                     #expect(id != nil)
@@ -157,6 +157,7 @@ struct JobQueueTests {
                     throw Abort()
                 }
             }
+            #expect(rolledBack?.closureError is Abort && rolledBack?.rollbackError == nil)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
 
             // A queued job cancels at once and never runs.

@@ -79,8 +79,9 @@ struct WarehouseImportTests {
             var faults = SandboxFaults()
             faults.errorRate = 0.05
             faults.secondaryRateLimitEvery = 13
+            // Fixed windows of 5 s with 10 requests each: the import outpaces them and waits.
             faults.rateLimitBudget = 10
-            faults.rateLimitResetSeconds = 1
+            faults.rateLimitResetSeconds = 5
             api.setFaults(faults)
             let gateway = try makeRuntime(.gateway, in: cluster)
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
@@ -341,11 +342,17 @@ struct WarehouseImportTests {
             let gateway = try makeRuntime(.gateway, in: cluster)
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
             try await withServices([gateway, validator]) {
-                // Without a token the upgrade is refused with a 401.
-                var upgrade = HTTPClientRequest(url: cluster.publicURL + "/api/v1/events")
-                upgrade.headers.add(contentsOf: [("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")])
-                let refused = try await TestEnvironment.httpClient.execute(upgrade, timeout: .seconds(10))
-                #expect(refused.status == .unauthorized)
+                // Without a token, or with one that is no user's, the upgrade is refused (the
+                // same URL with a user's token upgrades below).
+                let url = "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events"
+                let anonymous = await #expect(throws: WebSocketClientError.self) {
+                    try await WebSocketClient.connect(url: url, logger: TestEnvironment.logger) { _, _, _ in }
+                }
+                #expect(anonymous == .webSocketUpgradeFailed)
+                let unknown = await #expect(throws: WebSocketClientError.self) {
+                    try await WebSocketClient.connect(url: url + "?token=not-a-token", logger: TestEnvironment.logger) { _, _, _ in }
+                }
+                #expect(unknown == .webSocketUpgradeFailed)
                 func newUser(_ name: String) async throws -> String {
                     let created = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"\#(name)"}"#.utf8))
                     return try #require(try created.json()["token"] as? String)
