@@ -72,19 +72,25 @@ struct GitHubClientTests {
                 httpClient: http, logger: TestEnvironment.logger)
             let concurrency = 4
             let perTask = 20
-            let answered = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<concurrency {
-                    group.addTask {
-                        var ok = 0
-                        for _ in 0..<perTask {
-                            if try await client.get("/repos/acme/limits").status == 200 { ok += 1 }
+            let outcome: Result<Int, any Error>
+            do {
+                outcome = .success(try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<concurrency {
+                        group.addTask {
+                            var ok = 0
+                            for _ in 0..<perTask {
+                                if try await client.get("/repos/acme/limits").status == 200 { ok += 1 }
+                            }
+                            return ok
                         }
-                        return ok
                     }
-                }
-                return try await group.reduce(0, +)
+                    return try await group.reduce(0, +)
+                })
+            } catch {
+                outcome = .failure(error)
             }
             try await http.shutdown()
+            let answered = try outcome.get()
             let stats = api.currentStats
             #expect(answered == concurrency * perTask)
             // 80 answered requests cross at least four multiples of 10: every kind of answer was met.
