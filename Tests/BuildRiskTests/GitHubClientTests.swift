@@ -55,6 +55,25 @@ struct GitHubClientTests {
         await #expect(throws: GitHubError.self) { try await pool.next(maximumWait: .seconds(1)) }
     }
 
+    /// README: "a token whose rate limit is spent rests until its reset" — the pool hands out the
+    /// other token meanwhile, and with every token spent past the longest wait it fails, retryably.
+    @Test func aSpentTokenRestsUntilItsResetAndTheOtherIsUsed() async throws {
+        let pool = TokenPool(tokens: ["token-a", "token-b"])
+        let reset = Date().addingTimeInterval(3600)
+        await pool.update("token-a", headers: Self.headers([("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", String(Int(reset.timeIntervalSince1970)))]), status: 200, sentAt: Date())
+        for _ in 0..<3 {
+            let token = try await pool.next(maximumWait: .seconds(1))
+            #expect(token == "token-b")
+            await pool.release(token)
+        }
+        await pool.spent("token-b", until: reset)
+        let error = await #expect(throws: GitHubError.self) { try await pool.next(maximumWait: .seconds(60)) }
+        #expect(error?.isRetryable == true)
+        // A budget whose reset has passed is whole again.
+        await pool.update("token-a", headers: Self.headers([("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", String(Int(Date().timeIntervalSince1970) - 1))]), status: 200, sentAt: Date())
+        #expect(try await pool.next(maximumWait: .seconds(1)) == "token-a")
+    }
+
     /// The sandbox refuses every request on a limited token until the limit ends, and counts them.
     /// The client rests the token on the first refusal and then sends one request at a time on it,
     /// so only requests already on their way at the first limit are refused with it; a client that went on sending would be refused hundreds of times in the

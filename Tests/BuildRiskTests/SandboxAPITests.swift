@@ -169,6 +169,28 @@ struct SandboxAPITests {
                 response.headers.first(name: "retry-after"), String(buffer: body))
     }
 
+    /// Withholding one pull request's ref takes that ref only: every other pull request keeps
+    /// `refs/pull/N/head` at its head, and restoring brings the withheld one back.
+    @Test func aWithheldPullRefWithholdsThatPullRequestsRefOnly() async throws {
+        try await withSandbox([("acme/api", 120)]) { api, baseURL in
+            let repository = try #require(api.world.repository("acme/api"))
+            let forkPulls = repository.pulls.filter(\.fromFork)
+            try #require(forkPulls.count >= 2)
+            let withheld = forkPulls[0]
+            let pullRefs = { try git(["--git-dir", repository.gitPath, "for-each-ref", "--format=%(refname) %(objectname)", "refs/pull"]) }
+            let before = try pullRefs()
+            #expect(try await request(baseURL + "/_sandbox/faults", post: #"{"withheldPullRequests": [\#(withheld.number)]}"#).status == 200)
+            let during = try pullRefs()
+            #expect(!during.contains("refs/pull/\(withheld.number)/head "))
+            for pull in forkPulls.dropFirst() {
+                #expect(during.contains("refs/pull/\(pull.number)/head \(pull.headSha)"))
+            }
+            #expect(during.split(separator: "\n").count == before.split(separator: "\n").count - 1)
+            #expect(try await request(baseURL + "/_sandbox/faults", post: "{}").status == 200)
+            #expect(try pullRefs() == before)
+        }
+    }
+
     /// GitHub's primary limit: a fixed window per token whose end is `x-ratelimit-reset`; a 304 to
     /// a conditional request made with a token does not count ("Best practices for using the REST
     /// API": conditional requests), one made without does.

@@ -41,6 +41,8 @@ public struct SandboxFaults: Codable, Sendable {
     public var logURLSeconds: Int = 60
     /// Deletes the `refs/pull/N/head` refs of fork pull requests from the base repositories (restored when false).
     public var withholdPullRefs: Bool = false
+    /// Withholds only these fork pull requests' refs (by number, in every base repository); the others keep theirs.
+    public var withheldPullRequests: [Int] = []
 
     public init() {}
 
@@ -62,6 +64,7 @@ public struct SandboxFaults: Codable, Sendable {
         logRetentionDays = try container.decodeIfPresent(Int.self, forKey: .logRetentionDays) ?? defaults.logRetentionDays
         logURLSeconds = try container.decodeIfPresent(Int.self, forKey: .logURLSeconds) ?? defaults.logURLSeconds
         withholdPullRefs = try container.decodeIfPresent(Bool.self, forKey: .withholdPullRefs) ?? defaults.withholdPullRefs
+        withheldPullRequests = try container.decodeIfPresent([Int].self, forKey: .withheldPullRequests) ?? defaults.withheldPullRequests
     }
 }
 
@@ -125,7 +128,7 @@ public final class SandboxAPI: Sendable {
     /// Sets the faults and withholds or restores the fork pull refs to match.
     public func applyFaults(_ value: SandboxFaults) throws {
         faults.withLock { $0 = value }
-        try world.setPullRefsWithheld(value.withholdPullRefs)
+        try world.setPullRefsWithheld(value.withholdPullRefs, only: Set(value.withheldPullRequests))
     }
     public var currentStats: SandboxStats { stats.withLock { $0 } }
 
