@@ -5,6 +5,7 @@ import BuildRiskLogs
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import ZIPFoundation
 
 /// Downloads a run's logs (GitHub answers 302 to a short-lived URL serving a zip: one file per
@@ -25,10 +26,16 @@ public struct BuildLogDownloader: Sendable {
         case missing(String)
     }
 
-    /// A download that may succeed when tried again.
+    /// A download that failed; a transient one (5xx, reset, stalled or short) is tried again.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// Whether another try may succeed (a 5xx, a broken or stalled connection, a short body),
+        /// as opposed to an archive over the size bound.
+        public var isTransient = true
     }
+
+    /// Tries of one run's logs within a job, 0.5 s and 1 s apart, before its `build_logs` fails.
+    static let attempts = 3
 
     public init(github: GitHubClient, downloads: LazyHTTPClient, dataDirectory: String, configuration: IngestorConfiguration, logger: Logger) {
         self.github = github
@@ -38,8 +45,26 @@ public struct BuildLogDownloader: Sendable {
         self.logger = logger
     }
 
-    /// Downloads, unpacks and parses one run's logs.
+    /// Downloads, unpacks and parses one run's logs, trying a transient failure again: a single
+    /// 503 or reset connection of the blob store should not fail a build.
     public func fetch(fullName: String, githubId: Int64, runId: Int64) async throws -> Outcome {
+        var attempt = 1
+        while true {
+            do {
+                return try await fetchOnce(fullName: fullName, githubId: githubId, runId: runId)
+            } catch let failure as Failure where failure.isTransient {
+                guard attempt < Self.attempts else {
+                    throw Failure(description: "\(failure.description) (tried \(attempt) times)", isTransient: true)
+                }
+                logger.info("log download failed; trying again", metadata: ["run": "\(runId)", "attempt": "\(attempt)", "error": "\(failure)"])
+                try await Task.sleep(for: .milliseconds(500 << (attempt - 1)))
+                attempt += 1
+            }
+        }
+    }
+
+    /// One try: a fresh signed URL (the previous one may have expired), the download, the parse.
+    private func fetchOnce(fullName: String, githubId: Int64, runId: Int64) async throws -> Outcome {
         let response: GitHubResponse
         do {
             response = try await github.get("/repos/\(fullName)/actions/runs/\(runId)/logs")
@@ -59,7 +84,7 @@ public struct BuildLogDownloader: Sendable {
             let url = URL(string: location, relativeTo: URL(string: github.configuration.baseURL))?.absoluteString ?? location
             zipBytes = try await download(url, to: zipPath)
         } else {
-            guard response.body.count <= configuration.maxLogBytes else { throw Failure(description: "log archive larger than \(configuration.maxLogBytes) bytes") }
+            guard response.body.count <= configuration.maxLogBytes else { throw Failure(description: "log archive larger than \(configuration.maxLogBytes) bytes", isTransient: false) }
             try response.body.write(to: URL(fileURLWithPath: zipPath))
             zipBytes = Int64(response.body.count)
         }
@@ -67,8 +92,37 @@ public struct BuildLogDownloader: Sendable {
         return .parsed(facts, zipBytes: zipBytes)
     }
 
-    /// Streams `url` to `path`, refusing more than the configured bound.
+    /// Streams `url` to `path`, refusing more than the configured bound, and breaks off a download
+    /// that receives no byte for `logStallTimeout` (a stalled connection never times out by itself
+    /// before the whole download's deadline).
     private func download(_ url: String, to path: String) async throws -> Int64 {
+        let lastProgress = Progress()
+        let stallTimeout = configuration.logStallTimeout
+        return try await withThrowingTaskGroup(of: Int64.self) { group in
+            group.addTask { try await self.stream(url, to: path, progress: lastProgress) }
+            group.addTask {
+                let interval = min(Duration.seconds(1), stallTimeout / 4)
+                while true {
+                    try await Task.sleep(for: interval)
+                    if ContinuousClock.now - lastProgress.last > stallTimeout {
+                        throw Failure(description: "log download failed: no byte received for \(stallTimeout)")
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            guard let written = try await group.next() else { throw Failure(description: "log download failed: no result") }
+            return written
+        }
+    }
+
+    /// When the download last received something.
+    private final class Progress: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        var last: ContinuousClock.Instant { instant.withLock { $0 } }
+        func touch() { instant.withLock { $0 = .now } }
+    }
+
+    private func stream(_ url: String, to path: String, progress: Progress) async throws -> Int64 {
         let request = HTTPClientRequest(url: url)
         let response: HTTPClientResponse
         do {
@@ -76,29 +130,36 @@ public struct BuildLogDownloader: Sendable {
         } catch {
             throw Failure(description: "log download failed: \(error)")
         }
+        progress.touch()
         guard response.status == .ok else {
-            // The signed URL expired between the redirect and the download, or the store failed.
-            throw Failure(description: "log download answered \(response.status.code)")
+            // A 5xx of the store, or the signed URL expired between the redirect and the download
+            // (403): the next try asks for a new URL.
+            throw Failure(description: "log download failed: answered \(response.status.code)")
         }
-        if let length = response.headers.first(name: "content-length").flatMap(Int64.init), length > configuration.maxLogBytes {
-            throw Failure(description: "log archive of \(length) bytes exceeds the bound of \(configuration.maxLogBytes)")
+        let length = response.headers.first(name: "content-length").flatMap(Int64.init)
+        if let length, length > configuration.maxLogBytes {
+            throw Failure(description: "log archive of \(length) bytes exceeds the bound of \(configuration.maxLogBytes)", isTransient: false)
         }
-        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw Failure(description: "cannot write \(path)") }
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw Failure(description: "cannot write \(path)", isTransient: false) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var written: Int64 = 0
         do {
             for try await buffer in response.body {
+                progress.touch()
                 written += Int64(buffer.readableBytes)
                 guard written <= configuration.maxLogBytes else {
-                    throw Failure(description: "log archive exceeds the bound of \(configuration.maxLogBytes) bytes")
+                    throw Failure(description: "log archive exceeds the bound of \(configuration.maxLogBytes) bytes", isTransient: false)
                 }
                 try handle.write(contentsOf: buffer.readableBytesView)
             }
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw Failure(description: "log download broke off after \(written) bytes: \(error)")
+            throw Failure(description: "log download failed: broke off after \(written) bytes: \(error)")
+        }
+        if let length, written != length {
+            throw Failure(description: "log download failed: ended after \(written) of \(length) bytes")
         }
         return written
     }
@@ -118,7 +179,7 @@ public struct BuildLogDownloader: Sendable {
             for entry in archive where entry.type == .file {
                 total += Int64(entry.uncompressedSize)
                 guard total <= configuration.maxLogBytes * 4 else {
-                    throw Failure(description: "log archive unpacks to more than \(configuration.maxLogBytes * 4) bytes")
+                    throw Failure(description: "log archive unpacks to more than \(configuration.maxLogBytes * 4) bytes", isTransient: false)
                 }
                 var data = Data()
                 _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }

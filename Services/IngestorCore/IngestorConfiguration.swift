@@ -13,6 +13,8 @@ public struct IngestorConfiguration: Sendable {
     public var logTimeout: Duration
     /// Runs whose logs are downloaded at once, per job.
     public var logConcurrency: Int
+    /// A log download that receives no byte for this long is broken off (and tried again).
+    public var logStallTimeout: Duration = .seconds(30)
 
     public init(worktreeBudgetBytes: Int64 = 10 << 30, maxLogBytes: Int64 = 256 << 20, cloneTimeout: Duration = .seconds(900), logTimeout: Duration = .seconds(120), logConcurrency: Int = 4) {
         self.worktreeBudgetBytes = worktreeBudgetBytes
@@ -25,7 +27,7 @@ public struct IngestorConfiguration: Sendable {
     /// The ingestor's settings; its definition lists them.
     public static let settings = [
         worktreeBudgetMB.declaration, maxLogMB.declaration, cloneTimeoutSetting.declaration, logTimeoutSetting.declaration,
-        logConcurrencySetting.declaration,
+        logConcurrencySetting.declaration, logStallSetting.declaration,
     ]
     static let worktreeBudgetMB: Setting<Int> = .integer(
         "INGESTOR_WORKTREE_BUDGET_MB", default: 10 << 10, in: 1...(1 << 30),
@@ -39,6 +41,10 @@ public struct IngestorConfiguration: Sendable {
     static let logConcurrencySetting: Setting<Int> = .integer(
         "INGESTOR_LOG_CONCURRENCY", default: 4, in: 1...64, meaning: "runs whose logs one job downloads at once")
 
+    static let logStallSetting: Setting<Duration> = .seconds(
+        "INGESTOR_LOG_STALL_SECONDS", default: 30, in: 1...3600,
+        meaning: "a log download that receives no byte for this long is cut off and retried")
+
     /// The settings as `environment` sets them; a bad value throws with the variable's name.
     public init(environment: [String: String]) throws {
         self.init(
@@ -47,5 +53,6 @@ public struct IngestorConfiguration: Sendable {
             cloneTimeout: try Self.cloneTimeoutSetting.read(environment),
             logTimeout: try Self.logTimeoutSetting.read(environment),
             logConcurrency: try Self.logConcurrencySetting.read(environment))
+        logStallTimeout = try Self.logStallSetting.read(environment)
     }
 }

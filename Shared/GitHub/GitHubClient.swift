@@ -17,15 +17,23 @@ public struct GitHubConfiguration: Sendable {
     public var tokens: [String]
     /// The longest the client waits out a rate limit before it fails the request.
     public var maximumRateLimitWait: Duration
+    /// How long a token rests after a secondary rate limit that names no `retry-after`
+    /// (`GITHUB_SECONDARY_WAIT_SECONDS`); doubled each time the limit repeats. GitHub: "wait for at
+    /// least one minute before retrying", then "an exponentially increasing amount of time".
+    public var secondaryRateLimitWait: Duration
 
-    public init(baseURL: String = "https://api.github.com", tokens: [String] = [], maximumRateLimitWait: Duration = .seconds(900)) {
+    public init(baseURL: String = "https://api.github.com", tokens: [String] = [], maximumRateLimitWait: Duration = .seconds(900), secondaryRateLimitWait: Duration = .seconds(60)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.tokens = tokens
         self.maximumRateLimitWait = maximumRateLimitWait
+        self.secondaryRateLimitWait = secondaryRateLimitWait
     }
 
     /// The settings a service that talks to GitHub reads; its definition lists them.
-    public static let settings = [apiURLSetting.declaration, tokensSetting.declaration, tokenSetting.declaration]
+    public static let settings = [apiURLSetting.declaration, tokensSetting.declaration, tokenSetting.declaration, secondaryWaitSetting.declaration]
+    static let secondaryWaitSetting: Setting<Duration> = .seconds(
+        "GITHUB_SECONDARY_WAIT_SECONDS", default: 60, in: 1...3600,
+        meaning: "how long a token rests after a secondary rate limit answered without retry-after (doubled while it repeats)")
     static let apiURLSetting: Setting<String> = .text(
         "GITHUB_API_URL", default: "https://api.github.com",
         meaning: "GitHub's API (a GitHub Enterprise Server's https://HOST/api/v3, or the sandbox)")
@@ -41,7 +49,9 @@ public struct GitHubConfiguration: Sendable {
     /// GitHub as `environment` sets it (``settings``); a bad value throws with the variable's name.
     public init(environment: [String: String]) throws {
         let tokens = try Self.tokensSetting.read(environment)
-        self.init(baseURL: try Self.apiURLSetting.read(environment), tokens: tokens.isEmpty ? try Self.tokenSetting.read(environment) : tokens)
+        self.init(
+            baseURL: try Self.apiURLSetting.read(environment), tokens: tokens.isEmpty ? try Self.tokenSetting.read(environment) : tokens,
+            secondaryRateLimitWait: try Self.secondaryWaitSetting.read(environment))
     }
 }
 
@@ -137,6 +147,7 @@ public struct GitHubClient: Sendable {
     public func get(_ pathOrURL: String, etag: String? = nil, accept: String = "application/vnd.github+json", counter: RequestCounter? = nil) async throws -> GitHubResponse {
         let url = pathOrURL.hasPrefix("http") ? pathOrURL : configuration.baseURL + pathOrURL
         var attempt = 0
+        var secondaryLimits = 0
         var lastProblem = ""
         while attempt < maxAttempts {
             attempt += 1
@@ -147,49 +158,51 @@ public struct GitHubClient: Sendable {
             request.headers.add(name: "user-agent", value: "BuildRisk")
             if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
             if let etag { request.headers.add(name: "if-none-match", value: etag) }
+            let sentAt = Date()
             let response: GitHubResponse
             do {
                 let answer = try await httpClient.client().execute(request, timeout: .seconds(30))
                 var buffer = try await answer.body.collect(upTo: 32 * 1024 * 1024)
                 response = GitHubResponse(status: Int(answer.status.code), headers: answer.headers, body: buffer.readData(length: buffer.readableBytes) ?? Data())
+                await tokens.release(token)
             } catch {
+                await tokens.release(token)
                 lastProblem = "\(error)"
                 logger.info("GitHub request failed; retrying", metadata: ["url": "\(url)", "attempt": "\(attempt)", "error": "\(error)"])
                 try await Task.sleep(for: Self.backoff(attempt))
                 continue
             }
             counter?.record(status: response.status)
-            if let token { await tokens.update(token, headers: response.headers) }
+            await tokens.update(token, headers: response.headers, status: response.status, sentAt: sentAt)
             switch response.status {
             case 200..<300, 304:
                 return response
             case 300..<400 where response.headers.first(name: "location") != nil:
                 return response
             case 403, 429:
-                let message = String(decoding: response.body.prefix(300), as: UTF8.self)
-                if let retryAfter = response.headers.first(name: "retry-after").flatMap(Int.init) {
-                    // Secondary rate limit: wait what GitHub asks, not fail.
-                    lastProblem = "secondary rate limit"
-                    attempt -= 1
-                    try await Task.sleep(for: .seconds(max(retryAfter, 1)))
-                    continue
-                }
-                if response.headers.first(name: "x-ratelimit-remaining") == "0" {
-                    // Primary rate limit: the pool rests this token until its reset and hands out
-                    // another, or waits; without tokens, wait for the reset here.
+                switch Self.rateLimit(status: response.status, headers: response.headers, body: response.body) {
+                case .primary(let reset):
+                    // The pool rests this token until its reset and hands out another, or waits.
                     lastProblem = "primary rate limit"
                     attempt -= 1
-                    if token == nil {
-                        let reset = response.headers.first(name: "x-ratelimit-reset").flatMap(Double.init) ?? Date().timeIntervalSince1970 + 60
-                        let wait = reset - Date().timeIntervalSince1970 + 0.05
-                        guard wait <= Double(configuration.maximumRateLimitWait.components.seconds) else {
-                            throw GitHubError.unavailable("rate limit spent until \(Date(timeIntervalSince1970: reset)) and no token configured")
-                        }
-                        try await Task.sleep(for: .milliseconds(Int64(max(wait, 0.05) * 1000)))
-                    }
+                    await tokens.spent(token, until: reset ?? Date().addingTimeInterval(60))
                     continue
+                case .secondary(let retryAfter):
+                    // The token rests: this request and every other one on it wait in the pool, so
+                    // none is sent while GitHub refuses them ("continuing to make requests while
+                    // you are rate limited may result in the banning of your integration").
+                    secondaryLimits += 1
+                    let rest = await tokens.rest(token, retryAfter: retryAfter, base: configuration.secondaryRateLimitWait, sentAt: sentAt)
+                    lastProblem = "secondary rate limit"
+                    logger.notice("GitHub secondary rate limit; the token rests", metadata: ["url": "\(url)", "rest": "\(rest)", "status": "\(response.status)"])
+                    guard secondaryLimits <= Self.maxSecondaryLimits, rest <= configuration.maximumRateLimitWait else {
+                        throw GitHubError.unavailable("secondary rate limit repeated \(secondaryLimits) times; the next rest would be \(rest)")
+                    }
+                    attempt -= 1
+                    continue
+                case nil:
+                    throw GitHubError.unauthorized("\(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
                 }
-                throw GitHubError.unauthorized("\(response.status): \(message)")
             case 401:
                 throw GitHubError.unauthorized(String(decoding: response.body.prefix(300), as: UTF8.self))
             case 404:
@@ -209,47 +222,142 @@ public struct GitHubClient: Sendable {
         throw GitHubError.unavailable(lastProblem)
     }
 
+    /// Secondary limits one request waits out before it fails (GitHub: "throw an error after a
+    /// specific number of retries").
+    static let maxSecondaryLimits = 8
+
     static func backoff(_ attempt: Int) -> Duration {
         let base = 0.2 * pow(2, Double(attempt - 1))
         return .milliseconds(Int64((base / 2 + Double.random(in: 0...(base / 2))) * 1000))
     }
-}
 
-/// The tokens of a client, each with what GitHub last said of its primary rate limit.
-actor TokenPool {
-    private var states: [(token: String, remaining: Int, reset: Date)]
-    private var cursor = 0
-
-    init(tokens: [String]) {
-        states = tokens.map { ($0, Int.max, .distantPast) }
+    /// What a 403 or 429 means.
+    public enum RateLimit: Equatable, Sendable {
+        /// The token's hourly budget is spent until `reset`.
+        case primary(reset: Date?)
+        /// A secondary limit; rest `retryAfter` when GitHub says, else the configured wait.
+        case secondary(retryAfter: Duration?)
     }
 
-    /// The next token with budget left (nil when there are no tokens); waits for the earliest
-    /// reset when all are spent.
-    func next(maximumWait: Duration) async throws -> String? {
-        guard !states.isEmpty else { return nil }
+    /// Reads a 403 or 429 as GitHub's rate-limit documentation does ("Handle rate limit errors
+    /// appropriately"): `retry-after` first, then `x-ratelimit-remaining: 0` until
+    /// `x-ratelimit-reset`, then a message that names a rate limit, any 429, or a 403 with budget
+    /// left and no message; nil for a 403 that refuses access (that fails for good).
+    public static func rateLimit(status: Int, headers: HTTPHeaders, body: Data) -> RateLimit? {
+        guard status == 403 || status == 429 else { return nil }
+        if let seconds = headers.first(name: "retry-after").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+            return .secondary(retryAfter: .seconds(max(seconds, 1)))
+        }
+        let remaining = headers.first(name: "x-ratelimit-remaining").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if remaining == 0 {
+            return .primary(reset: headers.first(name: "x-ratelimit-reset").flatMap(Double.init).map(Date.init(timeIntervalSince1970:)))
+        }
+        struct Message: Decodable { var message: String? }
+        let message = (try? JSONDecoder().decode(Message.self, from: body))?.message
+            ?? String(decoding: body.prefix(1000), as: UTF8.self)
+        if message.range(of: "rate limit", options: .caseInsensitive) != nil || message.range(of: "abuse", options: .caseInsensitive) != nil {
+            return .secondary(retryAfter: nil)
+        }
+        if status == 429 { return .secondary(retryAfter: nil) }
+        // GitHub's refusals of access ("Resource not accessible by integration") say so; a bare
+        // 403 that leaves budget can only be a limit.
+        if remaining != nil, message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .secondary(retryAfter: nil) }
+        return nil
+    }
+}
+
+/// The tokens of a client (or no token: anonymous requests, limited alike), each with what
+/// GitHub last said of its primary rate limit and whether it rests after a secondary one.
+public actor TokenPool {
+    struct State {
+        var token: String?
+        var remaining = Int.max
+        var reset = Date.distantPast
+        /// No request is sent on the token before this (a secondary rate limit).
+        var restingUntil = Date.distantPast
+        var restingSince = Date.distantPast
+        /// Secondary limits in a row, for the exponential rest.
+        var strikes = 0
+        /// Requests on the token not yet answered.
+        var inFlight = 0
+        /// Once a secondary limit was met, one request at a time: GitHub's advice ("make requests
+        /// serially instead of concurrently"), and then only the request that meets the next limit
+        /// is refused, not every other one already on its way.
+        var serial = false
+
+        func free(at now: Date) -> Bool { availableAt <= now && (!serial || inFlight == 0) }
+
+        /// When the token may be used again.
+        var availableAt: Date { max(restingUntil, remaining > 0 ? .distantPast : reset) }
+    }
+    private var states: [State]
+    private var cursor = 0
+
+    public init(tokens: [String]) {
+        states = tokens.isEmpty ? [State(token: nil)] : tokens.map { State(token: $0) }
+    }
+
+    /// The next token free to use (nil for anonymous requests); waits for the earliest one when
+    /// every token is spent or resting.
+    public func next(maximumWait: Duration) async throws -> String? {
         while true {
             let now = Date()
             for offset in 0..<states.count {
                 let index = (cursor + offset) % states.count
-                if states[index].remaining > 0 || states[index].reset <= now {
+                if states[index].free(at: now) {
                     cursor = (index + 1) % states.count
+                    states[index].inFlight += 1
                     return states[index].token
                 }
             }
-            let earliest = states.map(\.reset).min() ?? now
-            let wait = earliest.timeIntervalSince(now) + 0.05
+            let earliest = states.map(\.availableAt).min() ?? now
+            // A token that is only busy with its one request frees up within a request's time.
+            let wait = earliest <= now ? 0.005 : earliest.timeIntervalSince(now) + 0.05
             guard wait <= Double(maximumWait.components.seconds) else {
-                throw GitHubError.unavailable("every token's rate limit is spent until \(earliest)")
+                throw GitHubError.unavailable("every token is rate limited until \(earliest)")
             }
             try await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
         }
     }
 
-    func update(_ token: String, headers: HTTPHeaders) {
+    /// Records what an answer says of the token's budget; an answer to a request sent after the
+    /// token's rest ended clears its secondary strikes.
+    public func update(_ token: String?, headers: HTTPHeaders, status: Int, sentAt: Date) {
         guard let index = states.firstIndex(where: { $0.token == token }) else { return }
         if let remaining = headers.first(name: "x-ratelimit-remaining").flatMap(Int.init) { states[index].remaining = remaining }
         if let reset = headers.first(name: "x-ratelimit-reset").flatMap(Double.init) { states[index].reset = Date(timeIntervalSince1970: reset) }
+        if status != 403, status != 429, sentAt >= states[index].restingUntil { states[index].strikes = 0 }
+    }
+
+    /// The request that ``next(maximumWait:)`` handed `token` to was answered (or failed).
+    public func release(_ token: String?) {
+        guard let index = states.firstIndex(where: { $0.token == token }) else { return }
+        states[index].inFlight = max(states[index].inFlight - 1, 0)
+    }
+
+    /// Marks the token's primary budget spent until `reset`.
+    public func spent(_ token: String?, until reset: Date) {
+        guard let index = states.firstIndex(where: { $0.token == token }) else { return }
+        states[index].remaining = 0
+        states[index].reset = max(states[index].reset, reset)
+    }
+
+    /// Rests `token` after a secondary limit and returns the rest: `retryAfter`, else `base`
+    /// doubled for every limit in a row. A request sent before the current rest began was
+    /// refused for the limit already being waited out and does not count as a repeat.
+    public func rest(_ token: String?, retryAfter: Duration?, base: Duration, sentAt: Date) -> Duration {
+        guard let index = states.firstIndex(where: { $0.token == token }) else { return retryAfter ?? base }
+        let now = Date()
+        let repeated = sentAt >= states[index].restingSince
+        if repeated { states[index].strikes += 1 }
+        states[index].serial = true
+        let rest = retryAfter ?? base * (1 << min(max(states[index].strikes - 1, 0), 16))
+        let until = now.addingTimeInterval(Double(rest.components.seconds) + Double(rest.components.attoseconds) / 1e18)
+        if until > states[index].restingUntil {
+            states[index].restingUntil = until
+            if repeated { states[index].restingSince = now }
+        }
+        return rest
     }
 }
 

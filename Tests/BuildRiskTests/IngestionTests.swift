@@ -117,9 +117,10 @@ struct IngestionTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/shop", 300)]) { api, baseURL in
-            // Some log downloads come back cut off: those builds fail, and a retry completes them.
+            // Most log downloads break off mid-body: a build whose three tries all break fails, and
+            // a reingest completes it.
             var faults = SandboxFaults()
-            faults.truncatedZipRate = 0.2
+            faults.truncatedZipRate = 0.8
             // The generated history spans about two weeks: a 7-day retention expires the older half's logs.
             faults.logRetentionDays = 7
             try await setFaults(baseURL, faults)
@@ -165,13 +166,6 @@ struct IngestionTests {
                 #expect(Dictionary(announced.map { ($0.runId, $0.status) }) { a, _ in a } == Dictionary(builds.map { ($0.runId, $0.status) }) { a, _ in a })
                 #expect(received.value.contains { $0.repoUpdate?.status == "ingesting" })
                 #expect(builds.filter { $0.status == .failed }.allSatisfy { $0.reason?.hasPrefix("build_logs") == true })
-                // Fork pull requests got their commit through the pull ref.
-                let forkRuns = Set(repository.runs.filter { $0.head_repository?.full_name != nil && $0.head_repository?.full_name != repository.fullName }.map(\.id))
-                #expect(!forkRuns.isEmpty)
-                for build in builds where forkRuns.contains(build.runId) && build.status == .ingested {
-                    #expect(build.commitSource == "pull_ref")
-                    #expect(build.effectiveSha == build.headSha)
-                }
                 // Expired logs are missing, not failed.
                 #expect(counts.missingResource > 0)
                 for build in builds where build.status == .missingResource {
@@ -192,6 +186,14 @@ struct IngestionTests {
                 #expect(counts.missingResource == missingBefore)
                 #expect(counts.ingested + counts.missingResource == admitted.count)
                 #expect(builds.filter { $0.attempts > 1 }.allSatisfy { $0.status == .ingested })
+                // Fork pull requests got their commit through the pull ref (at least one was ingested).
+                let forkRuns = Set(repository.runs.filter { $0.head_repository?.full_name != nil && $0.head_repository?.full_name != repository.fullName }.map(\.id))
+                let forkBuilds = builds.filter { forkRuns.contains($0.runId) && $0.status == .ingested }
+                #expect(!forkBuilds.isEmpty, "no fork build was ingested")
+                for build in forkBuilds {
+                    #expect(build.commitSource == "pull_ref")
+                    #expect(build.effectiveSha == build.headSha)
+                }
 
                 // Parsed logs are stored for the ingested builds.
                 let parsed = try await withClient(database.url(forSchema: "ingestor")) { client in
@@ -200,6 +202,11 @@ struct IngestionTests {
                 #expect(Int(parsed) == builds.filter { $0.resources.contains { $0.resource == .buildLogs && $0.status == .completed } }.count)
 
                 // Another user cannot see the records; a bad status filter is refused.
+                let mallory = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"mallory"}"#.utf8))
+                let other = try #require(try mallory.json()["token"] as? String)
+                let hidden = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds", token: other)
+                #expect(hidden.status == 404, "\(hidden.text)")
+                #expect(!hidden.text.contains("\(builds.first?.runId ?? -1)"))
                 #expect(try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds?status=nope", token: TestEnvironment.adminToken).status == 400)
             }
         }
@@ -347,12 +354,15 @@ struct IngestionTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/slowlogs", 40)]) { api, baseURL in
+            // Every download stalls mid-body for longer than the ingestor waits for a byte: three
+            // tries each break off, and the builds' logs fail.
             var faults = SandboxFaults()
-            faults.slowLogMilliseconds = 2500
+            faults.slowLogMilliseconds = 5000
             try await setFaults(baseURL, faults)
+            var configuration = IngestorConfiguration()
+            configuration.logStallTimeout = .seconds(1)
             let definition = IngestorService.definition(
-                github: GitHubConfiguration(baseURL: baseURL, tokens: ["sandbox-token-3"]),
-                configuration: IngestorConfiguration(logTimeout: .seconds(1)))
+                github: GitHubConfiguration(baseURL: baseURL, tokens: ["sandbox-token-3"]), configuration: configuration)
             let runtime = try makeRuntime(.ingestor, in: cluster, definition: definition)
             try await withServices([runtime]) {
                 let repository = try #require(api.world.repository("acme/slowlogs"))
@@ -365,11 +375,13 @@ struct IngestionTests {
                 for build in timedOut.builds {
                     let logs = try #require(build.resources.first { $0.resource == .buildLogs })
                     #expect(logs.status == .failed)
-                    #expect(logs.error?.contains("log download failed") == true, "\(logs.error ?? "")")
+                    #expect(logs.error?.contains("log download failed: no byte received") == true, "\(logs.error ?? "")")
+                    #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
                     // Only logs were asked for: no clone was made.
                     #expect(build.resources.first { $0.resource == .gitHistory }?.status == .skipped)
                 }
                 #expect(!FileManager.default.fileExists(atPath: cluster.dataDirectory + "/repos"))
+                #expect(api.currentStats.stalledLogs == runs.count * 3)
 
                 try await setFaults(baseURL, SandboxFaults())
                 #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "slow-1")).queued == runs.count)
@@ -377,6 +389,55 @@ struct IngestionTests {
                 let retried = try await records(client, "slow-1")
                 #expect(retried.counts.ingested == runs.count)
                 #expect(retried.builds.allSatisfy { $0.attempts == 2 })
+            }
+        }
+    }
+
+    /// A 503 of the log store and a connection broken mid-body are tried again within the job,
+    /// and the build ends ingested on its first job attempt; a run whose three tries all fail
+    /// ends with its logs failed, saying so.
+    @Test func aLogDownloadThatFailsIsTriedAgainAndTheBuildEndsIngested() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/flaky", 40)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.logRetentionDays = 0
+            faults.logFaultsPerRun = 2
+            try await setFaults(baseURL, faults)
+            let definition = IngestorService.definition(
+                github: GitHubConfiguration(baseURL: baseURL, tokens: ["sandbox-token-4"]), configuration: IngestorConfiguration())
+            let runtime = try makeRuntime(.ingestor, in: cluster, definition: definition)
+            try await withServices([runtime]) {
+                let repository = try #require(api.world.repository("acme/flaky"))
+                let ran = repository.runs.filter { $0.status == "completed" && ["success", "failure", "cancelled"].contains($0.conclusion ?? "") }
+                let runs = Array(ran.prefix(5))
+                try #require(runs.count == 5 && ran.count >= 8)
+                let client = ingestor(cluster)
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "flaky-1", resources: [.buildLogs], runs: runs))
+                try await waitUntil("the logs are settled", timeout: .seconds(120)) { try await records(client, "flaky-1").counts.pending == 0 }
+                let page = try await records(client, "flaky-1")
+                #expect(page.counts.ingested == runs.count)
+                #expect(page.builds.allSatisfy { $0.attempts == 1 })
+                // Each run's first download was a 503 and its second broke off mid-body.
+                #expect(api.currentStats.logErrors == runs.count)
+                #expect(api.currentStats.truncatedZips == runs.count)
+
+                // Three faults per run: the third try fails too.
+                var worse = SandboxFaults()
+                worse.logRetentionDays = 0
+                worse.logFaultsPerRun = 3
+                try await setFaults(baseURL, worse)
+                let unlucky = Array(ran.dropFirst(5).prefix(3))
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "flaky-2", resources: [.buildLogs], runs: unlucky))
+                try await waitUntil("the logs are settled", timeout: .seconds(120)) { try await records(client, "flaky-2").counts.pending == 0 }
+                let failed = try await records(client, "flaky-2")
+                #expect(failed.counts.failed == unlucky.count)
+                for build in failed.builds {
+                    let logs = try #require(build.resources.first { $0.resource == .buildLogs })
+                    #expect(logs.status == .failed)
+                    #expect(logs.error?.contains("answered 503") == true, "\(logs.error ?? "")")
+                    #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
+                }
             }
         }
     }

@@ -146,13 +146,18 @@ struct JobQueueTests {
             #expect(second == nil)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
 
+            // A job enqueued in a transaction that rolls back is gone with it.
             struct Abort: Error {}
-            await #expect(throws: (any Error).self) {
+            let rolledBack = await #expect(throws: PostgresTransactionError.self) {
                 try await client.withTransaction(logger: TestEnvironment.logger) { connection in
-                    try await queue.enqueue(Self.record, Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
+                    let id = try await queue.enqueue(Self.record, Empty(), options: JobOptions(idempotencyKey: "rolled-back"), on: connection)
+                    #expect(id != nil)
+                    let inside = try await connection.query("SELECT count(*)::int8 FROM job_probe.jobs", logger: TestEnvironment.logger).collect().first?.decode(Int64.self)
+                    #expect(inside == 2)
                     throw Abort()
                 }
             }
+            #expect(rolledBack?.closureError is Abort && rolledBack?.rollbackError == nil)
             #expect(try await count(client, "SELECT count(*)::int8 FROM job_probe.jobs") == 1)
 
             // A queued job cancels at once and never runs.

@@ -129,16 +129,148 @@ struct SandboxAPITests {
         }
     }
 
-    @Test func aTruncatedZipIsServedWithStatus200AndCannotBeRead() async throws {
+    /// A truncated archive is what a client meets on a real network: the head promises the whole
+    /// length, half the body comes, and the connection breaks.
+    @Test func aTruncatedZipIsAConnectionThatBreaksMidBody() async throws {
         try await withSandbox([("acme/api", 120)]) { api, baseURL in
             #expect(try await request(baseURL + "/_sandbox/faults", post: #"{"truncatedZipRate": 1}"#).status == 200)
             let repository = try #require(api.world.repository("acme/api"))
             let run = try #require(repository.runs.first { $0.conclusion == "success" })
             let location = try #require(try await request(baseURL + "/repos/acme/api/actions/runs/\(run.id)/logs").headers["location"])
-            let zip = try await request(location)
-            #expect(zip.status == 200)
-            #expect(Self.zipEntryNames(zip.body) == nil)
+            let response = try await Self.client.execute(HTTPClientRequest(url: location), timeout: .seconds(30))
+            #expect(response.status == .ok)
+            let promised = try #require(response.headers.first(name: "content-length").flatMap(Int.init))
+            var received = 0
+            var broke = false
+            do {
+                for try await buffer in response.body { received += buffer.readableBytes }
+            } catch {
+                broke = true
+            }
+            #expect(broke, "the body ended cleanly after \(received) of \(promised) bytes")
+            #expect(received > 0 && received < promised)
             #expect(api.currentStats.truncatedZips == 1)
+            // Without the fault the same archive arrives whole and reads.
+            #expect(try await request(baseURL + "/_sandbox/faults", post: "{}").status == 200)
+            let whole = try await request(try #require(try await request(baseURL + "/repos/acme/api/actions/runs/\(run.id)/logs").headers["location"]))
+            #expect(whole.body.count == promised)
+            #expect(Self.zipEntryNames(whole.body)?.isEmpty == false)
+        }
+    }
+
+    func get(_ url: String, token: String?, etag: String? = nil) async throws -> (status: Int, remaining: Int?, reset: Int?, etag: String?, retryAfter: String?, text: String) {
+        var request = HTTPClientRequest(url: url)
+        if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
+        if let etag { request.headers.add(name: "if-none-match", value: etag) }
+        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), response.headers.first(name: "x-ratelimit-remaining").flatMap(Int.init),
+                response.headers.first(name: "x-ratelimit-reset").flatMap(Int.init), response.headers.first(name: "etag"),
+                response.headers.first(name: "retry-after"), String(buffer: body))
+    }
+
+    /// Withholding one pull request's ref takes that ref only: every other pull request keeps
+    /// `refs/pull/N/head` at its head, and restoring brings the withheld one back.
+    @Test func aWithheldPullRefWithholdsThatPullRequestsRefOnly() async throws {
+        try await withSandbox([("acme/api", 120)]) { api, baseURL in
+            let repository = try #require(api.world.repository("acme/api"))
+            let forkPulls = repository.pulls.filter(\.fromFork)
+            try #require(forkPulls.count >= 2)
+            let withheld = forkPulls[0]
+            let pullRefs = { try git(["--git-dir", repository.gitPath, "for-each-ref", "--format=%(refname) %(objectname)", "refs/pull"]) }
+            let before = try pullRefs()
+            #expect(try await request(baseURL + "/_sandbox/faults", post: #"{"withheldPullRequests": [\#(withheld.number)]}"#).status == 200)
+            let during = try pullRefs()
+            #expect(!during.contains("refs/pull/\(withheld.number)/head "))
+            for pull in forkPulls.dropFirst() {
+                #expect(during.contains("refs/pull/\(pull.number)/head \(pull.headSha)"))
+            }
+            #expect(during.split(separator: "\n").count == before.split(separator: "\n").count - 1)
+            #expect(try await request(baseURL + "/_sandbox/faults", post: "{}").status == 200)
+            #expect(try pullRefs() == before)
+        }
+    }
+
+    /// GitHub's primary limit: a fixed window per token whose end is `x-ratelimit-reset`; a 304 to
+    /// a conditional request made with a token does not count ("Best practices for using the REST
+    /// API": conditional requests), one made without does.
+    @Test func thePrimaryLimitIsAFixedWindowPerTokenAndAnAuthorized304IsFree() async throws {
+        try await withSandbox([("acme/api", 20)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.rateLimitBudget = 3
+            faults.rateLimitResetSeconds = 3600
+            api.setFaults(faults)
+            let url = baseURL + "/repos/acme/api"
+            let first = try await get(url, token: "token-a")
+            #expect(first.status == 200 && first.remaining == 2)
+            let reset = try #require(first.reset)
+            let notModified = try await get(url, token: "token-a", etag: first.etag)
+            #expect(notModified.status == 304 && notModified.remaining == 2 && notModified.reset == reset)
+            #expect(try await get(url, token: "token-a").remaining == 1)
+            let last = try await get(url, token: "token-a")
+            #expect(last.status == 200 && last.remaining == 0 && last.reset == reset)
+            let refused = try await get(url, token: "token-a")
+            #expect(refused.status == 403 && refused.remaining == 0 && refused.reset == reset)
+            #expect(refused.text.contains("API rate limit exceeded"))
+            // Another token has a window of its own.
+            #expect(try await get(url, token: "token-b").remaining == 2)
+            // Without a token a 304 counts.
+            let anonymous = try await get(url, token: nil)
+            #expect(try await get(url, token: nil, etag: anonymous.etag).remaining == 1)
+            #expect(api.currentStats.primaryRateLimited == 1)
+        }
+    }
+
+    /// Secondary limits as GitHub sends them: 403 or 429, with or without retry-after, GitHub's
+    /// message; the token stays limited, and every request on it meanwhile is refused and counted.
+    @Test func aSecondaryLimitAnswers403Or429WithAndWithoutRetryAfterAndRefusesTheTokenUntilItEnds() async throws {
+        try await withSandbox([("acme/api", 20)]) { api, baseURL in
+            var faults = SandboxFaults()
+            faults.secondaryRateLimitEvery = 1
+            faults.secondaryRateLimitSeconds = 3600
+            api.setFaults(faults)
+            let url = baseURL + "/repos/acme/api"
+            var answers: [(Int, String?)] = []
+            for token in ["t1", "t2", "t3", "t4"] {
+                let answer = try await get(url, token: token)
+                #expect(answer.text.contains("You have exceeded a secondary rate limit"))
+                #expect((answer.remaining ?? 0) > 0)
+                answers.append((answer.status, answer.retryAfter))
+            }
+            #expect(answers.map(\.0) == [403, 429, 403, 429])
+            #expect(answers.map { $0.1 != nil } == [true, true, false, false])
+            #expect(answers.compactMap(\.1).allSatisfy { (Int($0) ?? 0) > 3000 })
+            let again = try await get(url, token: "t1")
+            #expect(again.status == 403 && again.retryAfter != nil)
+            let stats = api.currentStats
+            #expect(stats.secondaryRateLimited == 4)
+            #expect(stats.secondaryRefused == 5)
+        }
+    }
+
+    /// `created` compares instants, as GitHub's search syntax does: a date-time with an offset is
+    /// the same moment in UTC, and a bare date is the whole day.
+    @Test func theCreatedFilterComparesDatesNotStrings() async throws {
+        try await withSandbox([("acme/api", 60)]) { api, baseURL in
+            let runs = try #require(api.world.repository("acme/api")).runs
+            let parse = { (text: String) in try Date(text, strategy: .iso8601) }
+            let pivot = runs[runs.count / 2]
+            let pivotDate = try parse(pivot.created_at)
+            // The pivot's instant written with a +14:00 offset: as a string it sorts after the runs of the next 14 hours.
+            let formatter = ISO8601DateFormatter()
+            formatter.timeZone = TimeZone(secondsFromGMT: 14 * 3600)
+            let shifted = formatter.string(from: pivotDate)
+            #expect(shifted.hasSuffix("+14:00"))
+            let expectedUpTo = try runs.filter { try parse($0.created_at) <= pivotDate }.count
+            let upTo = try await request(baseURL + "/repos/acme/api/actions/runs?per_page=1&created=%3C%3D" + shifted.replacingOccurrences(of: "+", with: "%2B")).json()
+            #expect(upTo["total_count"] as? Int == expectedUpTo)
+            let day = String(pivot.created_at.prefix(10))
+            let expectedDay = runs.filter { $0.created_at.hasPrefix(day) }.count
+            let onDay = try await request(baseURL + "/repos/acme/api/actions/runs?per_page=1&created=\(day)").json()
+            #expect(onDay["total_count"] as? Int == expectedDay)
+            let expectedFrom = try runs.filter { try parse($0.created_at) >= pivotDate }.count
+            let from = try await request(baseURL + "/repos/acme/api/actions/runs?per_page=1&created=" + shifted.replacingOccurrences(of: "+", with: "%2B") + "..*").json()
+            #expect(from["total_count"] as? Int == expectedFrom)
         }
     }
 

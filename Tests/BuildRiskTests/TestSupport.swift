@@ -318,8 +318,9 @@ struct TestCluster: Sendable {
 func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9") -> ServiceDefinition {
     switch service {
     case .gateway: GatewayService.definition
-    case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"]))
-    case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"]), configuration: IngestorConfiguration())
+    // A secondary limit of the sandbox lasts a second (SandboxFaults.secondaryRateLimitSeconds), GitHub's at least a minute.
+    case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"], secondaryRateLimitWait: .seconds(1)))
+    case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
     case .featureExtractor: FeatureExtractorService.definition
     default: ServiceDefinition(service: service)
     }

@@ -79,8 +79,9 @@ struct WarehouseImportTests {
             var faults = SandboxFaults()
             faults.errorRate = 0.05
             faults.secondaryRateLimitEvery = 13
+            // Fixed windows of 5 s with 10 requests each: the import outpaces them and waits.
             faults.rateLimitBudget = 10
-            faults.rateLimitResetSeconds = 1
+            faults.rateLimitResetSeconds = 5
             api.setFaults(faults)
             let gateway = try makeRuntime(.gateway, in: cluster)
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
@@ -335,20 +336,36 @@ struct WarehouseImportTests {
             let gateway = try makeRuntime(.gateway, in: cluster)
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
             try await withServices([gateway, validator]) {
+                // Without a token, or with one that is no user's, the upgrade is refused (the
+                // same URL with a user's token upgrades below).
                 let url = "ws://127.0.0.1:\(cluster.publicPort)/api/v1/events"
-                // Without a token the upgrade is refused.
-                await #expect(throws: (any Error).self) {
+                let anonymous = await #expect(throws: WebSocketClientError.self) {
                     try await WebSocketClient.connect(url: url, logger: TestEnvironment.logger) { _, _, _ in }
                 }
-                let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
+                #expect(anonymous == .webSocketUpgradeFailed)
+                let unknown = await #expect(throws: WebSocketClientError.self) {
+                    try await WebSocketClient.connect(url: url + "?token=not-a-token", logger: TestEnvironment.logger) { _, _, _ in }
+                }
+                #expect(unknown == .webSocketUpgradeFailed)
+                func newUser(_ name: String) async throws -> String {
+                    let created = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"\#(name)"}"#.utf8))
+                    return try #require(try created.json()["token"] as? String)
+                }
+                let owner = try await newUser("olive")
+                let stranger = try await newUser("stan")
+                let listener = try await EventListener.open(cluster, token: owner)
                 defer { listener.close() }
-                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#)
+                let other = try await EventListener.open(cluster, token: stranger)
+                defer { other.close() }
+                let answer = try await importRepositories(cluster, #"{"repositories":[{"fullName":"acme/events"}]}"#, token: owner)
                 #expect(answer.status == 202)
                 try await waitUntil("the fetched REPO_UPDATE") { listener.received.value.contains { $0.repoUpdate?.status == "fetched" } }
                 let events = listener.received.value
                 let fetched = try #require(events.firstIndex { $0.repoUpdate?.status == "fetched" })
                 #expect(events[...fetched].allSatisfy { $0.type == "REPO_UPDATE" })
                 #expect(events.first?.repoUpdate?.status == "fetching")
+                // The events went over the same hub to every socket at once: the other user's got none of them.
+                #expect(other.received.value.isEmpty, "\(other.received.value.map(\.type))")
                 #expect((events[fetched].repoUpdate?.counts["imported"] ?? 0) > 0)
             }
         }

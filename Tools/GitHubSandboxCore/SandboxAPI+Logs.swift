@@ -139,24 +139,49 @@ extension SandboxAPI {
         }
         let jobs = self.jobs(of: run, in: repository)
         let faults = faults.withLock { $0 }
-        if let delay = faults.slowLogMilliseconds, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+        // The first `logFaultsPerRun` downloads of a run's zip fail in turn: a 503, then a broken connection.
+        let deterministicFault: Int? = fields[0] == "run" && faults.logFaultsPerRun > 0
+            ? runDownloads.withLock { downloads -> Int? in
+                let done = downloads[runID, default: 0]
+                downloads[runID] = done + 1
+                return done < faults.logFaultsPerRun ? done % 2 : nil
+            } : nil
+        if deterministicFault == 0 || (faults.logErrorRate > 0 && roll() < faults.logErrorRate) {
+            let count = stats.withLock { stats -> Int in
+                stats.logErrors += 1
+                return stats.logErrors
+            }
+            let statuses: [HTTPResponse.Status] = [.serviceUnavailable, .badGateway, .internalServerError]
+            return Self.blobError(deterministicFault == 0 ? .serviceUnavailable : statuses[count % 3], "ServerBusy", "The server is currently unable to receive requests. Please retry your request.")
+        }
         stats.withLock { $0.logDownloads += 1 }
+        let body: Data
+        var headers: HTTPFields
         if fields[0] == "job" {
             guard Int(id % 100) < jobs.count else { return Self.blobError(.notFound, "BlobNotFound", "The specified blob does not exist.") }
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: jobs[Int(id % 100)].text)))
+            body = Data(jobs[Int(id % 100)].text.utf8)
+            headers = [.contentType: "text/plain; charset=utf-8"]
+        } else {
+            let date = (try? Date(run.updated_at, strategy: .iso8601)) ?? Date(timeIntervalSince1970: 0)
+            body = try await NIOThreadPool.singleton.runIfActive { try Self.zip(SandboxLogWriter.zipEntries(jobs), date: date) }
+            headers = [.contentType: "application/zip", .contentDisposition: "attachment; filename=logs_\(run.id).zip"]
         }
-        let date = (try? Date(run.updated_at, strategy: .iso8601)) ?? Date(timeIntervalSince1970: 0)
-        var zip = try await NIOThreadPool.singleton.runIfActive { try Self.zip(SandboxLogWriter.zipEntries(jobs), date: date) }
-        if faults.truncatedZipRate > 0, roll() < faults.truncatedZipRate {
-            stats.withLock { $0.truncatedZips += 1 }
-            zip = zip.prefix(zip.count / 2)
-        }
+        // A truncated archive is a connection that breaks mid-body after a head that promised the
+        // whole length; a slow one stalls mid-body. Both are what a client meets on a real network.
+        let breaks = fields[0] == "run" && (deterministicFault == 1 || (faults.truncatedZipRate > 0 && roll() < faults.truncatedZipRate))
+        let stall = faults.slowLogMilliseconds.flatMap { $0 > 0 && (faults.slowLogRate >= 1 || roll() < faults.slowLogRate) ? $0 : nil }
+        if breaks { stats.withLock { $0.truncatedZips += 1 } }
+        if stall != nil { stats.withLock { $0.stalledLogs += 1 } }
+        let half = body.count / 2
         return Response(
-            status: .ok,
-            headers: [.contentType: "application/zip", .contentDisposition: "attachment; filename=logs_\(run.id).zip"],
-            body: ResponseBody(byteBuffer: ByteBuffer(data: zip)))
+            status: .ok, headers: headers,
+            body: ResponseBody(contentLength: body.count) { writer in
+                try await writer.write(ByteBuffer(data: body.prefix(half)))
+                if breaks { throw SandboxError(description: "the sandbox breaks this connection mid-body") }
+                if let stall { try await Task.sleep(for: .milliseconds(stall)) }
+                try await writer.write(ByteBuffer(data: body.dropFirst(half)))
+                try await writer.finish(nil)
+            })
     }
 
     /// The run-log zip, deflated, built in memory.

@@ -15,14 +15,25 @@ public struct SandboxFaults: Codable, Sendable {
     public var slowMilliseconds: Int = 0
     /// Requests a token may make per window before GitHub's primary limit answers 403 (0 = 5,000).
     public var rateLimitBudget: Int = 0
-    /// Seconds until a spent token's budget resets.
+    /// Length of a token's fixed rate-limit window, from its first request; `x-ratelimit-reset` is its end.
     public var rateLimitResetSeconds: Int = 2
-    /// Every Nth request gets a secondary rate limit (403 with retry-after: 1); 0 = never.
+    /// Every Nth API request puts its token under a secondary rate limit for `secondaryRateLimitSeconds`,
+    /// and every request on that token meanwhile is refused too. The answers take turns: 403 with
+    /// `retry-after`, 429 with it, 403 without, 429 without (GitHub sends either status, with or without
+    /// the header); 0 = never.
     public var secondaryRateLimitEvery: Int = 0
-    /// Share of run-log zips served cut off halfway (still 200, with the cut length).
+    public var secondaryRateLimitSeconds: Int = 1
+    /// Share of run-log zips whose connection breaks halfway through the body (the head promised it all).
     public var truncatedZipRate: Double = 0
-    /// Delay before every log download (zip or job text).
+    /// A pause in the middle of a log download's body (zip or job text), after the head and half the body.
     public var slowLogMilliseconds: Int?
+    /// Share of log downloads that pause `slowLogMilliseconds` (1 = all).
+    public var slowLogRate: Double = 1
+    /// Share of log downloads answered 500, 502 or 503 by the blob store.
+    public var logErrorRate: Double = 0
+    /// The first N downloads of every run's zip fail, in turn a 503 and a connection broken mid-body
+    /// (deterministic, for tests); 0 = none.
+    public var logFaultsPerRun: Int = 0
     /// Runs created this many days before the repository's newest run have expired logs (410); 0 = logs never expire.
     /// Measured from the newest run, not from today: the generated histories start in November 2023.
     public var logRetentionDays: Int = 90
@@ -30,6 +41,8 @@ public struct SandboxFaults: Codable, Sendable {
     public var logURLSeconds: Int = 60
     /// Deletes the `refs/pull/N/head` refs of fork pull requests from the base repositories (restored when false).
     public var withholdPullRefs: Bool = false
+    /// Withholds only these fork pull requests' refs (by number, in every base repository); the others keep theirs.
+    public var withheldPullRequests: [Int] = []
 
     public init() {}
 
@@ -42,11 +55,16 @@ public struct SandboxFaults: Codable, Sendable {
         rateLimitBudget = try container.decodeIfPresent(Int.self, forKey: .rateLimitBudget) ?? defaults.rateLimitBudget
         rateLimitResetSeconds = try container.decodeIfPresent(Int.self, forKey: .rateLimitResetSeconds) ?? defaults.rateLimitResetSeconds
         secondaryRateLimitEvery = try container.decodeIfPresent(Int.self, forKey: .secondaryRateLimitEvery) ?? defaults.secondaryRateLimitEvery
+        secondaryRateLimitSeconds = try container.decodeIfPresent(Int.self, forKey: .secondaryRateLimitSeconds) ?? defaults.secondaryRateLimitSeconds
         truncatedZipRate = try container.decodeIfPresent(Double.self, forKey: .truncatedZipRate) ?? defaults.truncatedZipRate
         slowLogMilliseconds = try container.decodeIfPresent(Int.self, forKey: .slowLogMilliseconds)
+        slowLogRate = try container.decodeIfPresent(Double.self, forKey: .slowLogRate) ?? defaults.slowLogRate
+        logErrorRate = try container.decodeIfPresent(Double.self, forKey: .logErrorRate) ?? defaults.logErrorRate
+        logFaultsPerRun = try container.decodeIfPresent(Int.self, forKey: .logFaultsPerRun) ?? defaults.logFaultsPerRun
         logRetentionDays = try container.decodeIfPresent(Int.self, forKey: .logRetentionDays) ?? defaults.logRetentionDays
         logURLSeconds = try container.decodeIfPresent(Int.self, forKey: .logURLSeconds) ?? defaults.logURLSeconds
         withholdPullRefs = try container.decodeIfPresent(Bool.self, forKey: .withholdPullRefs) ?? defaults.withholdPullRefs
+        withheldPullRequests = try container.decodeIfPresent([Int].self, forKey: .withheldPullRequests) ?? defaults.withheldPullRequests
     }
 }
 
@@ -55,13 +73,23 @@ public struct SandboxStats: Codable, Sendable {
     public var requests = 0
     public var notModified = 0
     public var serverErrors = 0
+    /// Requests refused because their token's primary budget was spent.
     public var primaryRateLimited = 0
     /// Times a token spent its whole primary budget (a client that reads the headers then rests it).
     public var budgetsSpent = 0
+    /// Secondary rate limits triggered.
     public var secondaryRateLimited = 0
+    /// Requests refused for a secondary rate limit: the one that triggered it, and every one sent on
+    /// the token before the limit ended (a client that rests the token sends none of those).
+    public var secondaryRefused = 0
     /// Log downloads served from the short-lived URLs (zips and job texts).
     public var logDownloads = 0
+    /// Log downloads answered 5xx.
+    public var logErrors = 0
+    /// Zip downloads whose connection was broken mid-body.
     public var truncatedZips = 0
+    /// Log downloads that paused mid-body.
+    public var stalledLogs = 0
     /// Log requests answered 410 because the run's logs expired.
     public var expiredLogs = 0
     /// Downloads refused because the URL had expired or was not one the sandbox signed.
@@ -79,8 +107,12 @@ public final class SandboxAPI: Sendable {
     public let world: SandboxWorld
     let faults = Mutex(SandboxFaults())
     let stats = Mutex(SandboxStats())
-    /// Per token: requests used in the current window, and when the window resets once spent.
-    let budgets = Mutex<[String: (used: Int, spentUntil: Date?)]>([:])
+    /// Per token: requests used in the current fixed window, and the window's end.
+    let budgets = Mutex<[String: (used: Int, windowEnd: Date)]>([:])
+    /// Per token under a secondary limit: its end and how it is answered.
+    let secondaryLimits = Mutex<[String: (until: Date, status: HTTPResponse.Status, retryAfter: Bool)]>([:])
+    /// Per run: zip downloads so far, for `logFaultsPerRun`.
+    let runDownloads = Mutex<[Int64: Int]>([:])
     let random = Mutex(SeededRandom(seed: 42))
     /// Signs the short-lived log URLs; new per process, so URLs from an earlier start are refused.
     let blobKey = SymmetricKey(size: .bits256)
@@ -96,7 +128,7 @@ public final class SandboxAPI: Sendable {
     /// Sets the faults and withholds or restores the fork pull refs to match.
     public func applyFaults(_ value: SandboxFaults) throws {
         faults.withLock { $0 = value }
-        try world.setPullRefsWithheld(value.withholdPullRefs)
+        try world.setPullRefsWithheld(value.withholdPullRefs, only: Set(value.withheldPullRequests))
     }
     public var currentStats: SandboxStats { stats.withLock { $0 } }
 
@@ -255,16 +287,37 @@ public final class SandboxAPI: Sendable {
         return (try? encoder.encode(value)) ?? Data()
     }
 
-    /// `created` filters: `>=DATE`, `<=DATE`, `DATE..DATE` (ISO 8601 dates or date-times).
+    /// `created` filters as GitHub's search syntax reads them: `>=D`, `>D`, `<=D`, `<D`, `D..D`
+    /// (`*` for an open end) and `D`, where D is a date (a whole UTC day) or a date-time with or
+    /// without an offset. Compared as instants, so `2024-01-05T10:00:00+02:00` is 08:00 UTC; an
+    /// unreadable filter matches nothing.
     static func matches(created: String, filter: String) -> Bool {
-        if filter.hasPrefix(">=") { return created >= String(filter.dropFirst(2)) }
-        if filter.hasPrefix("<=") { return created <= String(filter.dropFirst(2)) }
-        if let range = filter.range(of: "..") {
-            let lower = String(filter[..<range.lowerBound])
-            let upper = String(filter[range.upperBound...])
-            return created >= lower && created <= upper
+        guard let instant = parseInstant(created) else { return false }
+        /// The span a filter's date covers: a whole UTC day for a date, one second for a date-time.
+        func span(_ text: Substring) -> (start: Date, end: Date)? {
+            let text = String(text)
+            if !text.contains("T"), let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) {
+                return (day, day.addingTimeInterval(86_400))
+            }
+            return parseInstant(text).map { ($0, $0.addingTimeInterval(1)) }
         }
-        return created.hasPrefix(filter)
+        if filter.hasPrefix(">=") { return span(filter.dropFirst(2)).map { instant >= $0.start } ?? false }
+        if filter.hasPrefix("<=") { return span(filter.dropFirst(2)).map { instant < $0.end } ?? false }
+        if filter.hasPrefix(">") { return span(filter.dropFirst(1)).map { instant >= $0.end } ?? false }
+        if filter.hasPrefix("<") { return span(filter.dropFirst(1)).map { instant < $0.start } ?? false }
+        if let range = filter.range(of: "..") {
+            let lower = filter[..<range.lowerBound], upper = filter[range.upperBound...]
+            let afterLower = lower == "*" ? true : span(lower).map { instant >= $0.start }
+            let beforeUpper = upper == "*" ? true : span(upper).map { instant < $0.end }
+            return (afterLower ?? false) && (beforeUpper ?? false)
+        }
+        return span(filter[...]).map { instant >= $0.start && instant < $0.end } ?? false
+    }
+
+    private static func parseInstant(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        // A date-time without an offset is UTC.
+        return try? Date(text + "Z", strategy: .iso8601)
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
@@ -356,25 +409,26 @@ struct GitHubBehaviour: RouterMiddleware {
         let token = request.headers[.authorization].map { $0.split(separator: " ").last.map(String.init) ?? $0 } ?? "anonymous"
         let limit = faults.rateLimitBudget > 0 ? faults.rateLimitBudget : 5000
         let now = Date()
-        // A token's window resets `rateLimitResetSeconds` after it was spent, so a test's
-        // budget is spent after exactly `rateLimitBudget` requests however slow the machine is.
-        let (used, reset) = api.budgets.withLock { budgets -> (Int, Date) in
-            var entry = budgets[token] ?? (0, nil)
-            if let spentUntil = entry.spentUntil, spentUntil <= now { entry = (0, nil) }
-            entry.used += 1
-            if entry.used == limit {
-                entry.spentUntil = now.addingTimeInterval(Double(faults.rateLimitResetSeconds))
-                api.stats.withLock { $0.budgetsSpent += 1 }
+        // A token under a secondary limit is refused until the limit ends; GitHub warns that
+        // requests sent meanwhile may get an integration banned, so they are counted.
+        if let current = api.secondaryLimits.withLock({ $0[token] }), current.until > now {
+            api.stats.withLock { $0.secondaryRefused += 1 }
+            return Self.secondaryLimit(current.status, retryAfter: current.retryAfter ? current.until.timeIntervalSince(now) : nil, rateHeaders: rateHeaders(token, limit: limit, now: now))
+        }
+        // A fixed window per token from its first request; GitHub's `x-ratelimit-reset` is the window's end.
+        let (used, windowEnd) = api.budgets.withLock { budgets -> (Int, Date) in
+            var entry = budgets[token] ?? (0, now.addingTimeInterval(Double(faults.rateLimitResetSeconds)))
+            if entry.windowEnd <= now { entry = (0, now.addingTimeInterval(Double(faults.rateLimitResetSeconds))) }
+            if entry.used < limit {
+                entry.used += 1
+                if entry.used == limit { api.stats.withLock { $0.budgetsSpent += 1 } }
+            } else {
+                entry.used = limit + 1
             }
             budgets[token] = entry
-            return (entry.used, entry.spentUntil ?? now.addingTimeInterval(Double(faults.rateLimitResetSeconds)))
+            return (entry.used, entry.windowEnd)
         }
-        var headers: HTTPFields = [
-            .rateLimitLimit: String(limit),
-            .rateLimitRemaining: String(max(0, limit - used)),
-            .rateLimitReset: String(Int(reset.timeIntervalSince1970.rounded(.up))),
-            .rateLimitUsed: String(min(used, limit)),
-        ]
+        var headers = Self.rateHeaders(limit: limit, used: min(used, limit), reset: windowEnd)
         if used > limit {
             api.stats.withLock { $0.primaryRateLimited += 1 }
             headers[.contentType] = "application/json"
@@ -382,11 +436,17 @@ struct GitHubBehaviour: RouterMiddleware {
                 #"{"message":"API rate limit exceeded for user. (But here's the good news: Authenticated requests get a higher rate limit.)","documentation_url":"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}"#)))
         }
         if faults.secondaryRateLimitEvery > 0, count % faults.secondaryRateLimitEvery == 0 {
-            api.stats.withLock { $0.secondaryRateLimited += 1 }
-            headers[.retryAfter] = "1"
-            headers[.contentType] = "application/json"
-            return Response(status: .forbidden, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string:
-                #"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#)))
+            let triggered = api.stats.withLock { stats -> Int in
+                stats.secondaryRateLimited += 1
+                stats.secondaryRefused += 1
+                return stats.secondaryRateLimited
+            }
+            // In turn: 403 with retry-after, 429 with, 403 without, 429 without.
+            let status: HTTPResponse.Status = triggered % 2 == 1 ? .forbidden : .tooManyRequests
+            let retryAfter = (triggered - 1) % 4 < 2
+            let seconds = Double(max(faults.secondaryRateLimitSeconds, 1))
+            api.secondaryLimits.withLock { $0[token] = (now.addingTimeInterval(seconds), status, retryAfter) }
+            return Self.secondaryLimit(status, retryAfter: retryAfter ? seconds : nil, rateHeaders: headers)
         }
         if faults.errorRate > 0, api.roll() < faults.errorRate {
             api.stats.withLock { $0.serverErrors += 1 }
@@ -394,7 +454,45 @@ struct GitHubBehaviour: RouterMiddleware {
             return Response(status: statuses[count % 3], headers: headers)
         }
         var response = try await next(request, context)
+        if response.status == .notModified, token != "anonymous" {
+            // "Making a conditional request does not count against your primary rate limit if a
+            // 304 response is returned and the request was made while correctly authorized."
+            let used = api.budgets.withLock { budgets -> Int in
+                guard var entry = budgets[token], entry.windowEnd == windowEnd else { return used }
+                if entry.used == limit { api.stats.withLock { $0.budgetsSpent -= 1 } }
+                entry.used = max(entry.used - 1, 0)
+                budgets[token] = entry
+                return entry.used
+            }
+            headers = Self.rateHeaders(limit: limit, used: used, reset: windowEnd)
+        }
         for field in headers { response.headers[field.name] = field.value }
         return response
+    }
+
+    /// The token's current rate-limit headers, without counting a request.
+    private func rateHeaders(_ token: String, limit: Int, now: Date) -> HTTPFields {
+        let entry = api.budgets.withLock { $0[token] }
+        guard let entry, entry.windowEnd > now else { return Self.rateHeaders(limit: limit, used: 0, reset: now) }
+        return Self.rateHeaders(limit: limit, used: min(entry.used, limit), reset: entry.windowEnd)
+    }
+
+    static func rateHeaders(limit: Int, used: Int, reset: Date) -> HTTPFields {
+        [
+            .rateLimitLimit: String(limit),
+            .rateLimitRemaining: String(max(0, limit - used)),
+            .rateLimitReset: String(Int(reset.timeIntervalSince1970.rounded(.up))),
+            .rateLimitUsed: String(used),
+        ]
+    }
+
+    /// GitHub's answer to a request over a secondary rate limit (403 or 429, its message, and
+    /// `retry-after` when it says how long).
+    static func secondaryLimit(_ status: HTTPResponse.Status, retryAfter: Double?, rateHeaders: HTTPFields) -> Response {
+        var headers = rateHeaders
+        if let retryAfter { headers[.retryAfter] = String(Int(retryAfter.rounded(.up))) }
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string:
+            #"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"\#(status.code)"}"#)))
     }
 }

@@ -137,7 +137,8 @@ public struct SandboxError: Error, CustomStringConvertible {
 /// under `refs/pull/N/head`, as on GitHub.
 public final class SandboxWorld: Sendable {
     private let state: Mutex<[String: SandboxRepository]>
-    private let pullRefsWithheld = Mutex(false)
+    /// Fork pull requests whose `refs/pull/N/head` is withheld: all of them, or these numbers.
+    private let pullRefsWithheld = Mutex((all: false, numbers: Set<Int>()))
     /// Old names of renamed repositories, to their ids.
     private let moved = Mutex<[String: Int64]>([:])
     public let directory: String
@@ -174,7 +175,8 @@ public final class SandboxWorld: Sendable {
             state[repository.fullName.lowercased()] = repository
             for fork in forks { state[fork.fullName.lowercased()] = fork }
         }
-        if pullRefsWithheld.withLock({ $0 }) { try applyPullRefs(repository, withheld: true) }
+        let withheld = pullRefsWithheld.withLock { $0 }
+        if withheld.all || !withheld.numbers.isEmpty { try applyPullRefs(repository, withheld: withheld) }
     }
 
     /// A generated repository or fork.
@@ -223,19 +225,25 @@ public final class SandboxWorld: Sendable {
     /// every base repository, as when a fork's branch was force-pushed away: a client can no longer fetch
     /// the head by its pull ref and must replay the commit's patch. The objects stay (unreferenced), so
     /// the sandbox's own checks can still read the commit, and so can a fetch by exact sha.
-    public func setPullRefsWithheld(_ withheld: Bool) throws {
+    /// With `only`, just those pull requests' refs are withheld and every other one is kept, as on
+    /// GitHub, where one fork's force-push takes nothing from the other pull requests.
+    public func setPullRefsWithheld(_ withheld: Bool, only numbers: Set<Int> = []) throws {
+        let wanted = (all: withheld, numbers: numbers)
         let changed = pullRefsWithheld.withLock { current in
-            defer { current = withheld }
-            return current != withheld
+            defer { current = wanted }
+            return current.all != wanted.all || current.numbers != wanted.numbers
         }
         guard changed else { return }
-        for repository in repositories { try applyPullRefs(repository, withheld: withheld) }
+        for repository in repositories { try applyPullRefs(repository, withheld: wanted) }
     }
 
-    private func applyPullRefs(_ repository: SandboxRepository, withheld: Bool) throws {
+    private func applyPullRefs(_ repository: SandboxRepository, withheld: (all: Bool, numbers: Set<Int>)) throws {
         let pulls = repository.pulls.filter(\.fromFork)
         guard !pulls.isEmpty else { return }
-        let updates = pulls.map { withheld ? "delete refs/pull/\($0.number)/head\n" : "update refs/pull/\($0.number)/head \($0.headSha)\n" }
+        let updates = pulls.map {
+            withheld.all || withheld.numbers.contains($0.number)
+                ? "delete refs/pull/\($0.number)/head\n" : "update refs/pull/\($0.number)/head \($0.headSha)\n"
+        }
         try SandboxGit.run(["--git-dir", repository.gitPath, "update-ref", "--stdin"], input: updates.joined())
     }
 
