@@ -129,17 +129,7 @@ public final class GitRepository {
     }
 
     /// The author or committer of a synthetic commit.
-    public struct Signature: Sendable {
-        public var name: String
-        public var email: String
-        public var time: Date
-
-        public init(name: String, email: String, time: Date) {
-            self.name = name
-            self.email = email
-            self.time = time
-        }
-    }
+    public typealias Signature = GitPerson
 
     /// Applies a patch (a unified diff, or `git format-patch` output) to `parent`'s tree and writes a
     /// commit with that parent; returns the new commit's id. The commit is not on any branch.
