@@ -112,4 +112,42 @@ struct SchemaTests {
             try ServiceConfiguration.load(.ingestor, environment: environment, arguments: ["--port"])
         }
     }
+
+    /// A service whose database does not answer stays up and says so: `/ready` answers 503 with
+    /// the reason, and 200 once it is migrated against a database that answers.
+    @Test func readyAnswers503WithTheReasonWhileTheDatabaseIsUnreachable() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        var unreachable = cluster.environment(for: .ingestor)
+        let port = freePort()  // nothing listens there
+        unreachable["INGESTOR_DATABASE_URL"] = "postgres://buildrisk_ingestor:secret@127.0.0.1:\(port)/nowhere"
+        let child = try ChildProcess(executable: "ingestor", environment: unreachable)
+        let httpClient = try makeTestHTTPClient()
+        let url = "https://127.0.0.1:\(unreachable["INGESTOR_PORT"] ?? "")/ready"
+        let answer = Locked<HTTPResult?>(nil)
+        try await waitUntil("/ready answers", timeout: .seconds(60)) {
+            let result = try? await http(httpClient, .GET, url)
+            answer.update { $0 = result }
+            return result != nil
+        }
+        let refused = try #require(answer.value)
+        #expect(refused.status == 503)
+        let report = try JSONDecoder().decode(ReadinessReport.self, from: refused.body)
+        #expect(report.ready == false)
+        #expect(report.databaseReachable == false)
+        #expect(report.reason?.isEmpty == false, "a 503 says why")
+        child.kill(SIGTERM)
+        await child.waitForExit()
+
+        // The same service against the database that answers is ready.
+        let reachable = cluster.environment(for: .ingestor)
+        let healthy = try ChildProcess(executable: "ingestor", environment: reachable)
+        let readyURL = "https://127.0.0.1:\(reachable["INGESTOR_PORT"] ?? "")/ready"
+        try await waitUntil("the ingestor is ready", timeout: .seconds(60)) {
+            (try? await http(httpClient, .GET, readyURL))?.status == 200
+        }
+        healthy.kill(SIGTERM)
+        await healthy.waitForExit()
+        try await httpClient.shutdown()
+    }
 }
