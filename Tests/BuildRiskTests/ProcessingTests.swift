@@ -1,4 +1,5 @@
 import BuildRiskContracts
+import BuildRiskRPC
 import Foundation
 import GatewayCore
 import GitHubSandboxCore
@@ -117,6 +118,23 @@ struct ProcessingTests {
                 let document = try #require(try JSONSerialization.jsonObject(with: catalogue.body) as? [String: Any])
                 #expect((document["features"] as? [Any])?.isEmpty == false)
                 #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/999999/start-processing", token: TestEnvironment.adminToken).status == 404)
+
+                // Deleting the repository makes the ingestor and the feature-extractor forget it too.
+                #expect(try await http(TestEnvironment.httpClient, .DELETE, cluster.publicURL + "/api/v1/repos/\(id)", token: TestEnvironment.adminToken).status == 202)
+                let internalClient = RPCClient(
+                    httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.featureExtractor), token: TestEnvironment.tokens.token(for: .gateway))
+                try await waitUntil("the feature-extractor forgot the vectors") {
+                    do {
+                        _ = try await internalClient.call(FeatureMethods.vectors, FeatureVectorsParams(pipelineId: String(id), limit: 1))
+                        return false
+                    } catch RPCClientError.remote(let error) where error.kind == .notFound {
+                        return true
+                    }
+                }
+                let ingestor = ingestion.ingestor(cluster)
+                try await waitUntil("the ingestor forgot the builds") {
+                    try await ingestor.call(IngestionMethods.builds, IngestionBuildsParams(pipelineId: String(id), limit: 1)).counts.total == 0
+                }
             }
         }
     }
