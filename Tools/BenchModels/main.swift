@@ -7,10 +7,11 @@ import Foundation
 //     float matrices: test ROC AUC and training time (median of --repeats); LightGBM beside them;
 //     the product's own logistic regression against scikit-learn's (C = 1/l2) on the same matrices;
 //  2. the full trainer (calibration, thresholds, bootstrap ensemble) for XGBoost and logistic
-//     regression against Parrot on the test builds: F1 of failed builds, ROC AUC, PR AUC, Brier,
+//     regression, and the GRU over each build's branch history (Platt-calibrated, thresholds on
+//     validation), against Parrot on the test builds: F1 of failed builds, ROC AUC, PR AUC, Brier,
 //     overall and per repository.
 // Usage: bench-models --out DIR [--csv FILE | --builds N] [--rounds R] [--depth D] [--eta E]
-//                     [--threads T] [--repeats K] [--bootstrap B] [--python PYTHON] [--oracle SCRIPT]
+//                     [--threads T] [--repeats K] [--bootstrap B] [--gru-epochs E] [--python PYTHON] [--oracle SCRIPT]
 
 var builds = 100_000
 var csvPath: String?
@@ -20,6 +21,7 @@ parameters.rounds = 200
 parameters.threads = 2
 var repeats = 3
 var bootstrap = 5
+var gruEpochs = 8
 var python = "python3"
 var oracle = "scripts/bench-models-oracle.py"
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
@@ -35,12 +37,18 @@ while let argument = arguments.next() {
     case "--threads": parameters.threads = Int(value) ?? parameters.threads
     case "--repeats": repeats = max(1, Int(value) ?? repeats)
     case "--bootstrap": bootstrap = max(0, Int(value) ?? bootstrap)
+    case "--gru-epochs": gruEpochs = max(1, Int(value) ?? gruEpochs)
     case "--python": python = value
     case "--oracle": oracle = value
     default:
-        print("usage: bench-models --out DIR [--csv FILE | --builds N] [--rounds R] [--depth D] [--eta E] [--threads T] [--repeats K] [--bootstrap B] [--python PYTHON] [--oracle SCRIPT]")
+        print("usage: bench-models --out DIR [--csv FILE | --builds N] [--rounds R] [--depth D] [--eta E] [--threads T] [--repeats K] [--bootstrap B] [--gru-epochs E] [--python PYTHON] [--oracle SCRIPT]")
         exit(argument == "-h" || argument == "--help" ? 0 : 2)
     }
+}
+
+/// Unbuffered, so progress shows when the output is a file or a pipe.
+func print(_ line: String = "") {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 let out = URL(filePath: outPath)
@@ -175,6 +183,27 @@ for kind in ModelKind.allCases {
         print("   (xgboost: thresholds MEDIUM ≥ \(format(artifact.thresholds.medium, 3)), HIGH ≥ \(format(artifact.thresholds.high, 3)); test levels LOW \(levels[.low] ?? 0) / MEDIUM \(levels[.medium] ?? 0) / HIGH \(levels[.high] ?? 0); mean uncertainty \(format(spread.reduce(0, +) / Double(max(spread.count, 1)), 4)))")
     }
 }
+// The sequence model: the linear preprocessing, each build with its branch's five previous builds.
+var gruParameters = GRUClassifier.Parameters()
+gruParameters.epochs = gruEpochs
+let earlier = try FeatureMatrix(
+    rowCount: trainEnd + (validationEnd - trainEnd), columnNames: linear.outputNames,
+    values: linearSplits[0].features.values + linearSplits[1].features.values
+)
+let trainSequences = try BranchSequences(linearSplits[0].features, branches: training.branches!)
+let validationSequences = try BranchSequences(linearSplits[1].features, branches: validation.branches!, history: (linearSplits[0].features, training.branches!))
+let testSequences = try BranchSequences(linearSplits[2].features, branches: test.branches!, history: (earlier, training.branches! + validation.branches!))
+let gruStarted = ContinuousClock.now
+let gru = try GRUClassifier.fit(trainSequences, failed: training.failed, validation: (validationSequences, validation.failed), parameters: gruParameters)
+let gruSeconds = seconds(ContinuousClock.now - gruStarted)
+let gruValidation = try gru.predict(validationSequences)
+let gruCalibration = try PlattCalibration.fit(probabilities: gruValidation, failed: validation.failed)
+let gruThresholds = try RiskThresholds.choose(probabilities: gruValidation.map(gruCalibration.apply), failed: validation.failed)
+let gruTest = try gru.predict(testSequences).map(gruCalibration.apply)
+let gruMetrics = try ClassificationMetrics(probabilities: gruTest, failed: test.failed, threshold: gruThresholds.high)
+let gruBeats = parrotRow.map { gruMetrics.rocAUC > $0.rocAUC && gruMetrics.f1 > $0.f1 }
+print("   gru (6-build history)  \(format(gruMetrics.f1))  \(format(gruMetrics.rocAUC))   \(format(gruMetrics.prAUC))   \(format(gruMetrics.brier))   \(format(gruSeconds, 2))      \(gruBeats.map { $0 ? "yes" : "NO" } ?? "—")")
+perRepository.append(("gru", gruTest))
 if let parrotRow {
     print("   parrot                \(format(parrotRow.f1))  \(format(parrotRow.rocAUC))   \(format(parrotRow.prAUC))   \(format(parrotRow.brier))")
 }
@@ -182,14 +211,15 @@ if let parrotRow {
 let history = zip(training.branches!, training.failed).map { (branch: $0, failed: $1) } + zip(validation.branches!, validation.failed).map { (branch: $0, failed: $1) }
 let parrot = ParrotBaseline.predictions(history: history, evaluated: zip(test.branches!, test.failed).map { (branch: $0, failed: $1) })
 let repositories = test.branches!.map { String($0.split(separator: "#").first ?? "") }
-print("\n   per repository (test)    builds  fail%  ROC AUC xgb / logistic / parrot    F1 xgb / parrot    xgboost beats Parrot")
+print("\n   per repository (test)    builds  fail%  ROC AUC xgb / logistic / gru / parrot    F1 xgb / parrot    xgboost beats Parrot")
 for repository in Set(repositories).sorted() {
     let rows = repositories.indices.filter { repositories[$0] == repository }
     let failed = rows.map { test.failed[$0] }
     guard Set(failed).count == 2 else { continue }
     let xgb = try ClassificationMetrics(probabilities: rows.map { perRepository[0].1[$0] }, failed: failed)
     let lr = try ClassificationMetrics(probabilities: rows.map { perRepository[1].1[$0] }, failed: failed)
+    let sequence = try ClassificationMetrics(probabilities: rows.map { perRepository[2].1[$0] }, failed: failed)
     let pa = try ClassificationMetrics(probabilities: rows.map { parrot[$0] }, failed: failed)
     let beats = xgb.rocAUC > pa.rocAUC && xgb.f1 > pa.f1
-    print("   \(repository.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(rows.count).padding(toLength: 7, withPad: " ", startingAt: 0)) \(format(100 * Double(xgb.failures) / Double(rows.count), 1))   \(format(xgb.rocAUC, 3)) / \(format(lr.rocAUC, 3)) / \(format(pa.rocAUC, 3))          \(format(xgb.f1, 3)) / \(format(pa.f1, 3))      \(beats ? "yes" : "NO")")
+    print("   \(repository.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(rows.count).padding(toLength: 7, withPad: " ", startingAt: 0)) \(format(100 * Double(xgb.failures) / Double(rows.count), 1))   \(format(xgb.rocAUC, 3)) / \(format(lr.rocAUC, 3)) / \(format(sequence.rocAUC, 3)) / \(format(pa.rocAUC, 3))    \(format(xgb.f1, 3)) / \(format(pa.f1, 3))      \(beats ? "yes" : "NO")")
 }
