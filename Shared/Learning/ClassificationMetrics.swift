@@ -25,10 +25,10 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
     public var precision: Double
     public var recall: Double
     public var f1: Double
-    /// Area under the ROC curve (ties count one half); NaN when only one class is present.
-    public var rocAUC: Double
-    /// Average precision (scikit-learn's `average_precision_score`), the usual PR AUC; NaN without failures.
-    public var prAUC: Double
+    /// Area under the ROC curve (ties count one half); nil when only one class is present.
+    public var rocAUC: Double?
+    /// Average precision (scikit-learn's `average_precision_score`), the usual PR AUC; nil without failures.
+    public var prAUC: Double?
     /// Mean squared error of the probability.
     public var brier: Double
 
@@ -63,10 +63,10 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
     }
 
     /// Mann–Whitney: the share of (failed, passed) pairs ranked the right way, ties one half.
-    static func rocAUC(_ scores: [Double], _ failed: [Bool]) -> Double {
+    static func rocAUC(_ scores: [Double], _ failed: [Bool]) -> Double? {
         let positives = failed.filter { $0 }.count
         let negatives = failed.count - positives
-        guard positives > 0, negatives > 0 else { return .nan }
+        guard positives > 0, negatives > 0 else { return nil }
         let order = scores.indices.sorted { scores[$0] < scores[$1] }
         var rankSum = 0.0
         var start = 0
@@ -81,9 +81,9 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
     }
 
     /// Σ (Rₙ − Rₙ₋₁)·Pₙ over the distinct thresholds, highest first.
-    static func averagePrecision(_ scores: [Double], _ failed: [Bool]) -> Double {
+    static func averagePrecision(_ scores: [Double], _ failed: [Bool]) -> Double? {
         let positives = failed.filter { $0 }.count
-        guard positives > 0 else { return .nan }
+        guard positives > 0 else { return nil }
         let order = scores.indices.sorted { scores[$0] > scores[$1] }
         var truePositives = 0, seen = 0
         var previousRecall = 0.0, sum = 0.0

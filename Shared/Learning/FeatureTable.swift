@@ -46,22 +46,28 @@ public struct FeatureTable: Sendable {
     }
 }
 
-/// A raw table with one outcome per row; `branches` (repository + branch, one per row, in time
-/// order) lets an evaluation put the Parrot baseline beside the model.
+/// A raw table with one outcome per row, in time order; `branches` (a key per row naming the
+/// repository and branch) lets an evaluation put the Parrot baseline beside the model, and
+/// `repositories` (one per row) splits the evaluation per repository.
 public struct LabeledTable: Sendable {
     public let table: FeatureTable
     public let failed: [Bool]
     public let branches: [String]?
+    public let repositories: [String]?
 
-    public init(table: FeatureTable, failed: [Bool], branches: [String]? = nil) throws(LearningError) {
+    public init(table: FeatureTable, failed: [Bool], branches: [String]? = nil, repositories: [String]? = nil) throws(LearningError) {
         guard failed.count == table.rowCount else {
             throw .invalidInput("\(table.rowCount) rows but \(failed.count) labels")
         }
         if let branches, branches.count != table.rowCount {
             throw .invalidInput("\(table.rowCount) rows but \(branches.count) branch keys")
         }
+        if let repositories, repositories.count != table.rowCount {
+            throw .invalidInput("\(table.rowCount) rows but \(repositories.count) repositories")
+        }
         self.table = table
         self.failed = failed
         self.branches = branches
+        self.repositories = repositories
     }
 }

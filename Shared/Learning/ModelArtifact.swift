@@ -40,13 +40,26 @@ public struct Evaluation: Codable, Sendable, Equatable {
     public var parrot: ClassificationMetrics?
     /// Losses per boosting round / solver iteration of the main model.
     public var history: [RoundMetrics]
+    /// The test (or validation) rows split by repository, when repositories were given.
+    public var repositories: [RepositoryEvaluation] = []
 
     /// Whether the model beats Parrot on ROC AUC and on F1 of failed builds where Parrot was measured.
     public var beatsParrot: Bool? {
-        guard let parrot else { return nil }
-        let model = test ?? validation
-        return model.rocAUC > parrot.rocAUC && model.f1 > parrot.f1
+        parrot.map { Self.beats(test ?? validation, $0) }
     }
+
+    static func beats(_ model: ClassificationMetrics, _ parrot: ClassificationMetrics) -> Bool {
+        (model.rocAUC ?? 0) > (parrot.rocAUC ?? 0) && model.f1 > parrot.f1
+    }
+}
+
+/// One repository's share of an evaluation: says so when the model does not beat Parrot there.
+public struct RepositoryEvaluation: Codable, Sendable, Equatable {
+    public var repository: String
+    public var model: ClassificationMetrics
+    public var parrot: ClassificationMetrics?
+
+    public var beatsParrot: Bool? { parrot.map { Evaluation.beats(model, $0) } }
 }
 
 /// Everything needed to predict again: the learner, its preprocessing, calibration, risk

@@ -81,17 +81,31 @@ public enum RiskModelTrainer {
             validation: try ClassificationMetrics(probabilities: calibratedValidation, failed: validation.failed, threshold: thresholds.high),
             test: nil, parrot: nil, history: history
         )
+        var evaluatedProbabilities = calibratedValidation
         if let test {
             let matrix = try preprocessor.transform(test.table)
-            let probabilities = try learner.predict(matrix).map(calibration.apply)
-            evaluation.test = try ClassificationMetrics(probabilities: probabilities, failed: test.failed, threshold: thresholds.high)
+            evaluatedProbabilities = try learner.predict(matrix).map(calibration.apply)
+            evaluation.test = try ClassificationMetrics(probabilities: evaluatedProbabilities, failed: test.failed, threshold: thresholds.high)
         }
         let evaluated = test ?? validation
         let earlier = test == nil ? [training] : [training, validation]
+        var parrot: [Double]?
         if let branches = evaluated.branches, earlier.allSatisfy({ $0.branches != nil }) {
             let history = earlier.flatMap { zip($0.branches!, $0.failed).map { (branch: $0, failed: $1) } }
-            let parrot = ParrotBaseline.predictions(history: history, evaluated: zip(branches, evaluated.failed).map { (branch: $0, failed: $1) })
-            evaluation.parrot = try ClassificationMetrics(probabilities: parrot, failed: evaluated.failed)
+            parrot = ParrotBaseline.predictions(history: history, evaluated: zip(branches, evaluated.failed).map { (branch: $0, failed: $1) })
+            evaluation.parrot = try ClassificationMetrics(probabilities: parrot!, failed: evaluated.failed)
+        }
+        if let repositories = evaluated.repositories {
+            let rowsByRepository = Dictionary(grouping: repositories.indices, by: { repositories[$0] })
+            evaluation.repositories = try rowsByRepository.keys.sorted().map { repository in
+                let rows = rowsByRepository[repository]!
+                let failed = rows.map { evaluated.failed[$0] }
+                return RepositoryEvaluation(
+                    repository: repository,
+                    model: try ClassificationMetrics(probabilities: rows.map { evaluatedProbabilities[$0] }, failed: failed, threshold: thresholds.high),
+                    parrot: try parrot.map { parrot in try ClassificationMetrics(probabilities: rows.map { parrot[$0] }, failed: failed) }
+                )
+            }
         }
 
         var artifact = ModelArtifact(

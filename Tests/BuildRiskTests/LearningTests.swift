@@ -27,7 +27,7 @@ private struct Fixture {
         let table = try FeatureTable(rowCount: rows, columns: [
             .numeric(name: "size", values: size), .numeric(name: "age", values: age), .categorical(name: "language", values: language),
         ])
-        return try LabeledTable(table: table, failed: failed, branches: branches)
+        return try LabeledTable(table: table, failed: failed, branches: branches, repositories: branches.map { $0.hasSuffix("0") ? "org/a" : "org/b" })
     }
 
     mutating func matrix(rows: Int, columns: Int, label: (ArraySlice<Float>) -> Bool) throws -> LabeledMatrix {
@@ -65,6 +65,11 @@ struct LearningTests {
         #expect(after == before)
         #expect(before.allSatisfy { $0.uncertainty != nil && $0.contributions?.last?.feature == "(bias)" })
         #expect(Set(before.map(\.level)).count > 1)
+        // Parrot beside the model, overall and per repository (org/a holds branch-0, org/b the others).
+        #expect(artifact.evaluation.parrot?.count == 150)
+        #expect(artifact.evaluation.repositories.map(\.repository) == ["org/a", "org/b"])
+        #expect(artifact.evaluation.repositories.allSatisfy { $0.parrot != nil && $0.beatsParrot != nil })
+        #expect(artifact.evaluation.repositories.map(\.model.count).reduce(0, +) == 150)
         if kind == .xgboost {
             // XGBoost's own JSON model format (what Python's xgboost.Booster(model_file=) reads).
             let json = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appending(path: "xgboost.json"))) as? [String: Any]
@@ -77,13 +82,13 @@ struct LearningTests {
         let separable = try fixture.matrix(rows: 1_500, columns: 4) { $0[$0.startIndex + 1] > 0.5 }
         let model = try XGBoostBooster.train(separable.rows(0..<1_000), parameters: quickTrees)
         let held = separable.rows(1_000..<1_500)
-        #expect(try ClassificationMetrics(probabilities: model.predict(held.features), failed: held.failed).rocAUC > 0.99)
+        #expect(try #require(ClassificationMetrics(probabilities: model.predict(held.features), failed: held.failed).rocAUC) > 0.99)
 
         var coin = Fixture(state: 3)
         let noise = try fixture.matrix(rows: 4_000, columns: 4) { _ in coin.uniform() < 0.5 }
         let guesser = try XGBoostBooster.train(noise.rows(0..<2_000), parameters: quickTrees)
         let unseen = noise.rows(2_000..<4_000)
-        let auc = try ClassificationMetrics(probabilities: guesser.predict(unseen.features), failed: unseen.failed).rocAUC
+        let auc = try #require(ClassificationMetrics(probabilities: guesser.predict(unseen.features), failed: unseen.failed).rocAUC)
         #expect(abs(auc - 0.5) < 0.05)
     }
 
@@ -108,9 +113,12 @@ struct LearningTests {
         #expect(metrics.accuracy == 0.75)
         #expect(metrics.precision == 0.75 && metrics.recall == 0.75 && metrics.f1 == 0.75)
         // 13 of the 16 (failed, passed) pairs are ordered right.
-        #expect(abs(metrics.rocAUC - 13.0 / 16) < 1e-12)
+        let rocAUC = try #require(metrics.rocAUC)
+        #expect(abs(rocAUC - 13.0 / 16) < 1e-12)
         // Precision at each failure's rank: 1/1, 2/2, 3/4, 4/6, each worth a quarter of the recall.
-        #expect(abs(metrics.prAUC - (1 + 1 + 0.75 + 4.0 / 6) / 4) < 1e-12)
+        let averagePrecision = try #require(metrics.prAUC)
+        let handComputed: Double = (1 + 1 + 0.75 + 4.0 / 6) / 4
+        #expect(abs(averagePrecision - handComputed) < 1e-12)
         // (0.1² + 0.2² + 0.7² + 0.4² + 0.4² + 0.7² + 0.2² + 0.1²) / 8
         #expect(abs(metrics.brier - 0.175) < 1e-12)
         // Ties count one half: two equal scores, one failed and one passed.
@@ -301,6 +309,6 @@ struct LearningTests {
         let model = try GRUClassifier.fit(sequences.samples(0..<900), failed: Array(failed[0..<900]), parameters: parameters, onEpoch: { _ in epochs += 1 })
         let held = sequences.samples(900..<rows)
         #expect(epochs == 15)
-        #expect(try ClassificationMetrics(probabilities: model.predict(held), failed: Array(failed[900..<rows])).rocAUC > 0.95)
+        #expect(try #require(ClassificationMetrics(probabilities: model.predict(held), failed: Array(failed[900..<rows])).rocAUC) > 0.95)
     }
 }

@@ -9,6 +9,7 @@ struct BuildCSV {
     var times: [Double]
     var failed: [Bool]
     var branches: [String]
+    var repositories: [String]
     var table: FeatureTable
 
     init(text: String) throws {
@@ -35,6 +36,7 @@ struct BuildCSV {
             }
         }
         branches = lines.map { fields in repositoryIndex.map { "\(fields[$0])#\(fields[branchIndex])" } ?? fields[branchIndex] }
+        repositories = lines.map { fields in repositoryIndex.map { fields[$0] } ?? "" }
         var columns: [FeatureTable.Column] = []
         for (index, name) in header.enumerated() where ![timeIndex, failedIndex, branchIndex].contains(index) {
             let raw = lines.map { $0[index] }
@@ -49,6 +51,6 @@ struct BuildCSV {
 
     /// Rows `range` of the time-ordered builds.
     func slice(_ range: Range<Int>) throws -> LabeledTable {
-        try LabeledTable(table: table.rows(range), failed: Array(failed[range]), branches: Array(branches[range]))
+        try LabeledTable(table: table.rows(range), failed: Array(failed[range]), branches: Array(branches[range]), repositories: Array(repositories[range]))
     }
 }

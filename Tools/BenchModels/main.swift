@@ -109,7 +109,7 @@ for _ in 0..<repeats {
     xgboostTimes.append(seconds(ContinuousClock.now - started))
 }
 let productTest = try booster!.predict(treeSplits[2].features)
-let productAUC = try ClassificationMetrics(probabilities: productTest, failed: test.failed).rocAUC
+let productAUC = try ClassificationMetrics(probabilities: productTest, failed: test.failed).rocAUC ?? .nan
 try booster!.modelJSON().write(to: out.appending(path: "product-xgboost.json"))
 try write(productTest.map(Float.init), "product-test-pred.f32")
 
@@ -118,7 +118,7 @@ let logisticStarted = ContinuousClock.now
 let logistic = try LogisticRegression.fit(linearSplits[0], parameters: logisticParameters)
 let logisticSeconds = seconds(ContinuousClock.now - logisticStarted)
 let logisticTest = try logistic.predict(linearSplits[2].features)
-let logisticAUC = try ClassificationMetrics(probabilities: logisticTest, failed: test.failed).rocAUC
+let logisticAUC = try ClassificationMetrics(probabilities: logisticTest, failed: test.failed).rocAUC ?? .nan
 try write(logisticTest.map(Float.init), "product-logistic-test-pred.f32")
 
 let meta: [String: Any] = [
@@ -201,7 +201,7 @@ let gruCalibration = try PlattCalibration.fit(probabilities: gruValidation, fail
 let gruThresholds = try RiskThresholds.choose(probabilities: gruValidation.map(gruCalibration.apply), failed: validation.failed)
 let gruTest = try gru.predict(testSequences).map(gruCalibration.apply)
 let gruMetrics = try ClassificationMetrics(probabilities: gruTest, failed: test.failed, threshold: gruThresholds.high)
-let gruBeats = parrotRow.map { gruMetrics.rocAUC > $0.rocAUC && gruMetrics.f1 > $0.f1 }
+let gruBeats = parrotRow.map { (gruMetrics.rocAUC ?? 0) > ($0.rocAUC ?? 0) && gruMetrics.f1 > $0.f1 }
 print("   gru (6-build history)  \(format(gruMetrics.f1))  \(format(gruMetrics.rocAUC))   \(format(gruMetrics.prAUC))   \(format(gruMetrics.brier))   \(format(gruSeconds, 2))      \(gruBeats.map { $0 ? "yes" : "NO" } ?? "—")")
 perRepository.append(("gru", gruTest))
 if let parrotRow {
@@ -220,6 +220,6 @@ for repository in Set(repositories).sorted() {
     let lr = try ClassificationMetrics(probabilities: rows.map { perRepository[1].1[$0] }, failed: failed)
     let sequence = try ClassificationMetrics(probabilities: rows.map { perRepository[2].1[$0] }, failed: failed)
     let pa = try ClassificationMetrics(probabilities: rows.map { parrot[$0] }, failed: failed)
-    let beats = xgb.rocAUC > pa.rocAUC && xgb.f1 > pa.f1
+    let beats = (xgb.rocAUC ?? 0) > (pa.rocAUC ?? 0) && xgb.f1 > pa.f1
     print("   \(repository.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(rows.count).padding(toLength: 7, withPad: " ", startingAt: 0)) \(format(100 * Double(xgb.failures) / Double(rows.count), 1))   \(format(xgb.rocAUC, 3)) / \(format(lr.rocAUC, 3)) / \(format(sequence.rocAUC, 3)) / \(format(pa.rocAUC, 3))    \(format(xgb.f1, 3)) / \(format(pa.f1, 3))      \(beats ? "yes" : "NO")")
 }
