@@ -9,7 +9,7 @@ FROM ${SWIFT_IMAGE} AS build
 
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libgit2-dev libpq-dev libcurl4-openssl-dev libnghttp2-dev \
+        libgit2-dev libxgboost-dev libpq-dev libcurl4-openssl-dev libnghttp2-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -32,7 +32,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libgit2-1.5 libcurl4 curl ca-certificates \
+        libgit2-1.5 libxgboost0 libcurl4 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 # Unprivileged user; /var/lib/buildrisk (TLS material + data) belongs to it, and a fresh named

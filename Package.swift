@@ -92,6 +92,10 @@ var targets: [Target] = [
     .systemLibrary(name: "CLibGit2", path: "Shared/CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
     // libgit2's socket stream with TCP_NODELAY (C, registered through git2/sys/stream.h).
     .target(name: "CGitStream", dependencies: ["CLibGit2"], path: "Shared/CGitStream"),
+    // XGBoost's C API (apt libxgboost-dev, 1.7), the gradient-boosted-trees engine.
+    .systemLibrary(name: "CXGBoost", path: "Shared/CXGBoost", pkgConfig: "xgboost", providers: [.apt(["libxgboost-dev"])]),
+    // The learning engine: preprocessing, XGBoost, logistic regression, Parrot, metrics, calibration, artifacts.
+    .target(name: "BuildRiskLearning", dependencies: ["CXGBoost"], path: "Shared/Learning", swiftSettings: swiftSettings),
     // Build-log facts: steps, durations, errors, test-framework summaries. Plain Swift, no framework import.
     .target(name: "BuildRiskLogs", path: "Shared/BuildLogs", swiftSettings: swiftSettings),
     // libgit2 for every service that reads git: bare clones, fetches, history, diffs, worktrees, patch replay;
@@ -266,6 +270,8 @@ var targets: [Target] = [
     ),
     // bench-logs: BuildLogParser throughput (MB/s, lines/s) on generated or given log files.
     .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
+    // scripts/bench-models: the product's models against Python's xgboost/LightGBM and the Parrot baseline.
+    .executableTarget(name: "BenchModels", dependencies: ["BuildRiskLearning"], path: "Tools/BenchModels", swiftSettings: swiftSettings),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
     .executableTarget(
         name: "JobProbe",
@@ -283,6 +289,7 @@ var targets: [Target] = [
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
+            "BuildRiskLearning",
             "GitHubSandboxCore",
             "ScannerBridgeCore",
             "SonarQubeEmulatorCore",
@@ -323,6 +330,7 @@ let package = Package(
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "bench-features", targets: ["BenchFeatures"]),
+        .executable(name: "bench-models", targets: ["BenchModels"]),
         .executable(name: "job-probe", targets: ["JobProbe"]),
         .executable(name: "github-sandbox", targets: ["GitHubSandbox"]),
         .executable(name: "trivy-emulator", targets: ["TrivyEmulator"]),

@@ -50,7 +50,7 @@ br_port() {
 # ---------------------------------------------------------------------------------------------
 
 # git: the GitHub sandbox writes its repositories with `git fast-import`.
-BR_APT_PACKAGES=(libgit2-dev zlib1g-dev pkg-config libpq-dev libcurl4-openssl-dev libnghttp2-dev postgresql git curl ca-certificates openssl python3)
+BR_APT_PACKAGES=(libgit2-dev libxgboost-dev zlib1g-dev pkg-config libpq-dev libcurl4-openssl-dev libnghttp2-dev postgresql git curl ca-certificates openssl python3)
 
 # Installs whichever of BR_APT_PACKAGES are missing. apt-get update runs only when something is
 # missing, so the usual case costs a few dpkg-query calls and no network.

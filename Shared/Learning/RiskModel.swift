@@ -1,0 +1,101 @@
+import Foundation
+
+/// One feature's push on a prediction, in log-odds before calibration.
+public struct FeatureContribution: Codable, Sendable, Equatable {
+    public var feature: String
+    public var value: Float
+}
+
+/// A build's predicted risk.
+public struct RiskPrediction: Codable, Sendable, Equatable {
+    /// Calibrated probability that the build fails.
+    public var failureProbability: Double
+    /// The learner's own probability before calibration.
+    public var rawProbability: Double
+    public var level: RiskLevel
+    /// Standard deviation of the calibrated probability over the bootstrap ensemble; nil without one.
+    public var uncertainty: Double?
+    /// Per-feature contributions (SHAP for XGBoost, weight × value for logistic regression), the
+    /// bias last as "(bias)"; only when asked for.
+    public var contributions: [FeatureContribution]?
+}
+
+/// A loaded model, ready to predict; safe to share between tasks. Predicting is blocking C work
+/// for XGBoost: run it off the concurrency pool.
+public final class RiskModel: Sendable {
+    public let artifact: ModelArtifact
+    private let learner: Learner
+    private let ensemble: [Learner]
+
+    enum Learner: Sendable {
+        case xgboost(XGBoostBooster)
+        case logistic(LogisticRegression)
+
+        func predict(_ matrix: FeatureMatrix) throws -> [Double] {
+            switch self {
+            case .xgboost(let booster): try booster.predict(matrix)
+            case .logistic(let model): try model.predict(matrix)
+            }
+        }
+
+        func contributions(_ matrix: FeatureMatrix) throws -> [[Float]] {
+            switch self {
+            case .xgboost(let booster): try booster.contributions(matrix)
+            case .logistic(let model): try model.contributions(matrix)
+            }
+        }
+    }
+
+    public init(artifact: ModelArtifact) throws {
+        self.artifact = artifact
+        switch artifact.kind {
+        case .xgboost:
+            guard let json = artifact.xgboostModel else { throw LearningError.unreadableArtifact("an XGBoost artifact without its model") }
+            learner = .xgboost(try XGBoostBooster(modelJSON: json))
+            ensemble = try artifact.xgboostEnsemble.map { .xgboost(try XGBoostBooster(modelJSON: $0)) }
+        case .logisticRegression:
+            guard let model = artifact.logistic else { throw LearningError.unreadableArtifact("a logistic-regression artifact without its weights") }
+            learner = .logistic(model)
+            ensemble = artifact.logisticEnsemble.map { .logistic($0) }
+        }
+    }
+
+    init(artifact: ModelArtifact, learner: Learner, ensemble: [Learner]) {
+        self.artifact = artifact
+        self.learner = learner
+        self.ensemble = ensemble
+    }
+
+    /// Preprocesses `table` with the training-time statistics and predicts every row.
+    public func predict(_ table: FeatureTable, contributions: Bool = false) throws -> [RiskPrediction] {
+        try predict(matrix: artifact.preprocessor.transform(table), contributions: contributions)
+    }
+
+    /// Predicts rows that are already preprocessed (columns = `artifact.featureNames`).
+    public func predict(matrix: FeatureMatrix, contributions withContributions: Bool = false) throws -> [RiskPrediction] {
+        guard matrix.columnNames == artifact.featureNames else {
+            throw LearningError.invalidInput("the matrix columns differ from the model's features")
+        }
+        let raw = try learner.predict(matrix)
+        let calibration = artifact.calibration
+        let members = try ensemble.map { try $0.predict(matrix).map(calibration.apply) }
+        let contributions = withContributions ? try learner.contributions(matrix) : nil
+        let names = artifact.featureNames + ["(bias)"]
+        return raw.indices.map { row in
+            let probability = calibration.apply(raw[row])
+            var uncertainty: Double?
+            if members.count > 1 {
+                let values = members.map { $0[row] }
+                let mean = values.reduce(0, +) / Double(values.count)
+                uncertainty = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot()
+            }
+            return RiskPrediction(
+                failureProbability: probability,
+                rawProbability: raw[row],
+                level: artifact.thresholds.level(probability),
+                uncertainty: uncertainty,
+                contributions: contributions.map { zip(names, $0[row]).map { FeatureContribution(feature: $0, value: $1) } }
+            )
+        }
+    }
+}
