@@ -13,12 +13,13 @@ import Foundation
 // Usage: bench-models --out DIR [--csv FILE | --builds N] [--rounds R] [--depth D] [--eta E]
 //                     [--threads T] [--repeats K] [--bootstrap B] [--gru-epochs E] [--python PYTHON] [--oracle SCRIPT]
 
-var builds = 100_000
+var builds = 30_000
 var csvPath: String?
 var outPath = "/tmp/bench-models"
 var parameters = XGBoostParameters()
-parameters.rounds = 200
-parameters.threads = 2
+// One thread by default: on a shared machine OpenMP's spinning threads measure the load, not the library.
+parameters.rounds = 100
+parameters.threads = 1
 var repeats = 3
 var bootstrap = 5
 var gruEpochs = 8
@@ -154,7 +155,7 @@ print("""
    LightGBM (reference)            \(format(lgb["auc"]))         \(format(lgb["seconds"], 3))
    product logistic (Newton)       \(format(logisticAUC))         \(format(logisticSeconds, 3))
    scikit-learn logistic (lbfgs)   \(format(sk["auc"]))         \(format(sk["seconds"], 3))
-   |AUC product − Python xgboost| = \(format(abs(productAUC - (py["auc"] ?? .nan)), 5))   time ratio product / Python = \(format(productSeconds / (py["seconds"] ?? .nan), 2))×
+   |AUC product − Python xgboost| = \(format(abs(productAUC - (py["auc"] ?? .nan)), 5))   time ratio product / Python = \(format(productSeconds / (py["seconds"] ?? .nan), 2))× (medians), \(format(xgboostTimes.min()! / (py["min_seconds"] ?? .nan), 2))× (fastest runs: \(format(xgboostTimes.min()!, 3)) s / \(format(py["min_seconds"], 3)) s)
    Python loading the product's xgboost.json: max |Δ probability| on test = \(format(py["max_diff_loaded_product_model"], 8))
    max |Δ probability| product logistic vs scikit-learn = \(format(sk["max_prob_diff"], 6))
 """)
