@@ -193,6 +193,43 @@ struct WarehouseImportTests {
         }
     }
 
+    /// `maxBuilds` keeps the newest admitted runs and no more; `excludeBots` leaves out exactly the
+    /// runs a bot triggered (the sandbox's own runs say which).
+    @Test func maxBuildsKeepsTheNewestRunsAndExcludeBotsLeavesOutTheBots() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await withSandbox([("acme/limited", 120), ("acme/botty", 120)]) { api, baseURL in
+            let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
+            try await withServices([try makeRuntime(.gateway, in: cluster), validator]) {
+                let answer = try await importRepositories(
+                    cluster, #"{"repositories":[{"fullName":"acme/limited","maxBuilds":25},{"fullName":"acme/botty","excludeBots":true}]}"#)
+                #expect(answer.status == 202)
+                let created = try #require(try JSONSerialization.jsonObject(with: answer.body) as? [[String: Any]])
+                let ids = created.compactMap { $0["id"] as? Int }
+                try #require(ids.count == 2)
+                try await waitUntil("both imports are fetched", timeout: .seconds(120)) {
+                    var fetched = true
+                    for id in ids { fetched = try await config(cluster, id).progress?.status == .fetched && fetched }
+                    return fetched
+                }
+                let stored = Set(try await storedRunIDs(database))
+
+                let limited = try #require(api.world.repository("acme/limited")).runs
+                let limitedAdmitted = limited.filter { admitted(limited).contains($0.id) }
+                let keptLimited = limitedAdmitted.filter { stored.contains($0.id) }
+                #expect(keptLimited.count == 25)
+                // The kept ones are the newest: none left out is newer than one kept.
+                let oldestKept = try #require(keptLimited.map(\.created_at).min())
+                #expect(limitedAdmitted.filter { !stored.contains($0.id) }.allSatisfy { $0.created_at <= oldestKept })
+
+                let botty = try #require(api.world.repository("acme/botty")).runs
+                let bots = Set(botty.filter { $0.actor.type == "Bot" || $0.actor.login.hasSuffix("[bot]") }.map(\.id))
+                #expect(!bots.intersection(admitted(botty)).isEmpty, "the sandbox's bot triggered some runs")
+                #expect(stored.intersection(Set(botty.map(\.id))) == admitted(botty).subtracting(bots))
+            }
+        }
+    }
+
     @Test func aRenamedRepositoryImportsByItsOldNameAndCSVRowsWithTheOldNameValidate() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
