@@ -113,14 +113,20 @@ struct FeatureProcessor: Sendable {
         try await report(pipeline, status: .processed, message: "\(counts.total) builds extracted (\(counts.partial) partial, \(counts.failed) failed)", extracted: [])
     }
 
-    /// Every settled build of the pipeline: the ingestor's records joined with the warehouse's runs.
+    /// Every build whose ingestion ended for good (ingested, or missing a resource that cannot come
+    /// back), the ingestor's records joined with the warehouse's runs.
     func gather(_ pipeline: FeatureVectorPostgresStore.Pipeline) async throws -> [Gathered] {
         let ingestor = directory.client(for: .ingestor)
         var records: [Int64: IngestionBuildRecord] = [:]
         var before: Int64?
         repeat {
             let page = try await ingestor.call(IngestionMethods.builds, IngestionBuildsParams(pipelineId: pipeline.pipelineId, limit: 1000, beforeRunId: before))
-            for record in page.builds where record.status != .pending { records[record.runId] = record }
+            // A build whose ingestion failed (retryable) waits for `reingest-failed`: extracted now, it
+            // would keep a partial vector after its resources arrive. Once ingested it sorts before the
+            // checkpoint, and the next run starts over and extracts it with the rest.
+            for record in page.builds where record.status == .ingested || record.status == .missingResource {
+                records[record.runId] = record
+            }
             guard page.builds.count == 1000, let last = page.builds.last else { break }
             before = last.runId
         } while true
