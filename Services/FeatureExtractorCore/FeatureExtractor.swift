@@ -3,16 +3,6 @@ import BuildRiskGit
 import BuildRiskLogs
 import Foundation
 
-/// A build's extraction status.
-public enum ExtractionStatus: String, Codable, Sendable {
-    /// Every selected feature computed.
-    case completed
-    /// Some features skipped because a resource they need is missing.
-    case partial
-    /// A computation failed; `error` says which and why (the other features are still there).
-    case failed
-}
-
 /// The features of one build under one DAG version (the FeatureVector row, without scan metrics).
 public struct FeatureVector: Codable, Sendable, Equatable {
     public var runId: Int64

@@ -44,10 +44,9 @@ public enum FeatureExtractorService {
             guard try await store.pipeline(params.pipelineId) != nil else {
                 throw RPCError(.notFound, "No such pipeline", reason: "the feature-extractor has no pipeline \(params.pipelineId)")
             }
-            let dropped = try await store.dropFailed(pipelineId: params.pipelineId)
-            // Failed builds sit before the checkpoint: the job starts over from the oldest (the
+            // The dropped builds sit before the checkpoint, so the job starts over from the oldest (the
             // others come out the same, since no feature looks ahead).
-            if dropped > 0 { try await store.resetCheckpoint(pipelineId: params.pipelineId) }
+            try await store.dropFailed(pipelineId: params.pipelineId)
             let queued = try await environment.queue.enqueue(
                 FeatureProcessor.processJob, FeatureProcessor.ProcessJob(pipelineId: params.pipelineId),
                 options: JobOptions(priority: 4, maxAttempts: 10)) != nil

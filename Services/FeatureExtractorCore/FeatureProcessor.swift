@@ -71,7 +71,7 @@ struct FeatureProcessor: Sendable {
         }
         try await report(pipeline, status: .processing, message: "extracting \(todo.count) builds", extracted: [])
         let clonePath = ClonePaths.bare(dataDirectory: dataDirectory, githubId: pipeline.githubId)
-        for chunk in todo.chunks(of: Self.chunk).map(Array.init) {
+        for chunk in todo.chunks(of: Self.chunk) {
             try Task.checkCancellation()
             let logs = try await logFacts(githubId: pipeline.githubId, builds: chunk)
             var inputs: [ExtractionBuild] = []
@@ -150,7 +150,7 @@ struct FeatureProcessor: Sendable {
         let withLogs = builds.filter { build in build.record.resources.contains { $0.resource == .buildLogs && $0.status == .completed } }.map(\.run.runId)
         var facts: [Int64: RunLogFacts] = [:]
         let decoder = JSONDecoder()
-        for batch in withLogs.chunks(of: Self.logBatch).map(Array.init) {
+        for batch in withLogs.chunks(of: Self.logBatch) {
             let records = try await directory.client(for: .ingestor).call(IngestionMethods.logFacts, LogFactsParams(githubId: githubId, runIds: batch))
             for record in records {
                 facts[record.runId] = try? decoder.decode(RunLogFacts.self, from: Data(record.factsJSON.utf8))
@@ -162,11 +162,6 @@ struct FeatureProcessor: Sendable {
     static func extracted(_ vector: FeatureVector, build: Gathered, hadLogs: Bool, hadClone: Bool) throws -> FeatureVectorPostgresStore.Extracted {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let status: ExtractionStatusWord = switch vector.status {
-        case .completed: .completed
-        case .partial: .partial
-        case .failed: .failed
-        }
         struct Inputs: Encodable {
             var commit: String?
             var commitSource: String?
@@ -179,7 +174,7 @@ struct FeatureProcessor: Sendable {
             commit: build.record.effectiveSha ?? build.run.headSha, commitSource: build.record.commitSource, logs: hadLogs, clone: hadClone,
             computed: vector.features.count, skipped: vector.skippedFeatures.count)
         return FeatureVectorPostgresStore.Extracted(
-            runId: vector.runId, runCreatedAt: build.createdAt, status: status,
+            runId: vector.runId, runCreatedAt: build.createdAt, status: vector.status,
             featuresJSON: String(decoding: try encoder.encode(vector.features), as: UTF8.self),
             featureCount: vector.features.count, missingResources: vector.missingResources.map(\.rawValue),
             skippedFeatures: vector.skippedFeatures, error: vector.error, trPrevBuild: vector.trPrevBuild,
@@ -211,12 +206,5 @@ struct FeatureProcessor: Sendable {
         try await Outbox.enqueue(
             to: .gateway, GatewayMethods.processingProgress, progress, key: "processing:\(pipeline.pipelineId):\(sequence)",
             queue: queue, on: connection)
-    }
-}
-
-extension Array {
-    /// The array in consecutive pieces of at most `size` elements.
-    func chunks(of size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }

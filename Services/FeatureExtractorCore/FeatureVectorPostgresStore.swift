@@ -81,7 +81,7 @@ public struct FeatureVectorPostgresStore: Sendable {
     struct Extracted: Sendable {
         var runId: Int64
         var runCreatedAt: Date
-        var status: ExtractionStatusWord
+        var status: ExtractionStatus
         var featuresJSON: String
         var featureCount: Int
         var missingResources: [String]
@@ -164,20 +164,10 @@ public struct FeatureVectorPostgresStore: Sendable {
             """, logger: logger)
     }
 
-    /// Forgets the checkpoint: the next run starts from the oldest build (vectors are upserted, and
-    /// with no look into the future the old ones come out the same).
-    func resetCheckpoint(pipelineId: String) async throws {
+    /// Deletes failed vectors so the next run extracts them again.
+    func dropFailed(pipelineId: String) async throws {
         try await client.query(
-            "UPDATE \(unescaped: schema).pipelines SET checkpoint = NULL, checkpoint_created_at = NULL, checkpoint_run_id = NULL WHERE pipeline_id = \(pipelineId)",
-            logger: logger)
-    }
-
-    /// Deletes failed vectors so the next run extracts them again; returns how many.
-    func dropFailed(pipelineId: String) async throws -> Int {
-        try await client.query(
-            "DELETE FROM \(unescaped: schema).feature_vectors WHERE pipeline_id = \(pipelineId) AND status = 'failed' RETURNING run_id",
-            logger: logger
-        ).collect().count
+            "DELETE FROM \(unescaped: schema).feature_vectors WHERE pipeline_id = \(pipelineId) AND status = 'failed'", logger: logger)
     }
 
     /// Sets the pipeline's status and takes the next report number, on `connection`.
@@ -205,7 +195,7 @@ public struct FeatureVectorPostgresStore: Sendable {
             """, logger: logger)
         for try await (status, count) in rows.decode((String, Int64).self) {
             counts.total += Int(count)
-            switch ExtractionStatusWord(rawValue: status) {
+            switch ExtractionStatus(rawValue: status) {
             case .completed: counts.completed += Int(count)
             case .partial: counts.partial += Int(count)
             case .failed: counts.failed += Int(count)
@@ -234,7 +224,7 @@ public struct FeatureVectorPostgresStore: Sendable {
         let decoder = JSONDecoder()
         for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date).self) {
             vectors.append(FeatureVectorRecord(
-                runId: row.0, dagVersion: pipeline.dagVersion, status: ExtractionStatusWord(rawValue: row.1) ?? .failed,
+                runId: row.0, dagVersion: pipeline.dagVersion, status: ExtractionStatus(rawValue: row.1) ?? .failed,
                 featureCount: Int(row.7), features: try row.2.map { try decoder.decode([String: FeatureValue].self, from: Data($0.utf8)) },
                 missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
                 extractedAt: row.8.formatted(.iso8601)))

@@ -62,6 +62,13 @@ public enum GatewayService {
             store: repositories, postgres: environment.postgres, queue: environment.queue, directory: environment.directory, logger: environment.logger)
         let events = EventHub()
 
+        /// Whom a report's builds are news to: the owner the applied report returned, else (a stale
+        /// report) the config's owner, nil when the config is gone.
+        @Sendable func owner(of id: Int64, applied: Int64?) async throws -> Int64? {
+            if let applied { return applied }
+            return try await repositories.get(id: id, ownerId: nil)?.ownerId
+        }
+
         var methods = RPCDispatcher()
         methods.register(GatewayMethods.reportStep) { report, _ in
             try await reports.record(report)
@@ -80,12 +87,8 @@ public enum GatewayService {
             let id = try configId(progress.pipelineId, field: "pipelineId")
             let applied = try await pipeline.apply(progress, configId: id)
             // Settled builds are news even in a report that arrived after a newer one.
-            if !progress.settled.isEmpty {
-                var owner = applied
-                if owner == nil { owner = try await repositories.get(id: id, ownerId: nil)?.ownerId }
-                if let owner {
-                    events.publish(.buildUpdate(.init(repoId: id, builds: progress.settled, at: Date())), ownerId: owner)
-                }
+            if !progress.settled.isEmpty, let owner = try await owner(of: id, applied: applied) {
+                events.publish(.buildUpdate(.init(repoId: id, builds: progress.settled, at: Date())), ownerId: owner)
             }
             if let owner = applied {
                 events.publish(.repoUpdate(.init(
@@ -99,12 +102,9 @@ public enum GatewayService {
         methods.register(GatewayMethods.processingProgress) { progress, _ in
             let id = try configId(progress.pipelineId, field: "pipelineId")
             let applied = try await pipeline.apply(progress, configId: id)
-            if !progress.extracted.isEmpty {
-                var owner = applied
-                if owner == nil { owner = try await repositories.get(id: id, ownerId: nil)?.ownerId }
-                if let owner {
-                    events.publish(.buildExtracted(.init(repoId: id, builds: progress.extracted, at: Date())), ownerId: owner)
-                }
+            // Extracted builds are news even in a stale report, as settled ones are.
+            if !progress.extracted.isEmpty, let owner = try await owner(of: id, applied: applied) {
+                events.publish(.buildExtracted(.init(repoId: id, builds: progress.extracted, at: Date())), ownerId: owner)
             }
             if let owner = applied {
                 events.publish(.repoUpdate(.init(

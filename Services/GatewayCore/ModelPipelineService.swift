@@ -75,18 +75,26 @@ public struct ModelPipelineService: Sendable {
         try await apply(.syncRequested, to: configId, ownerId: ownerId) != nil
     }
 
-    /// Asks for feature extraction of a config's ingested builds. nil when the user has no such
-    /// config; the refusal when its status does not allow it.
-    func requestProcessing(configId: Int64, ownerId: Int64?) async throws -> ModelPipeline.Refusal?? {
+    /// What became of a request for feature extraction.
+    enum ProcessingAnswer: Equatable {
+        case accepted
+        /// The user has no such config.
+        case notFound
+        /// The config's status does not allow it now.
+        case refused(ModelPipeline.Refusal)
+    }
+
+    /// Asks for feature extraction of a config's ingested builds.
+    func requestProcessing(configId: Int64, ownerId: Int64?) async throws -> ProcessingAnswer {
         try await postgres.withTransaction(logger: logger) { connection in
-            guard let (config, pipeline) = try await store.lock(id: configId, ownerId: ownerId, on: connection) else { return nil }
+            guard let (config, pipeline) = try await store.lock(id: configId, ownerId: ownerId, on: connection) else { return .notFound }
             switch pipeline.transition(.processingRequested) {
             case .refused(let refusal):
-                return .some(refusal)
+                return .refused(refusal)
             case .applied(let next, let commands):
                 try await store.save(id: configId, next, on: connection)
                 try await issue(commands, for: config, on: connection)
-                return .some(nil)
+                return .accepted
             }
         }
     }

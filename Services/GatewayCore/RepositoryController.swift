@@ -38,7 +38,7 @@ struct RepositoryController: Sendable {
     /// One build of `training-builds`: its run, its ingestion and its extraction.
     struct TrainingBuild: Encodable {
         var runId: Int64
-        var extractionStatus: ExtractionStatusWord
+        var extractionStatus: ExtractionStatus
         var featureCount: Int
         var missingResources: [String]
         var skippedFeatures: [String]
@@ -80,11 +80,11 @@ struct RepositoryController: Sendable {
     @Sendable func startProcessing(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<Accepted> {
         let id = try context.id(of: "repository")
         switch try await pipeline.requestProcessing(configId: id, ownerId: context.visibility) {
-        case .none:
+        case .notFound:
             throw APIError.notFound("you have no repository \(id)")
-        case .some(.some(let refusal)):
+        case .refused(let refusal):
             throw APIError.conflict("not_processable", "repository \(id) cannot be processed now (\(refusal)); it must have finished its ingestion and not be processing")
-        case .some(.none):
+        case .accepted:
             return EditedResponse(status: .accepted, response: Accepted(id: id))
         }
     }
@@ -106,13 +106,13 @@ struct RepositoryController: Sendable {
     @Sendable func trainingBuilds(_ request: Request, context: AuthenticatedContext) async throws -> TrainingBuildPage {
         let query = request.uri.queryParameters
         let status = query.get("status")
-        if let status, ExtractionStatusWord(rawValue: status) == nil {
-            throw APIError.badRequest("invalid_status", "status must be one of \(ExtractionStatusWord.contractValues.joined(separator: ", "))")
+        if let status, ExtractionStatus(rawValue: status) == nil {
+            throw APIError.badRequest("invalid_status", "status must be one of \(ExtractionStatus.contractValues.joined(separator: ", "))")
         }
         let config = try await config(context)
         let params = FeatureVectorsParams(
             pipelineId: String(config.id), limit: min(max(query.get("limit", as: Int.self) ?? 100, 1), 1000),
-            beforeRunId: query.get("before", as: Int64.self), status: status.flatMap(ExtractionStatusWord.init(rawValue:)), withFeatures: false)
+            beforeRunId: query.get("before", as: Int64.self), status: status.flatMap(ExtractionStatus.init(rawValue:)), withFeatures: false)
         let page: FeatureVectorPage
         do {
             page = try await directory.client(for: .featureExtractor).call(FeatureMethods.vectors, params)

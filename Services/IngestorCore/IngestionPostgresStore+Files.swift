@@ -37,13 +37,6 @@ extension IngestionPostgresStore {
     }
 
     /// The parsed log facts of a run, as stored JSON.
-    func logFacts(githubId: Int64, runId: Int64) async throws -> String? {
-        let rows = try await client.query(
-            "SELECT facts::text FROM \(unescaped: schema).run_logs WHERE github_id = \(githubId) AND run_id = \(runId)", logger: logger)
-        for try await facts in rows.decode(String.self) { return facts }
-        return nil
-    }
-
     /// The stored facts of those of `runIds` whose logs were ingested.
     func logFacts(githubId: Int64, runIds: [Int64]) async throws -> [RunLogFactsRecord] {
         let rows = try await client.query(

@@ -29,7 +29,7 @@ public struct RepositoryClones: Sendable {
         self.logger = logger
     }
 
-    public func path(githubId: Int64) -> String { "\(directory)/\(githubId).git" }
+    public func path(githubId: Int64) -> String { ClonePaths.bare(in: directory, githubId: githubId) }
 
     /// Runs `body` holding the repository's advisory lock.
     public func withLock<T: Sendable>(githubId: Int64, _ body: @Sendable () async throws -> T) async throws -> T {

@@ -75,7 +75,7 @@ public struct FeatureForgetResult: Codable, Sendable, Equatable {
 }
 
 /// An extraction's status per build.
-public enum ExtractionStatusWord: String, ContractEnum {
+public enum ExtractionStatus: String, ContractEnum {
     case pending
     case inProgress = "in_progress"
     case completed
@@ -88,13 +88,13 @@ public struct FeatureVectorsParams: Codable, Sendable, Equatable {
     public var pipelineId: String
     public var limit: Int
     public var beforeRunId: Int64?
-    public var status: ExtractionStatusWord?
+    public var status: ExtractionStatus?
     /// Only this run (the build's page).
     public var runId: Int64?
     /// Leave the features out (a listing of statuses only).
     public var withFeatures: Bool
 
-    public init(pipelineId: String, limit: Int, beforeRunId: Int64? = nil, status: ExtractionStatusWord? = nil, runId: Int64? = nil, withFeatures: Bool = true) {
+    public init(pipelineId: String, limit: Int, beforeRunId: Int64? = nil, status: ExtractionStatus? = nil, runId: Int64? = nil, withFeatures: Bool = true) {
         self.pipelineId = pipelineId
         self.limit = limit
         self.beforeRunId = beforeRunId
@@ -108,7 +108,7 @@ public struct FeatureVectorsParams: Codable, Sendable, Equatable {
 public struct FeatureVectorRecord: Codable, Sendable, Equatable {
     public var runId: Int64
     public var dagVersion: String
-    public var status: ExtractionStatusWord
+    public var status: ExtractionStatus
     public var featureCount: Int
     /// Feature name → value (null where the feature has nothing to say); nil when not asked for.
     public var features: [String: FeatureValue]?
@@ -120,7 +120,7 @@ public struct FeatureVectorRecord: Codable, Sendable, Equatable {
     public var extractedAt: String
 
     public init(
-        runId: Int64, dagVersion: String, status: ExtractionStatusWord, featureCount: Int, features: [String: FeatureValue]?,
+        runId: Int64, dagVersion: String, status: ExtractionStatus, featureCount: Int, features: [String: FeatureValue]?,
         missingResources: [String], skippedFeatures: [String], error: String?, trPrevBuild: Int64?, extractedAt: String
     ) {
         self.runId = runId
@@ -202,10 +202,10 @@ public struct ProcessingProgress: Codable, Sendable, Equatable {
 /// A build whose extraction ended.
 public struct ExtractedBuild: Codable, Sendable, Equatable {
     public var runId: Int64
-    public var status: ExtractionStatusWord
+    public var status: ExtractionStatus
     public var error: String?
 
-    public init(runId: Int64, status: ExtractionStatusWord, error: String? = nil) {
+    public init(runId: Int64, status: ExtractionStatus, error: String? = nil) {
         self.runId = runId
         self.status = status
         self.error = error

@@ -10,6 +10,11 @@ public enum ClonePaths {
 
     /// `<data>/repos/<github id>.git`.
     public static func bare(dataDirectory: String, githubId: Int64) -> String {
-        "\(directory(dataDirectory: dataDirectory))/\(githubId).git"
+        bare(in: directory(dataDirectory: dataDirectory), githubId: githubId)
+    }
+
+    /// `<repos directory>/<github id>.git`.
+    public static func bare(in reposDirectory: String, githubId: Int64) -> String {
+        "\(reposDirectory)/\(githubId).git"
     }
 }

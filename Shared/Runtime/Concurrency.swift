@@ -22,3 +22,10 @@ public func forEachConcurrently<Input: Sendable, Output: Sendable>(
         }
     }
 }
+
+extension Array {
+    /// The array in consecutive pieces of at most `size` elements (jobs of 25 runs, chunks of 200 builds).
+    public func chunks(of size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}
