@@ -138,24 +138,49 @@ public struct FeatureVectorPostgresStore: Sendable {
         _ vectors: [Extracted], pipelineId: String, dagVersion: String,
         checkpoint: String, checkpointCreatedAt: Date, checkpointRunId: Int64, on connection: PostgresConnection
     ) async throws {
-        for vector in vectors {
-            try await connection.query(
-                """
-                INSERT INTO \(unescaped: schema).feature_vectors
-                    (pipeline_id, run_id, dag_version, status, features, missing_resources, skipped_features, error, tr_prev_build, feature_count, run_created_at)
-                VALUES (\(pipelineId), \(vector.runId), \(dagVersion), \(vector.status.rawValue), \(vector.featuresJSON)::jsonb,
-                    \(vector.missingResources), \(vector.skippedFeatures), \(vector.error), \(vector.trPrevBuild), \(vector.featureCount), \(vector.runCreatedAt))
-                ON CONFLICT (pipeline_id, run_id, dag_version) DO UPDATE SET
-                    status = EXCLUDED.status, features = EXCLUDED.features, missing_resources = EXCLUDED.missing_resources,
-                    skipped_features = EXCLUDED.skipped_features, error = EXCLUDED.error, tr_prev_build = EXCLUDED.tr_prev_build,
-                    feature_count = EXCLUDED.feature_count, extracted_at = now()
-                """, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO \(unescaped: schema).extraction_audit (pipeline_id, run_id, dag_version, status, inputs)
-                VALUES (\(pipelineId), \(vector.runId), \(dagVersion), \(vector.status.rawValue), \(vector.inputsJSON)::jsonb)
-                """, logger: logger)
+        // One statement for the chunk's vectors and one for their audit (not two per build): the rows
+        // travel as one JSON array.
+        struct Row: Encodable {
+            var runId: Int64
+            var status: String
+            var features: String
+            var missingResources: [String]
+            var skippedFeatures: [String]
+            var error: String?
+            var trPrevBuild: Int64?
+            var featureCount: Int
+            var runCreatedAt: Date
+            var inputs: String
         }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let rows = String(decoding: try encoder.encode(vectors.map {
+            Row(runId: $0.runId, status: $0.status.rawValue, features: $0.featuresJSON, missingResources: $0.missingResources,
+                skippedFeatures: $0.skippedFeatures, error: $0.error, trPrevBuild: $0.trPrevBuild, featureCount: $0.featureCount,
+                runCreatedAt: $0.runCreatedAt, inputs: $0.inputsJSON)
+        }), as: UTF8.self)
+        let columns = """
+            "runId" int8, status text, features text, "missingResources" text[], "skippedFeatures" text[], error text,
+            "trPrevBuild" int8, "featureCount" int4, "runCreatedAt" timestamptz, inputs text
+            """
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).feature_vectors
+                (pipeline_id, run_id, dag_version, status, features, missing_resources, skipped_features, error, tr_prev_build, feature_count, run_created_at)
+            SELECT \(pipelineId), v."runId", \(dagVersion), v.status, v.features::jsonb, coalesce(v."missingResources", '{}'),
+                coalesce(v."skippedFeatures", '{}'), v.error, v."trPrevBuild", v."featureCount", v."runCreatedAt"
+            FROM jsonb_to_recordset(\(rows)::jsonb) AS v(\(unescaped: columns))
+            ON CONFLICT (pipeline_id, run_id, dag_version) DO UPDATE SET
+                status = EXCLUDED.status, features = EXCLUDED.features, missing_resources = EXCLUDED.missing_resources,
+                skipped_features = EXCLUDED.skipped_features, error = EXCLUDED.error, tr_prev_build = EXCLUDED.tr_prev_build,
+                feature_count = EXCLUDED.feature_count, extracted_at = now()
+            """, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).extraction_audit (pipeline_id, run_id, dag_version, status, inputs)
+            SELECT \(pipelineId), v."runId", \(dagVersion), v.status, v.inputs::jsonb
+            FROM jsonb_to_recordset(\(rows)::jsonb) AS v(\(unescaped: columns))
+            """, logger: logger)
         try await connection.query(
             """
             UPDATE \(unescaped: schema).pipelines SET checkpoint = \(checkpoint)::jsonb, checkpoint_created_at = \(checkpointCreatedAt),
