@@ -186,7 +186,14 @@ struct LearningTests {
                 try RiskModelTrainer.train(
                     configuration: TrainingConfiguration(kind: .xgboost, xgboost: parameters, bootstrapModels: 2),
                     training: training, validation: validation, isCancelled: flag.check
-                ) { progress in if progress.round != nil { firstRound.continuation.yield() } }
+                ) { progress in
+                    guard progress.round != nil else { return }
+                    firstRound.continuation.yield()
+                    // Hold the training in its first round until the cancellation has reached the
+                    // flag: on a loaded machine it could otherwise finish every round first.
+                    let deadline = Date().addingTimeInterval(60)
+                    while !flag.isCancelled && Date() < deadline { usleep(1_000) }
+                }
             } onCancel: { flag.cancel() }
         }
         for await _ in firstRound.stream { break }
