@@ -1,6 +1,5 @@
 extension FeatureCatalogue {
     static let needsGitHubAPI = "needs the pull request and its discussion from the GitHub API (resource github_api), which the extractor is not given yet"
-    static let needsWholeTree = "a whole-tree metric (every file of the commit, resource git_worktree), not computed by this library yet"
 
     /// The anchors' fields BuildRisk does not reproduce, and why: with the features' `sources`, the coverage table.
     public static let uncovered: [UncoveredField] = [
@@ -23,10 +22,6 @@ extension FeatureCatalogue {
         .init(tt, "tr_job_id", "one row per job in TravisTorrent; BuildRisk has one vector per run"),
         .init(tt, "tr_log_status", "Travis's verdict read from the log; GitHub gives the conclusion (tr_status)"),
         .init(tt, "tr_log_analyzer", "names the Travis log analyzer used; BuildRisk's parser reports the frameworks it recognised (tr_log_frameworks)"),
-        .init(tt, "gh_sloc", needsWholeTree),
-        .init(tt, "gh_test_lines_per_kloc", needsWholeTree),
-        .init(tt, "gh_test_cases_per_kloc", needsWholeTree),
-        .init(tt, "gh_asserts_cases_per_kloc", needsWholeTree),
 
         .init(gha, "repo", "identifies the repository, as gh_project_name"),
         .init(gha, "languages", "the repository's languages (GitHub API), as gh_lang"),
@@ -40,10 +35,6 @@ extension FeatureCatalogue {
         .init(gha, "gh_num_commit_comments", needsGitHubAPI),
         .init(gha, "gh_num_pr_comments", needsGitHubAPI),
         .init(gha, "git_merged_with", needsGitHubAPI),
-        .init(gha, "gh_sloc", needsWholeTree),
-        .init(gha, "gh_test_lines_per_kloc", needsWholeTree),
-        .init(gha, "gh_test_cases_per_kloc", needsWholeTree),
-        .init(gha, "gh_asserts_case_per_kloc", needsWholeTree),
         .init(gha, "fetch_duration", "how long the mining tool took, not a property of the build"),
 
         .init(bf, "fine-grained changes (classes, methods, fields, imports added/deleted/modified)", "BuildFast reads them with ClDiff's Java AST differencing; BuildRisk has no per-language AST differ"),

@@ -32,7 +32,7 @@ public enum FeatureCatalogue {
         return .number(to.timeIntervalSince(from))
     }
 
-    public static let features: [Feature] = metadata + buildHistory + committer + gitHistory + gitDiff + team + buildLog
+    public static let features: [Feature] = metadata + buildHistory + committer + gitHistory + gitDiff + repoSnapshot + team + buildLog
 
     // MARK: The run
 
@@ -274,6 +274,39 @@ public enum FeatureCatalogue {
     static func fileLikelihoods(_ context: BuildContext) throws -> [Double] {
         try context.touched().compactMap { context.history.fileTallies[$0]?.failureRatio }
     }
+
+    // MARK: The whole tree at the build's commit (TravisTorrent, GHAminer)
+
+    static func perKLOC(_ context: BuildContext, _ count: (TreeSnapshot) -> Int) throws -> FeatureValue {
+        let snapshot = try context.snapshot()
+        return snapshot.sourceLines == 0 ? .null : .number(Double(count(snapshot)) * 1000 / Double(snapshot.sourceLines))
+    }
+
+    static let lineRule = " Lines are non-blank lines that are not line comments; files over 2 MiB or binary are not read."
+
+    static let repoSnapshot: [Feature] = [
+        declare("gh_sloc", .repoSnapshot, .integer, inputs: [.commitTree], sources: [.init(tt, "gh_sloc"), .init(gha, "gh_sloc")],
+                "Lines of production source files (by extension, tests excluded) in the whole tree of the build's commit." + lineRule) {
+            .integer(try $0.snapshot().sourceLines)
+        },
+        declare("gh_test_lines_per_kloc", .repoSnapshot, .number, inputs: [.commitTree],
+                sources: [.init(tt, "gh_test_lines_per_kloc"), .init(gha, "gh_test_lines_per_kloc")],
+                "Lines of test files per 1,000 lines of production source, in the whole tree; null when there is no source." + lineRule) {
+            try perKLOC($0) { $0.testLines }
+        },
+        declare("gh_test_cases_per_kloc", .repoSnapshot, .number, inputs: [.commitTree],
+                sources: [.init(tt, "gh_test_cases_per_kloc"), .init(gha, "gh_test_cases_per_kloc")],
+                "Test-case declarations in test files (as gh_diff_tests_added recognises them) per 1,000 lines of production source; null when there is no source.") {
+            try perKLOC($0) { $0.testCases }
+        },
+        declare("gh_asserts_cases_per_kloc", .repoSnapshot, .number, inputs: [.commitTree],
+                sources: [.init(tt, "gh_asserts_cases_per_kloc"), .init(gha, "gh_asserts_case_per_kloc")],
+                "Lines of test files that assert (assert…, XCTAssert…, #expect, #require, expect(, .should) per 1,000 lines of production source; null when there is no source.") {
+            try perKLOC($0) { $0.asserts }
+        },
+        declare("git_num_files", .repoSnapshot, .integer, inputs: [.commitTree],
+                "Files in the whole tree of the build's commit (submodules not counted).") { .integer(try $0.snapshot().files) },
+    ]
 
     // MARK: The team (TravisTorrent, three months)
 

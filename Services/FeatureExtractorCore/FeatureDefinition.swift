@@ -46,11 +46,13 @@ public enum FeatureInput: String, Codable, Sendable, CaseIterable {
     case commitDiffs = "commit_diffs"
     /// The run's parsed logs (jobs, steps, durations, test counts, errors).
     case runLogs = "run_logs"
+    /// Every file of the build commit's tree, read from the object database (no worktree).
+    case commitTree = "commit_tree"
 
     public var resources: [FeatureResource] {
         switch self {
         case .run, .buildHistory: []
-        case .commitGraph, .commitDiffs: [.gitHistory]
+        case .commitGraph, .commitDiffs, .commitTree: [.gitHistory]
         case .runLogs: [.buildLogs]
         }
     }

@@ -144,6 +144,7 @@ final class GitReader {
     let repository: GitRepository
     private var commits: [String: GitCommit] = [:]
     private var changes: [String: CommitChanges] = [:]
+    private(set) lazy var trees = TreeMeasurer(repository)
 
     init(_ repository: GitRepository) { self.repository = repository }
 
@@ -186,6 +187,7 @@ final class BuildContext {
     private var builtCommitChanges: [CommitChanges]?
     private var touchedFiles: [String]?
     private var teamWindow: TeamWindow?
+    private var treeSnapshot: TreeSnapshot?
 
     /// The window TravisTorrent's team features look back over ("3 months").
     static let teamWindow: TimeInterval = 90 * 24 * 3600
@@ -258,6 +260,14 @@ final class BuildContext {
     }
 
     var touchedFilesIfRead: [String]? { touchedFiles }
+
+    /// The build commit's whole tree, measured.
+    func snapshot() throws -> TreeSnapshot {
+        if let treeSnapshot { return treeSnapshot }
+        let result = try git.trees.snapshot(ofCommit: build.commitSha)
+        treeSnapshot = result
+        return result
+    }
 
     /// Commits reachable from the build's commit whose committer time is within 90 days before the
     /// build was triggered; the walk stops at older commits, as `git rev-list --since` does.

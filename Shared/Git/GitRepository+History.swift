@@ -213,3 +213,60 @@ extension GitRepository {
         )
     }
 }
+
+/// What a tree entry points at.
+public enum GitTreeEntryKind: Sendable, Equatable {
+    case blob
+    case tree
+    /// A submodule's commit (its files are in another repository).
+    case commit
+}
+
+/// One entry of a tree object: a name in its folder and the object it names.
+public struct GitTreeEntry: Sendable, Equatable {
+    public var name: String
+    public var oid: String
+    public var kind: GitTreeEntryKind
+}
+
+extension GitRepository {
+    /// The id of a commit's root tree.
+    public func treeID(ofCommit sha: String) throws -> String {
+        var oid = try Self.oid(sha)
+        var commit: OpaquePointer?
+        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "look up \(sha)")
+        defer { git_commit_free(commit) }
+        guard let tree = git_commit_tree_id(commit) else { throw GitError(code: -1, message: "no tree", operation: "tree of \(sha)") }
+        return Self.string(tree.pointee)
+    }
+
+    /// The entries of one tree object (not recursive): subtrees are named by their ids, which
+    /// change only when something under them changes, so callers can cache per subtree.
+    public func treeEntries(_ treeID: String) throws -> [GitTreeEntry] {
+        var oid = try Self.oid(treeID)
+        var tree: OpaquePointer?
+        try GitError.check(git_tree_lookup(&tree, pointer, &oid), "look up tree \(treeID)")
+        defer { git_tree_free(tree) }
+        return (0..<git_tree_entrycount(tree)).compactMap { index in
+            guard let entry = git_tree_entry_byindex(tree, index), let id = git_tree_entry_id(entry) else { return nil }
+            let kind: GitTreeEntryKind
+            switch git_tree_entry_type(entry) {
+            case GIT_OBJECT_BLOB: kind = .blob
+            case GIT_OBJECT_TREE: kind = .tree
+            case GIT_OBJECT_COMMIT: kind = .commit
+            default: return nil
+            }
+            return GitTreeEntry(name: String(cString: git_tree_entry_name(entry)), oid: Self.string(id.pointee), kind: kind)
+        }
+    }
+
+    /// Reads a blob's bytes in place (no copy); `body` must not keep the buffer.
+    public func withBlob<R>(_ blobID: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        var oid = try Self.oid(blobID)
+        var blob: OpaquePointer?
+        try GitError.check(git_blob_lookup(&blob, pointer, &oid), "look up blob \(blobID)")
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        return try body(UnsafeRawBufferPointer(start: git_blob_rawcontent(blob), count: size))
+    }
+}

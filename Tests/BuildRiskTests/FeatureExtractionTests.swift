@@ -177,6 +177,64 @@ struct FeatureExtractionTests {
         #expect(throws: ExtractionError.self) { try extractor.extract(fixture.builds[4]) }
     }
 
+    /// The whole tree at each build's commit, counted by hand: lines that are neither blank nor
+    /// line comments, test cases and asserts in test files, files of every kind. The second build
+    /// leaves `Sources/` untouched (its measure is reused), the third moves the test into it.
+    @Test func wholeTreeFeaturesCountEveryFileOfTheBuildsCommit() throws {
+        let git = try FixtureRepository()
+        let alice = FeatureHistory.alice
+        // 7 lines of code: the blank line and both comments do not count.
+        try git.write("Sources/App/main.swift", """
+            // The entry point.
+            import Foundation
+
+            /* a block comment's first line */
+            let a = 1
+            let b = 2
+            print(a + b)
+            func f() {
+                print("f")
+            }
+            """ + "\n")
+        // 8 lines, 2 test cases, 3 lines that assert (two asserts on one line count once).
+        try git.write("Tests/AppTests/AppTests.swift", """
+            import XCTest
+            final class AppTests: XCTestCase {
+
+                func testSum() { XCTAssertEqual(1 + 2, 3) }
+                func testProduct() {
+                    XCTAssertEqual(2 * 3, 6); XCTAssertTrue(true)
+                    XCTAssertNil(nil)
+                }
+            }
+            """ + "\n")
+        try git.write("README.md", "# App\n\nlong prose\n")
+        try git.writeBytes("Sources/App/icon.png", [0x89, 0x50, 0x4E, 0x47, 0, 0, 10, 10])
+        let c1 = try git.commit("c1", as: alice, at: FeatureHistory.day(-10))
+        // 2 lines of Python: `#` is a comment there.
+        try git.write("tools/lib.py", "# helper\ndef f():\n    return 1\n\n")
+        let c2 = try git.commit("c2", as: alice, at: FeatureHistory.day(-9))
+        try git.run(["mv", "Tests/AppTests/AppTests.swift", "Sources/App/Checks.swift"])
+        let c3 = try git.commit("c3", as: alice, at: FeatureHistory.day(-8))
+
+        let builds = [c1, c2, c3].enumerated().map { index, sha in
+            ExtractionBuild(runId: Int64(index + 1), workflowName: "CI", event: "push", headSha: sha, actor: "alice",
+                            createdAt: FeatureHistory.day(Double(-10 + index), hours: 1), finishedAt: FeatureHistory.day(Double(-10 + index), hours: 2),
+                            conclusion: "success")
+        }
+        let vectors = try Self.extractAll(builds, repository: GitRepository.open(git.path), select: ["gh_sloc", "gh_*_per_kloc", "git_num_files"])
+        func values(_ name: String) -> [FeatureValue?] { vectors.map { $0.features[name] } }
+        let sloc: [FeatureValue?] = [.integer(7), .integer(9), .integer(17)]
+        let files: [FeatureValue?] = [.integer(4), .integer(5), .integer(5)]
+        func perKLOC(_ count: Double) -> [FeatureValue?] { [.number(count * 1000 / 7), .number(count * 1000 / 9), .number(0)] }
+        #expect(values("gh_sloc") == sloc)
+        #expect(values("git_num_files") == files)
+        #expect(values("gh_test_lines_per_kloc") == perKLOC(8))
+        #expect(values("gh_test_cases_per_kloc") == perKLOC(2))
+        #expect(values("gh_asserts_cases_per_kloc") == perKLOC(3))
+        #expect(vectors.allSatisfy { $0.status == .completed && $0.missingResources.isEmpty })
+    }
+
     /// No clone: the history and log features are still there, the git ones skipped and reported.
     /// No logs: the git features are still there. Logs present: the tr_log_* family from them.
     @Test func missingResourcesDegradeGracefully() throws {
