@@ -126,7 +126,7 @@ var targets: [Target] = [
     .target(
         name: "FeatureExtractorCore",
         dependencies: runtimeDependencies + [
-            "BuildRiskGit", "BuildRiskLogs",
+            "BuildRiskGit", "BuildRiskGitHub", "BuildRiskLogs",
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ],
         path: "Services/FeatureExtractorCore",

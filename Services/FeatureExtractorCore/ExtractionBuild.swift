@@ -22,9 +22,15 @@ public struct ExtractionBuild: Sendable, Equatable, Codable {
     public var conclusion: String?
     /// Nil when the logs are missing (expired, never ingested).
     public var logs: RunLogFacts?
+    /// The pull request the run built, when GitHub named it (not for pull requests from forks).
+    public var pullRequestNumber: Int?
+    /// What GitHub says of that pull request; nil when not fetched (no selected feature needs it,
+    /// or GitHub could not give it).
+    public var pullRequest: PullRequestFacts?
 
     public init(runId: Int64, runNumber: Int = 0, workflowName: String, event: String, headBranch: String? = nil, headSha: String, commitSha: String? = nil,
-                actor: String? = nil, createdAt: Date, finishedAt: Date? = nil, conclusion: String? = nil, logs: RunLogFacts? = nil) {
+                actor: String? = nil, createdAt: Date, finishedAt: Date? = nil, conclusion: String? = nil, logs: RunLogFacts? = nil,
+                pullRequestNumber: Int? = nil, pullRequest: PullRequestFacts? = nil) {
         self.runId = runId
         self.runNumber = runNumber
         self.workflowName = workflowName
@@ -37,6 +43,8 @@ public struct ExtractionBuild: Sendable, Equatable, Codable {
         self.finishedAt = finishedAt
         self.conclusion = conclusion
         self.logs = logs
+        self.pullRequestNumber = pullRequestNumber
+        self.pullRequest = pullRequest
     }
 
     /// From the warehouse's run and the ingestor's record; the run's ISO 8601 times must parse.
@@ -45,16 +53,41 @@ public struct ExtractionBuild: Sendable, Equatable, Codable {
         guard let updated = Self.parseTime(run.updatedAt) else { throw .badInput("run \(run.runId): updated_at '\(run.updatedAt)' is not an ISO 8601 time") }
         self.init(runId: run.runId, runNumber: run.runNumber, workflowName: run.workflowName, event: run.event, headBranch: run.headBranch,
                   headSha: run.headSha, commitSha: effectiveSha, actor: run.actor, createdAt: created, finishedAt: updated,
-                  conclusion: run.conclusion, logs: logs)
+                  conclusion: run.conclusion, logs: logs, pullRequestNumber: run.pullRequestNumber)
     }
 
     static func parseTime(_ text: String) -> Date? {
         (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
     }
 
+    /// Whether a pull request triggered the run.
+    public var isPullRequest: Bool { event == "pull_request" || event == "pull_request_target" }
+
     /// GitHub's failing conclusions; cancelled, skipped and neutral runs are neither passed nor failed
     /// by their code, and count as not failed.
     public var failed: Bool { ["failure", "timed_out", "startup_failure"].contains(conclusion ?? "") }
+}
+
+/// What GitHub says of a pull request, as the pr_info and discussion features read it. Comments
+/// carry their creation times, so a build counts only those written before it was triggered.
+public struct PullRequestFacts: Sendable, Equatable, Codable {
+    public var number: Int
+    public var createdAt: Date
+    public var title: String
+    public var body: String
+    /// Its conversation's comments (GitHub's issue comments), oldest first.
+    public var issueCommentTimes: [Date]
+    /// Its review comments (on lines of the diff), oldest first.
+    public var reviewCommentTimes: [Date]
+
+    public init(number: Int, createdAt: Date, title: String, body: String, issueCommentTimes: [Date], reviewCommentTimes: [Date]) {
+        self.number = number
+        self.createdAt = createdAt
+        self.title = title
+        self.body = body
+        self.issueCommentTimes = issueCommentTimes
+        self.reviewCommentTimes = reviewCommentTimes
+    }
 }
 
 /// Why extraction refused its input or could not proceed.

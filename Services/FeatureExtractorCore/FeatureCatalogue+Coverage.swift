@@ -1,18 +1,14 @@
 extension FeatureCatalogue {
-    static let needsGitHubAPI = "needs the pull request and its discussion from the GitHub API (resource github_api), which the extractor is not given yet"
+    static let commitComments = "one request per built commit (GitHub's commit comments); not fetched yet"
+    static let mergedWith = "how the pull request was merged is known only after the build (TravisTorrent's heuristics over later history)"
 
     /// The anchors' fields BuildRisk does not reproduce, and why: with the features' `sources`, the coverage table.
     public static let uncovered: [UncoveredField] = [
         .init(tt, "gh_project_name", "identifies the repository; vectors are keyed by it, it is not a property of a build"),
         .init(tt, "gh_lang", "the repository's language is the warehouse's (RepositorySummary.language); the run record the extractor reads does not carry it"),
         .init(tt, "tr_log_lan", "the same language, which Travis read from its log header; GitHub Actions logs have no such header"),
-        .init(tt, "gh_pull_req_num", needsGitHubAPI),
-        .init(tt, "gh_pr_created_at", needsGitHubAPI),
-        .init(tt, "gh_num_pr_comments", needsGitHubAPI),
-        .init(tt, "gh_num_issue_comments", needsGitHubAPI),
-        .init(tt, "gh_num_commit_comments", needsGitHubAPI),
-        .init(tt, "gh_description_complexity", needsGitHubAPI),
-        .init(tt, "git_merged_with", needsGitHubAPI),
+        .init(tt, "gh_num_commit_comments", commitComments),
+        .init(tt, "git_merged_with", mergedWith),
         .init(tt, "gh_num_commits_in_push", "the push event's payload; a GitHub Actions run does not list the pushed commits (git_num_all_built_commits is the git-derived equivalent)"),
         .init(tt, "gh_commits_in_push", "the push event's payload, as above (git_all_built_commits)"),
         .init(tt, "gh_pushed_at", "the push event's payload, as above (gh_build_started_at is when the run was triggered)"),
@@ -29,12 +25,8 @@ extension FeatureCatalogue {
         .init(gha, "updated_at", "a time stamp, not a feature (tr_duration is computed from it)"),
         .init(gha, "total_builds", "the repository's total build count at mining time would reveal later builds; tr_prev_num_builds counts only earlier finished ones"),
         .init(gha, "unique_contributors", "the repository's contributor list (GitHub API); gh_team_size is the git-derived, time-bounded equivalent"),
-        .init(gha, "gh_pull_req_number", needsGitHubAPI),
-        .init(gha, "gh_description_complexity", needsGitHubAPI),
-        .init(gha, "gh_num_issue_comments", needsGitHubAPI),
-        .init(gha, "gh_num_commit_comments", needsGitHubAPI),
-        .init(gha, "gh_num_pr_comments", needsGitHubAPI),
-        .init(gha, "git_merged_with", needsGitHubAPI),
+        .init(gha, "gh_num_commit_comments", commitComments),
+        .init(gha, "git_merged_with", mergedWith),
         .init(gha, "fetch_duration", "how long the mining tool took, not a property of the build"),
 
         .init(bf, "fine-grained changes (classes, methods, fields, imports added/deleted/modified)", "BuildFast reads them with ClDiff's Java AST differencing; BuildRisk has no per-language AST differ"),

@@ -32,7 +32,7 @@ public enum FeatureCatalogue {
         return .number(to.timeIntervalSince(from))
     }
 
-    public static let features: [Feature] = metadata + buildHistory + committer + gitHistory + gitDiff + repoSnapshot + team + buildLog
+    public static let features: [Feature] = metadata + buildHistory + committer + gitHistory + gitDiff + repoSnapshot + pullRequest + team + buildLog
 
     // MARK: The run
 
@@ -306,6 +306,47 @@ public enum FeatureCatalogue {
         },
         declare("git_num_files", .repoSnapshot, .integer, inputs: [.commitTree],
                 "Files in the whole tree of the build's commit (submodules not counted).") { .integer(try $0.snapshot().files) },
+    ]
+
+    // MARK: The pull request and its discussion (TravisTorrent, GHAminer; GitHub's API)
+
+    /// Null for a run no pull request triggered; the facts otherwise (the resource check has
+    /// skipped the feature already when GitHub could not give them).
+    static func pull(_ context: BuildContext, _ body: (PullRequestFacts) -> FeatureValue) throws -> FeatureValue {
+        guard context.build.isPullRequest else { return .null }
+        guard let facts = context.build.pullRequest else { throw ExtractionError.badInput("no pull request facts for run \(context.build.runId)") }
+        return body(facts)
+    }
+
+    static let pullRequest: [Feature] = [
+        declare("gh_pull_req_num", .prInfo, .integer, inputs: [.run], sources: [.init(tt, "gh_pull_req_num"), .init(gha, "gh_pull_req_number")],
+                "The number of the pull request the run built, as the run names it; null for other events and for pull requests from forks (GitHub does not name those).") {
+            $0.build.pullRequestNumber.map(FeatureValue.integer) ?? .null
+        },
+        declare("gh_pr_created_at", .prInfo, .string, inputs: [.run, .pullRequest], sources: [.init(tt, "gh_pr_created_at")],
+                "When the pull request was opened (ISO 8601, UTC); null when no pull request triggered the run.") { context in
+            try pull(context) { .string($0.createdAt.formatted(.iso8601)) }
+        },
+        declare("gh_pr_age", .prInfo, .number, inputs: [.run, .pullRequest],
+                "Seconds from the pull request's opening to the run's trigger; null when no pull request triggered the run.") { context in
+            try pull(context) { .number(context.build.createdAt.timeIntervalSince($0.createdAt)) }
+        },
+        declare("gh_num_issue_comments", .discussion, .integer, inputs: [.run, .pullRequest],
+                sources: [.init(tt, "gh_num_issue_comments"), .init(gha, "gh_num_issue_comments")],
+                "Comments in the pull request's conversation written before the run was triggered; null when no pull request triggered it.") { context in
+            try pull(context) { facts in .integer(facts.issueCommentTimes.filter { $0 < context.build.createdAt }.count) }
+        },
+        declare("gh_num_pr_comments", .discussion, .integer, inputs: [.run, .pullRequest],
+                sources: [.init(tt, "gh_num_pr_comments"), .init(gha, "gh_num_pr_comments")],
+                "Review comments (on lines of the diff) written before the run was triggered; null when no pull request triggered it.") { context in
+            try pull(context) { facts in .integer(facts.reviewCommentTimes.filter { $0 < context.build.createdAt }.count) }
+        },
+        // Post-build by caution: GitHub gives the text as it is now, and an edit after the run is not dated.
+        declare("gh_description_complexity", .discussion, .integer, .post, inputs: [.run, .pullRequest],
+                sources: [.init(tt, "gh_description_complexity"), .init(gha, "gh_description_complexity")],
+                "Words in the pull request's title and description as GitHub gives them when fetched (an edit after the run cannot be told apart, so it is never a model input); null when no pull request triggered the run.") { context in
+            try pull(context) { .integer(($0.title + " " + $0.body).split(whereSeparator: \.isWhitespace).count) }
+        },
     ]
 
     // MARK: The team (TravisTorrent, three months)

@@ -48,12 +48,15 @@ public enum FeatureInput: String, Codable, Sendable, CaseIterable {
     case runLogs = "run_logs"
     /// Every file of the build commit's tree, read from the object database (no worktree).
     case commitTree = "commit_tree"
+    /// The pull request the run built and its discussion, from GitHub's API.
+    case pullRequest = "pull_request"
 
     public var resources: [FeatureResource] {
         switch self {
         case .run, .buildHistory: []
         case .commitGraph, .commitDiffs, .commitTree: [.gitHistory]
         case .runLogs: [.buildLogs]
+        case .pullRequest: [.githubAPI]
         }
     }
 }

@@ -54,7 +54,9 @@ public final class FeatureExtractor {
         var history = state.workflows.removeValue(forKey: build.workflowName) ?? WorkflowHistory()
         history.advance(to: build.createdAt)
 
-        var unavailable: Set<FeatureResource> = [.gitWorktree, .githubAPI]
+        var unavailable: Set<FeatureResource> = [.gitWorktree]
+        // A run no pull request triggered needs nothing of GitHub: its pull-request features are null.
+        if build.isPullRequest && build.pullRequest == nil { unavailable.insert(.githubAPI) }
         let gitReader = git.flatMap { $0.hasCommit(build.commitSha) ? $0 : nil }
         if gitReader == nil { unavailable.insert(.gitHistory) }
         if build.logs == nil { unavailable.insert(.buildLogs) }

@@ -1,4 +1,5 @@
 import BuildRiskContracts
+import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
@@ -6,13 +7,33 @@ import Foundation
 /// The feature-extractor: the feature DAG applied to a pipeline's ingested builds, oldest to
 /// newest, one FeatureVector per (build, DAG version).
 public enum FeatureExtractorService {
-    public static let definition = ServiceDefinition(
-        service: .featureExtractor, migrations: FeatureVectorPostgresStore.migrations, jobKinds: FeatureProcessor.jobKinds
-    ) { environment in
+    /// The settings the feature-extractor reads besides the runtime's: GitHub, for the
+    /// pull-request features.
+    public static let settings = GitHubConfiguration.settings
+
+    /// The service as its executable runs it: GitHub as the configuration says.
+    public static let definition = definition { try GitHubConfiguration(environment: $0) }
+
+    /// The service definition, with GitHub reached as `github` says.
+    public static func definition(github: GitHubConfiguration) -> ServiceDefinition {
+        definition { _ in github }
+    }
+
+    static func definition(_ read: @escaping @Sendable ([String: String]) throws -> GitHubConfiguration) -> ServiceDefinition {
+        ServiceDefinition(
+            service: .featureExtractor, settings: settings, migrations: FeatureVectorPostgresStore.migrations, jobKinds: FeatureProcessor.jobKinds
+        ) { environment in
+            try assemble(environment, github: read(environment.configuration.environment))
+        }
+    }
+
+    static func assemble(_ environment: ServiceEnvironment, github: GitHubConfiguration) throws -> ServiceAssembly {
         let store = FeatureVectorPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let httpClient = LazyHTTPClient(redirects: .disallow)
+        let gitHub = GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger)
         let processor = FeatureProcessor(
             store: store, postgres: environment.postgres, queue: environment.queue, directory: environment.directory,
-            dataDirectory: environment.configuration.dataDirectory, logger: environment.logger)
+            dataDirectory: environment.configuration.dataDirectory, pullRequests: PullRequestFetcher(github: gitHub), logger: environment.logger)
         let dag = FeatureDAG.standard
         let catalogue = try dag.catalogue().jsonText()
 
@@ -62,6 +83,6 @@ public enum FeatureExtractorService {
         jobs.register(FeatureProcessor.processJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
             try await processor.run(job)
         }
-        return ServiceAssembly(methods: methods, jobs: jobs)
+        return ServiceAssembly(methods: methods, jobs: jobs, services: [httpClient])
     }
 }

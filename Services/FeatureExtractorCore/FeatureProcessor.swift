@@ -17,6 +17,7 @@ struct FeatureProcessor: Sendable {
     let queue: JobQueue
     let directory: ServiceDirectory
     let dataDirectory: String
+    let pullRequests: PullRequestFetcher
     let logger: Logger
 
     /// Builds extracted (and stored, with a checkpoint and a report) per transaction.
@@ -71,6 +72,8 @@ struct FeatureProcessor: Sendable {
         }
         try await report(pipeline, status: .processing, message: "extracting \(todo.count) builds", extracted: [])
         let clonePath = ClonePaths.bare(dataDirectory: dataDirectory, githubId: pipeline.githubId)
+        // Fetched once per job: a pull request's builds share it.
+        var pulls: [Int: PullRequestFacts?] = [:]
         for chunk in todo.chunks(of: Self.chunk) {
             try Task.checkCancellation()
             let logs = try await logFacts(githubId: pipeline.githubId, builds: chunk)
@@ -78,8 +81,13 @@ struct FeatureProcessor: Sendable {
             var refused: [FeatureVectorPostgresStore.Extracted] = []
             for build in chunk {
                 do {
-                    inputs.append(try ExtractionBuild(run: build.run, effectiveSha: build.record.effectiveSha, logs: logs[build.run.runId]))
-                } catch {
+                    var input = try ExtractionBuild(run: build.run, effectiveSha: build.record.effectiveSha, logs: logs[build.run.runId])
+                    if selection.resources.contains(.githubAPI), input.isPullRequest, let number = input.pullRequestNumber {
+                        if pulls[number] == nil { pulls[number] = .some(try await pullRequests.facts(fullName: pipeline.fullName, number: number)) }
+                        input.pullRequest = pulls[number] ?? nil
+                    }
+                    inputs.append(input)
+                } catch let error as ExtractionError {
                     refused.append(Self.failed(build, error: "\(error)"))
                 }
             }

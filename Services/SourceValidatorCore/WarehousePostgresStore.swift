@@ -21,6 +21,12 @@ public struct GitHubRun: Codable, Sendable {
     public var created_at: String
     public var updated_at: String
     public var actor: Actor?
+    /// The pull requests whose head is the run's head; GitHub leaves out those from forks.
+    public var pull_requests: [PullRequestRef]?
+
+    public struct PullRequestRef: Codable, Sendable {
+        public var number: Int
+    }
 
     /// Whether a bot account triggered the run (GitHub's actor type, or a `[bot]` login).
     public var isBot: Bool {
@@ -107,7 +113,11 @@ public struct WarehousePostgresStore: Sendable {
                 updated_at timestamptz NOT NULL DEFAULT now()
             )
             """,
-        ])
+        ]),
+        Migration(version: 102, name: "run_pull_requests", statements: [
+            // The pull request a run built, as its `pull_requests` names it (runs stored before stay NULL).
+            "ALTER TABLE {schema}.raw_build_runs ADD COLUMN pull_request_number integer",
+        ]),
     ]
 
     /// Stores or refreshes a repository; returns its stored ETags (repository, runs).
@@ -157,14 +167,17 @@ public struct WarehousePostgresStore: Sendable {
         let rows = try await connection.query(
             """
             INSERT INTO \(unescaped: schema).raw_build_runs
-                (github_id, run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at)
+                (github_id, run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at,
+                 pull_request_number)
             SELECT \(githubId), r.run_id, r.run_number, r.workflow_name, r.event, NULLIF(r.head_branch, ''), r.head_sha, r.conclusion,
-                   NULLIF(r.actor, ''), r.created_at, r.updated_at
+                   NULLIF(r.actor, ''), r.created_at, r.updated_at, NULLIF(r.pull_request_number, 0)
             FROM unnest(\(runs.map(\.id))::int8[], \(runs.map(\.run_number))::int4[], \(runs.map { $0.name ?? "workflow" })::text[],
                         \(runs.map(\.event))::text[], \(runs.map { $0.head_branch ?? "" })::text[], \(runs.map(\.head_sha))::text[],
                         \(runs.map { $0.conclusion ?? "unknown" })::text[], \(runs.map { $0.actor?.login ?? "" })::text[],
-                        \(runs.map { date($0.created_at) })::timestamptz[], \(runs.map { date($0.updated_at) })::timestamptz[])
-                 AS r (run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at)
+                        \(runs.map { date($0.created_at) })::timestamptz[], \(runs.map { date($0.updated_at) })::timestamptz[],
+                        \(runs.map { $0.pull_requests?.first?.number ?? 0 })::int4[])
+                 AS r (run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at,
+                       pull_request_number)
             ON CONFLICT (github_id, run_id) DO NOTHING
             RETURNING run_id
             """, logger: logger
@@ -232,16 +245,18 @@ public struct WarehousePostgresStore: Sendable {
         ).collect().first?.decode(Int64.self) ?? 0
         let rows = try await client.query(
             """
-            SELECT run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at
+            SELECT run_id, run_number, workflow_name, event, head_branch, head_sha, conclusion, actor, created_at, updated_at,
+                   pull_request_number
             FROM \(unescaped: schema).raw_build_runs
             WHERE github_id = \(params.githubId) AND (\(params.beforeRunId)::int8 IS NULL OR run_id < \(params.beforeRunId))
             ORDER BY run_id DESC LIMIT \(min(max(params.limit, 1), 1000))
             """, logger: logger)
         var builds: [BuildRun] = []
-        for try await row in rows.decode((Int64, Int, String, String, String?, String, String, String?, Date, Date).self) {
+        for try await row in rows.decode((Int64, Int, String, String, String?, String, String, String?, Date, Date, Int?).self) {
             builds.append(BuildRun(
                 runId: row.0, runNumber: row.1, workflowName: row.2, event: row.3, headBranch: row.4, headSha: row.5,
-                conclusion: row.6, actor: row.7, createdAt: row.8.formatted(.iso8601), updatedAt: row.9.formatted(.iso8601)))
+                conclusion: row.6, actor: row.7, createdAt: row.8.formatted(.iso8601), updatedAt: row.9.formatted(.iso8601),
+                pullRequestNumber: row.10))
         }
         return BuildPage(total: Int(total), builds: builds)
     }

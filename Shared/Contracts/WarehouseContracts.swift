@@ -147,9 +147,12 @@ public struct BuildRun: Codable, Sendable, Equatable {
     public var actor: String?
     public var createdAt: String
     public var updatedAt: String
+    /// The pull request the run built, when GitHub named it in the run's `pull_requests` (it does
+    /// not for pull requests from forks).
+    public var pullRequestNumber: Int?
 
     public init(runId: Int64, runNumber: Int, workflowName: String, event: String, headBranch: String?, headSha: String,
-                conclusion: String, actor: String?, createdAt: String, updatedAt: String) {
+                conclusion: String, actor: String?, createdAt: String, updatedAt: String, pullRequestNumber: Int? = nil) {
         self.runId = runId
         self.runNumber = runNumber
         self.workflowName = workflowName
@@ -160,6 +163,7 @@ public struct BuildRun: Codable, Sendable, Equatable {
         self.actor = actor
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.pullRequestNumber = pullRequestNumber
     }
 }
 

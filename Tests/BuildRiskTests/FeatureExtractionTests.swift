@@ -235,6 +235,35 @@ struct FeatureExtractionTests {
         #expect(vectors.allSatisfy { $0.status == .completed && $0.missingResources.isEmpty })
     }
 
+    /// A pull request's comments count up to the run's trigger, never after; a push needs nothing
+    /// of GitHub; a pull request GitHub could not give is reported missing, not guessed.
+    @Test func pullRequestFeaturesSeeOnlyTheDiscussionBeforeTheTrigger() throws {
+        let trigger = FeatureHistory.day(-1)
+        let facts = PullRequestFacts(
+            number: 7, createdAt: trigger.addingTimeInterval(-86_400), title: "Fix the parser", body: "It broke\non tabs.",
+            issueCommentTimes: [trigger.addingTimeInterval(-7_200), trigger.addingTimeInterval(-3_600), trigger, trigger.addingTimeInterval(60)],
+            reviewCommentTimes: [trigger.addingTimeInterval(3_600)])
+        let builds = [
+            ExtractionBuild(runId: 1, workflowName: "CI", event: "push", headSha: String(repeating: "a", count: 40), createdAt: trigger.addingTimeInterval(-60)),
+            ExtractionBuild(runId: 2, workflowName: "CI", event: "pull_request", headSha: String(repeating: "b", count: 40), createdAt: trigger,
+                            pullRequestNumber: 7, pullRequest: facts),
+            ExtractionBuild(runId: 3, workflowName: "CI", event: "pull_request", headSha: String(repeating: "c", count: 40), createdAt: trigger,
+                            pullRequestNumber: 8),
+        ]
+        let vectors = try Self.extractAll(builds, repository: nil, select: ["gh_pull_req_num", "gh_pr_*", "gh_num_*_comments", "gh_description_complexity"])
+        #expect(vectors[0].features["gh_pull_req_num"] == .null && vectors[0].features["gh_num_issue_comments"] == .null)
+        #expect(vectors[0].missingResources.isEmpty && vectors[0].status == .completed)
+        // Two comments before the trigger; the one at the trigger's instant and the later ones are its future.
+        #expect(vectors[1].features["gh_num_issue_comments"] == .integer(2))
+        #expect(vectors[1].features["gh_num_pr_comments"] == .integer(0))
+        #expect(vectors[1].features["gh_pr_age"] == .number(86_400))
+        #expect(vectors[1].features["gh_description_complexity"] == .integer(7))
+        #expect(vectors[1].features["gh_pull_req_num"] == .integer(7))
+        #expect(vectors[2].missingResources == [.githubAPI] && vectors[2].status == .partial)
+        #expect(vectors[2].features["gh_pull_req_num"] == .integer(8) && vectors[2].features["gh_num_issue_comments"] == nil)
+        #expect(vectors[2].skippedFeatures.contains("gh_num_issue_comments"))
+    }
+
     /// No clone: the history and log features are still there, the git ones skipped and reported.
     /// No logs: the git features are still there. Logs present: the tr_log_* family from them.
     @Test func missingResourcesDegradeGracefully() throws {
@@ -313,7 +342,7 @@ struct FeatureExtractionTests {
         #expect(try dag.select(["tr_log_*"]).resources == [.buildLogs])
         #expect(try dag.select(["tr_log_bool_tests_ran"]).names == ["tr_log_num_tests_run", "tr_log_bool_tests_ran"])
         #expect(try dag.select(["*"]).names == names)
-        #expect(try dag.select(["*"]).resources == [.buildLogs, .gitHistory])
+        #expect(try dag.select(["*"]).resources == [.buildLogs, .gitHistory, .githubAPI])
         #expect(try dag.select(["gh_*_files", "tr_status"]).requested == names.filter { ($0.hasPrefix("gh_") && $0.hasSuffix("_files")) || $0 == "tr_status" })
 
         #expect(throws: FeatureSelectionError.unknownFeature("gh_nonsense")) { try dag.select(["gh_is_pr", "gh_nonsense"]) }

@@ -188,7 +188,10 @@ struct FeatureHistory {
         let shas = commits
         func build(_ id: Int64, _ commit: String, event: String = "push", actor: String, created: Date, finished: Date, conclusion: String) -> ExtractionBuild {
             ExtractionBuild(runId: id, runNumber: Int(id), workflowName: "CI", event: event, headBranch: event == "push" ? "main" : "feature",
-                            headSha: shas[commit] ?? "", actor: actor, createdAt: created, finishedAt: finished, conclusion: conclusion)
+                            headSha: shas[commit] ?? "", actor: actor, createdAt: created, finishedAt: finished, conclusion: conclusion,
+                            pullRequestNumber: event == "push" ? nil : 1,
+                            pullRequest: event == "push" ? nil : PullRequestFacts(
+                                number: 1, createdAt: Self.day(-8), title: "Carol's feature", body: "", issueCommentTimes: [], reviewCommentTimes: []))
         }
         builds = [
             build(101, "c1", actor: "alice", created: Self.day(-199), finished: Self.day(-199, hours: 0.2), conclusion: "success"),

@@ -97,6 +97,24 @@ struct ProcessingTests {
                 #expect(values["tr_build_id"] == .integer(Int(someRun.id)))
                 #expect(values["gh_event"] == .string(someRun.event))
 
+                // A pull request's build: its number from the run, its discussion from GitHub's API,
+                // counted up to the run's trigger only (the sandbox writes comments over the pull
+                // request's whole life).
+                let pullRun = try #require(repository.runs.first { run in
+                    run.event == "pull_request" && !run.pull_requests.isEmpty && page.builds.contains { $0.runId == run.id }
+                })
+                let pull = try #require(repository.pulls.first { $0.number == pullRun.pull_requests[0].number })
+                let trigger = try Date(pullRun.created_at, strategy: .iso8601)
+                let pullValues = try await features(cluster, id, pullRun.id)
+                #expect(pullValues["gh_pull_req_num"] == .integer(pull.number))
+                #expect(pullValues["gh_pr_created_at"] == .string(pull.createdAt.formatted(.iso8601)))
+                #expect(pullValues["gh_num_issue_comments"] == .integer(pull.commentTimes(pull.comments).filter { $0 < trigger }.count))
+                #expect(pullValues["gh_num_pr_comments"] == .integer(pull.commentTimes(pull.reviewComments).filter { $0 < trigger }.count))
+                #expect(pullValues["gh_description_complexity"] == .integer((pull.title + " " + pull.body).split(whereSeparator: \.isWhitespace).count))
+                let pushRun = try #require(repository.runs.first { run in run.event == "push" && page.builds.contains { $0.runId == run.id } })
+                let pushValues = try await features(cluster, id, pushRun.id)
+                #expect((pushValues["gh_pull_req_num"] ?? .null) == .null && (pushValues["gh_num_issue_comments"] ?? .null) == .null)
+
                 // Everything extracted before the sync, to compare after it.
                 var before: [Int64: [String: FeatureValue]] = [:]
                 for build in page.builds { before[build.runId] = try await features(cluster, id, build.runId) }

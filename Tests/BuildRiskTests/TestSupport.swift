@@ -174,7 +174,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     // A secondary limit of the sandbox lasts a second (SandboxFaults.secondaryRateLimitSeconds), GitHub's at least a minute.
     case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"], secondaryRateLimitWait: .seconds(1)))
     case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
-    case .featureExtractor: FeatureExtractorService.definition
+    case .featureExtractor: FeatureExtractorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-4"], secondaryRateLimitWait: .seconds(1)))
     default: ServiceDefinition(service: service)
     }
 }

@@ -80,6 +80,26 @@ extension SandboxAPI {
             json.changed_files = stats.files
             return self.conditional(request, Self.encode(json), headers: [.contentType: "application/json; charset=utf-8"])
         }
+        // A pull request's conversation (issue comments) and its review comments, oldest first as
+        // GitHub lists them, paged.
+        api.get("/repos/{owner}/{repo}/issues/{number}/comments") { request, context in
+            guard let repository = self.repository(context), let number = context.parameters.get("number", as: Int.self),
+                let pull = repository.pulls.first(where: { $0.number == number })
+            else { return Self.notFound() }
+            let comments = pull.commentTimes(pull.comments).enumerated().map { index, time in
+                CommentJSON(pull: pull, in: repository, index: index, time: time, review: false, baseURL: baseURL)
+            }
+            return self.page(comments, request: request, url: baseURL + "/repos/\(repository.fullName)/issues/\(number)/comments")
+        }
+        api.get("/repos/{owner}/{repo}/pulls/{number}/comments") { request, context in
+            guard let repository = self.repository(context), let number = context.parameters.get("number", as: Int.self),
+                let pull = repository.pulls.first(where: { $0.number == number })
+            else { return Self.notFound() }
+            let comments = pull.commentTimes(pull.reviewComments).enumerated().map { index, time in
+                CommentJSON(pull: pull, in: repository, index: index, time: time, review: true, baseURL: baseURL)
+            }
+            return self.page(comments, request: request, url: baseURL + "/repos/\(repository.fullName)/pulls/\(number)/comments")
+        }
     }
 
     /// The repository itself, then (for a sha) the rest of its fork network.
@@ -219,6 +239,45 @@ struct CompareJSON: Encodable {
     var files: [SandboxGit.FileChange]
 }
 
+extension SandboxPullRequest {
+    /// When its `count` comments were written: evenly over its life (to its closing, or three days
+    /// when it is open), so the builds of its later commits see some and not all of them.
+    public func commentTimes(_ count: Int) -> [Date] {
+        let end = closedAt ?? createdAt.addingTimeInterval(3 * 86_400)
+        let span = max(end.timeIntervalSince(createdAt), 60)
+        return (0..<count).map { createdAt.addingTimeInterval(span * Double($0 + 1) / Double(count + 1)) }
+    }
+
+    /// Its description: words that depend only on the pull request, so answers are stable.
+    public var body: String {
+        "This pull request \(title.lowercased()) from \(headRef). It was opened by \(author) with \(commits) commit\(commits == 1 ? "" : "s")."
+    }
+}
+
+/// An issue comment or a pull request review comment, in GitHub's format (the fields a client reads).
+struct CommentJSON: Encodable {
+    struct User: Encodable {
+        var login: String
+    }
+    var id: Int64
+    var body: String
+    var user: User
+    var created_at: String
+    var updated_at: String
+    var html_url: String
+    var path: String?
+
+    init(pull: SandboxPullRequest, in repository: SandboxRepository, index: Int, time: Date, review: Bool, baseURL: String) {
+        id = (repository.id * 100_000 + Int64(pull.number)) * 1_000 + Int64(index) * 2 + (review ? 1 : 0)
+        body = review ? "Consider renaming this (\(index + 1))." : "Thanks, looking at it (\(index + 1))."
+        user = User(login: index % 2 == 0 ? "reviewer" : pull.author)
+        created_at = SandboxWorld.iso(time)
+        updated_at = created_at
+        html_url = "https://github.com/\(repository.fullName)/pull/\(pull.number)#\(review ? "discussion_r" : "issuecomment-")\(id)"
+        path = review ? "README.md" : nil
+    }
+}
+
 /// A pull request in GitHub's format; the counts (`comments` … `changed_files`) only in the single
 /// pull request's answer, as GitHub leaves them out of listings.
 struct PullJSON: Encodable {
@@ -243,6 +302,7 @@ struct PullJSON: Encodable {
     var number: Int
     var state: String
     var title: String
+    var body: String?
     var user: User
     var created_at: String
     var updated_at: String
@@ -271,6 +331,7 @@ struct PullJSON: Encodable {
         number = pull.number
         state = pull.closedAt == nil ? "open" : "closed"
         title = pull.title
+        body = pull.body
         user = User(login: pull.author)
         created_at = SandboxWorld.iso(pull.createdAt)
         updated_at = SandboxWorld.iso(pull.closedAt ?? pull.createdAt)

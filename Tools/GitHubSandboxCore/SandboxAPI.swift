@@ -255,6 +255,17 @@ public final class SandboxAPI: Sendable {
         return conditional(request, data, headers: headers)
     }
 
+    /// One page (`page`, `per_page`, at most 100) of a listing, with GitHub's Link header.
+    func page<T: Encodable>(_ items: [T], request: Request, url: String) -> Response {
+        let query = request.uri.queryParameters
+        let perPage = min(max(query.get("per_page", as: Int.self) ?? 30, 1), 100)
+        let page = max(query.get("page", as: Int.self) ?? 1, 1)
+        let start = min((page - 1) * perPage, items.count)
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        headers[.link] = Self.links(url, query: query, page: page, lastPage: max(1, (items.count + perPage - 1) / perPage))
+        return conditional(request, Self.encode(Array(items[start..<min(start + perPage, items.count)])), headers: headers)
+    }
+
     /// GitHub's Link header (`next`, `last`, `first`, `prev`) for page `page` of `lastPage`; nil on a single page.
     static func links(_ url: String, query: Parameters, page: Int, lastPage: Int) -> String? {
         var links: [String] = []
