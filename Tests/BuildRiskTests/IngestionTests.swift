@@ -124,8 +124,10 @@ struct IngestionTests {
             // The generated history spans about two weeks: a 7-day retention expires the older half's logs.
             faults.logRetentionDays = 7
             try await setFaults(baseURL, faults)
+            // Every line the three services log, at every level, for the secrets check at the end.
+            let logs = LogCapture()
             let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor].map {
-                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL), logger: logs.logger("buildrisk.\($0.rawValue)"))
             }
             try await withServices(runtimes) {
                 // The events socket reports builds as they settle, then the repository's final status.
@@ -208,6 +210,23 @@ struct IngestionTests {
                 #expect(hidden.status == 404, "\(hidden.text)")
                 #expect(!hidden.text.contains("\(builds.first?.runId ?? -1)"))
                 #expect(try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds?status=nope", token: TestEnvironment.adminToken).status == 400)
+
+                // No secret reaches a service's log at any level: the GitHub tokens (bare, and as
+                // the clone's Basic header), the secret behind service tokens, the service tokens
+                // and database passwords derived from it, the users' API tokens (the events socket
+                // carries one in its URL).
+                let lines = logs.lines
+                for service in [ServiceName.gateway, .sourceValidator, .ingestor] {
+                    #expect(lines.contains { $0.contains("starting") && $0.contains("service=\(service.rawValue)") }, "the capture holds \(service.rawValue)'s log")
+                }
+                let secrets = TestEnvironment.githubTokens
+                    + TestEnvironment.githubTokens.map { Data("x-access-token:\($0)".utf8).base64EncodedString() }
+                    + [TestEnvironment.secret, TestEnvironment.adminToken, other]
+                    + ServiceName.allCases.flatMap { [TestEnvironment.tokens.token(for: $0), TestEnvironment.tokens.databasePassword(for: $0.schema)] }
+                for secret in secrets {
+                    let leaks = lines.filter { $0.contains(secret) }
+                    #expect(leaks.isEmpty, "\(leaks.count) log lines hold a secret, e.g. \(leaks.prefix(2))")
+                }
             }
         }
     }
@@ -278,9 +297,15 @@ struct IngestionTests {
                 #expect(try await records(client, "fork-1").counts.total == 0)
 
                 // Bad requests are refused and write nothing.
-                await #expect(throws: RPCClientError.self) {
+                let refused = await #expect(throws: RPCClientError.self) {
                     try await client.call(IngestionMethods.start, IngestionRequest(pipelineId: "bad", fullName: "acme/forked", githubId: repository.id, resources: [.gitHistory],
                         builds: [IngestionBuild(runId: 5, headSha: "nope", event: "push", createdAt: "")]))
+                }
+                if case .remote(let error)? = refused {
+                    #expect(error.kind == .invalidInput)
+                    #expect(error.data?.reason?.contains("run 5: headSha 'nope' is not a 40-digit commit id") == true, "\(error)")
+                } else {
+                    Issue.record("not a refusal: \(String(describing: refused))")
                 }
                 #expect(try await records(client, "bad").counts.total == 0)
             }
