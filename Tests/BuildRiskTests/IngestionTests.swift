@@ -312,6 +312,81 @@ struct IngestionTests {
         }
     }
 
+    /// README: the worktree budget bounds the disk worktrees take; a worktree that does not fit
+    /// fails its builds (retryable), and once the worktrees in the way are released a retry makes it.
+    @Test func aWorktreeBeyondTheDiskBudgetFailsItsBuildsUntilRoomIsReleased() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/tight", 40)]) { api, baseURL in
+            let repository = try #require(api.world.repository("acme/tight"))
+            var seen = Set<String>()
+            let pushes = repository.runs.filter { $0.status == "completed" && $0.event == "push" && seen.insert($0.head_sha).inserted }
+            try #require(pushes.count >= 2)
+            let (first, second) = (pushes[0], pushes[1])
+            /// Runs an ingestor with this budget around `body`. The body's own HTTP client is
+            /// closed before the ingestor stops, so no call of the next run rides a connection
+            /// to this one.
+            @Sendable func withIngestor<T: Sendable>(budget: Int64, _ body: @Sendable (RPCClient) async throws -> T) async throws -> T {
+                let github = GitHubConfiguration(baseURL: baseURL, tokens: [TestEnvironment.githubTokens[2]], secondaryRateLimitWait: .seconds(1))
+                let runtime = try makeRuntime(.ingestor, in: cluster, definition: IngestorService.definition(github: github, configuration: IngestorConfiguration(worktreeBudgetBytes: budget)))
+                return try await withServices([runtime]) {
+                    let httpClient = try makeTestHTTPClient()
+                    let client = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.ingestor), token: TestEnvironment.tokens.token(for: .gateway))
+                    do {
+                        let result = try await body(client)
+                        try await httpClient.shutdown()
+                        return result
+                    } catch {
+                        try? await httpClient.shutdown()
+                        throw error
+                    }
+                }
+            }
+            @Sendable func settle(_ client: RPCClient, _ pipelineId: String) async throws -> IngestionBuildRecord {
+                try await waitUntil("\(pipelineId) settled", timeout: .seconds(120)) { try await records(client, pipelineId).counts.pending == 0 }
+                return try #require(try await records(client, pipelineId).builds.first)
+            }
+            @Sendable func worktree(_ record: IngestionBuildRecord) -> ResourceState? { record.resources.first { $0.resource == .gitWorktree } }
+            let clone = cluster.dataDirectory + "/repos/\(repository.id).git"
+            let worktrees = cluster.dataDirectory + "/worktrees/\(repository.id)"
+
+            // Measured with room to spare: the first commit's worktree and the clone (the budget's estimate of a new one).
+            let worktreeBytes = try await withIngestor(budget: 10 << 30) { client in
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "measure", resources: [.gitHistory, .gitWorktree], runs: [first]))
+                #expect(worktree(try await settle(client, "measure"))?.status == .completed)
+                let bytes = try await withClient(database.url(forSchema: "ingestor")) { client in
+                    try await client.query("SELECT bytes FROM ingestor.worktrees WHERE sha = \(first.head_sha)", logger: TestEnvironment.logger).collect().first?.decode(Int64.self) ?? 0
+                }
+                _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "measure"))
+                return bytes
+            }
+            try #require(worktreeBytes > 0)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees).isEmpty)
+
+            // A new worktree is let in while the worktrees made so far plus its estimate (the
+            // clone's size) fit: so the first fits, the second not while the first stays.
+            let budget = RepositoryClones.diskUsage(clone) + worktreeBytes / 2
+            try await withIngestor(budget: budget) { client in
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "holder", resources: [.gitHistory, .gitWorktree], runs: [first]))
+                #expect(worktree(try await settle(client, "holder"))?.status == .completed)
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "squeezed", resources: [.gitHistory, .gitWorktree], runs: [second]))
+                let squeezed = try await settle(client, "squeezed")
+                #expect(squeezed.status == .failed, "retryable, not missing: \(squeezed.status)")
+                #expect(worktree(squeezed)?.status == .failed)
+                #expect(worktree(squeezed)?.error?.contains("worktree disk budget") == true, "\(String(describing: worktree(squeezed)?.error))")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees) == [first.head_sha])
+
+                // Released, the first worktree makes room and a retry fits.
+                _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "holder"))
+                #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "squeezed")).queued == 1)
+                try await waitUntil("the retried worktree is made", timeout: .seconds(120)) {
+                    try await records(client, "squeezed").builds.first.flatMap(worktree)?.status == .completed
+                }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees) == [second.head_sha])
+            }
+        }
+    }
+
     @Test func killingTheIngestorMidRunAndStartingItAgainFinishesTheWorkCleanly() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
