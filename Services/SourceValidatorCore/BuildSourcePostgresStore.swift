@@ -292,7 +292,7 @@ public struct BuildSourcePostgresStore: Sendable {
 
 extension BuildFilters {
     /// Why a run is filtered out, or nil when it is kept.
-    func exclusion(_ run: GitHubRun) -> String? {
+    public func exclusion(_ run: GitHubRun) -> String? {
         if let conclusions, !conclusions.contains(run.conclusion ?? "") { return "conclusion \(run.conclusion ?? "none") not in \(conclusions.joined(separator: ", "))" }
         if let events, !events.contains(run.event) { return "event \(run.event) not in \(events.joined(separator: ", "))" }
         if let branches {
@@ -303,17 +303,23 @@ extension BuildFilters {
         return nil
     }
 
-    /// A glob (`*`, `?`) or, between slashes, a regular expression.
+    /// A glob matching the whole name — `*` within one path segment and `**` across them, as in
+    /// GitHub's workflow branch filters, `?` one character — or, between slashes, a regular
+    /// expression matching anywhere in it (anchor it with `^…$`).
     static func matches(_ text: String, pattern: String) -> Bool {
         if pattern.count >= 2, pattern.hasPrefix("/"), pattern.hasSuffix("/") {
             guard let regex = try? Regex(String(pattern.dropFirst().dropLast())) else { return false }
             return text.contains(regex)
         }
         var expression = "^"
-        for character in pattern {
+        var characters = pattern[...]
+        while let character = characters.popFirst() {
             switch character {
-            case "*": expression += ".*"
-            case "?": expression += "."
+            case "*" where characters.first == "*":
+                characters.removeFirst()
+                expression += ".*"
+            case "*": expression += "[^/]*"
+            case "?": expression += "[^/]"
             default: expression += NSRegularExpression.escapedPattern(for: String(character))
             }
         }

@@ -42,6 +42,9 @@ public final class JobWorker: Service, Sendable {
     /// Called before the first claim (the service waits for its migrations there).
     /// Returns when the worker may claim jobs; must return promptly when its task is cancelled.
     let waitUntilReady: @Sendable () async -> Void
+    /// How long an idle worker sleeps with no notification and no delayed job: only a safety net
+    /// for a notification lost while the listener reconnected.
+    let idleRecheck: Duration
 
     private let wake = WakeSignal()
     /// Fired when the shutdown grace period is over: running handlers are stopped and released.
@@ -51,12 +54,29 @@ public final class JobWorker: Service, Sendable {
     struct WorkerState {
         var inFlight = 0
         var shuttingDown = false
+        var counters = Counters()
     }
+
+    /// How the worker has spent its time since it started: what it asked the queue and what woke it.
+    public struct Counters: Sendable, Equatable {
+        /// The listener's LISTEN is in place: a job enqueued from now on wakes the worker.
+        public var listening = false
+        /// Claim queries sent (each asks for as many jobs as there are free slots).
+        public var claims = 0
+        /// Notifications received on the queue's channel.
+        public var notifications = 0
+        /// Idle sleeps that ended at their timeout (a delayed job's `run_at`, or ``idleRecheck``)
+        /// rather than by a wake-up.
+        public var timedWakeups = 0
+    }
+
+    /// The worker's counters so far.
+    public var counters: Counters { state.withLock { $0.counters } }
 
     public init(
         queue: JobQueue, handlers: JobHandlers, concurrency: Int, lease: Duration,
         shutdownGrace: Duration = .seconds(10), owner: String? = nil, logger: Logger,
-        waitUntilReady: @escaping @Sendable () async -> Void = {}
+        idleRecheck: Duration = .seconds(30), waitUntilReady: @escaping @Sendable () async -> Void = {}
     ) {
         self.queue = queue
         self.handlers = handlers.byName
@@ -66,6 +86,7 @@ public final class JobWorker: Service, Sendable {
         self.owner = owner ?? "\(queue.schema)@\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
         self.logger = logger
         self.waitUntilReady = waitUntilReady
+        self.idleRecheck = idleRecheck
     }
 
     public func run() async throws {
@@ -114,6 +135,7 @@ public final class JobWorker: Service, Sendable {
             var claimed: [Job] = []
             if free > 0 {
                 do {
+                    state.withLock { $0.counters.claims += 1 }
                     claimed = try await queue.claim(kinds: kinds, limit: free, owner: owner, lease: lease)
                 } catch {
                     logger.warning("claiming jobs failed", metadata: ["error": "\(String(reflecting: error))"])
@@ -130,13 +152,12 @@ public final class JobWorker: Service, Sendable {
                 }
             }
             if free > 0 && claimed.count == free { continue }
-            // Sleep until notified, or until the next delayed job is due; the timeout is only a
-            // safety net for a notification lost while the listener reconnected.
-            var timeout: Duration = .seconds(30)
+            // Sleep until notified, or until the next delayed job is due.
+            var timeout = idleRecheck
             if free > claimed.count, let due = try? await queue.secondsUntilNextDue(kinds: kinds) {
                 timeout = min(timeout, .milliseconds(Int64(due * 1000) + 5))
             }
-            await wake.wait(timeout: timeout)
+            if await !wake.wait(timeout: timeout) { state.withLock { $0.counters.timedWakeups += 1 } }
         }
     }
 
@@ -243,11 +264,16 @@ public final class JobWorker: Service, Sendable {
                 try await queue.client.withConnection { connection in
                     try await connection.listen(on: queue.channel) { notifications in
                         // Listening now: anything enqueued before is found by the next claim.
+                        state.withLock { $0.counters.listening = true }
                         wake.signal()
-                        for try await _ in notifications { wake.signal() }
+                        for try await _ in notifications {
+                            state.withLock { $0.counters.notifications += 1 }
+                            wake.signal()
+                        }
                     }
                 }
             } catch {
+                state.withLock { $0.counters.listening = false }
                 if Task.isCancelled { return }
                 logger.warning("LISTEN connection failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
                 try? await Task.sleep(for: .seconds(1))
@@ -288,19 +314,24 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when signalled (or already signalled), after `timeout`, or when cancelled.
-    func wait(timeout: Duration) async {
+    /// Returns when signalled (or already signalled), after `timeout`, or when cancelled: true
+    /// unless the timeout ended the wait.
+    @discardableResult
+    func wait(timeout: Duration) async -> Bool {
         let alreadySignalled = state.withLock { state -> Bool in
             defer { state.pending = false }
             return state.pending
         }
-        if alreadySignalled || timeout <= .zero { return }
-        await withTaskGroup(of: Void.self) { group in
+        if alreadySignalled { return true }
+        if timeout <= .zero { return false }
+        return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 do {
                     try await Task.sleep(for: timeout)
-                    self.signal()
-                } catch {}
+                    return false
+                } catch {
+                    return true
+                }
             }
             group.addTask {
                 await withTaskCancellationHandler {
@@ -318,9 +349,11 @@ final class WakeSignal: Sendable {
                 } onCancel: {
                     self.signal()
                 }
+                return true
             }
-            await group.next()
+            let signalled = await group.next() ?? true
             group.cancelAll()
+            return signalled
         }
     }
 }

@@ -51,6 +51,8 @@ public func buildService(
     for setting in definition.settings { try setting.validate(configuration.environment) }
     var logger = logger
     logger[metadataKey: "service"] = "\(service.rawValue)"
+    // The configuration's description leaves its secrets out (IngestionTests checks the logs for them).
+    logger.info("starting", metadata: ["configuration": "\(configuration)"])
 
     let tls = TLSMaterial(directory: configuration.tlsDirectory)
     let serverTLS: TLSConfiguration
@@ -231,7 +233,6 @@ public enum ServiceMain {
             return handler
         }
         let logger = Logger(label: "buildrisk.\(definition.service.rawValue)")
-        logger.info("starting", metadata: ["configuration": "\(configuration)"])
         do {
             try await buildService(configuration, definition, logger: logger).run()
         } catch {

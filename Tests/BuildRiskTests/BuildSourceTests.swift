@@ -4,6 +4,7 @@ import Foundation
 import GatewayCore
 import GitHubSandboxCore
 import PostgresNIO
+import SourceValidatorCore
 import Testing
 
 /// Uploading a CSV of builds (the dataset and training-scenario pipelines' first step).
@@ -113,6 +114,43 @@ struct BuildSourceTests {
                 #expect(byID[999999992]?.reason == "no run 999999992 in acme/big")
             }
         }
+    }
+
+    /// A run of `branch` as GitHub lists it.
+    static func run(on branch: String?) throws -> GitHubRun {
+        let branchJSON = branch.map { "\"\($0)\"" } ?? "null"
+        return try JSONDecoder().decode(GitHubRun.self, from: Data("""
+            {"id": 1, "head_branch": \(branchJSON), "head_sha": "abc", "event": "push", "status": "completed",
+             "conclusion": "success", "run_number": 1, "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:05:00Z"}
+            """.utf8))
+    }
+
+    /// Branch filters as the README states them: globs match the whole name (`*` within a path
+    /// segment, `**` across, `?` one character), `/regex/` matches anywhere unless anchored.
+    @Test func branchGlobsAndRegularExpressionsDecideWhichRunsAreKept() throws {
+        let cases: [(pattern: String, kept: [String], dropped: [String])] = [
+            ("main", ["main"], ["main2", "xmain", "Main", "feature/main"]),
+            ("release/*", ["release/1.0", "release/"], ["release", "release/1.0/hotfix", "prerelease/1.0"]),
+            ("release/**", ["release/1.0", "release/1.0/hotfix"], ["release", "releases/1.0"]),
+            ("v?.x", ["v1.x", "v9.x"], ["v10.x", "v.x", "v1/x"]),
+            ("feat.+", ["feat.+"], ["feature", "feat.x"]),
+            ("/^hotfix-[0-9]+$/", ["hotfix-12"], ["hotfix-", "hotfix-12a", "my-hotfix-12"]),
+            ("/dependabot/", ["dependabot/npm/lodash", "x-dependabot"], ["renovate/lodash"]),
+        ]
+        for (pattern, kept, dropped) in cases {
+            let filters = BuildFilters(branches: [pattern])
+            for branch in kept { #expect(filters.exclusion(try Self.run(on: branch)) == nil, "\(pattern) keeps \(branch)") }
+            for branch in dropped {
+                #expect(filters.exclusion(try Self.run(on: branch)) == "branch \(branch) matches none of \(pattern)", "\(pattern) drops \(branch)")
+            }
+        }
+        // Several patterns keep a run any of them matches; a run with no branch (a tag push) matches none.
+        let either = BuildFilters(branches: ["main", "/^release-/"])
+        #expect(either.exclusion(try Self.run(on: "release-2")) == nil)
+        #expect(either.exclusion(try Self.run(on: "main")) == nil)
+        #expect(either.exclusion(try Self.run(on: "develop")) != nil)
+        #expect(either.exclusion(try Self.run(on: nil)) == "branch  matches none of main, /^release-/")
+        #expect(BuildFilters().exclusion(try Self.run(on: "anything/at/all")) == nil)
     }
 
     @Test func badCSVsAreRefusedWithTheirLineAndWriteNothing() async throws {

@@ -124,8 +124,10 @@ struct IngestionTests {
             // The generated history spans about two weeks: a 7-day retention expires the older half's logs.
             faults.logRetentionDays = 7
             try await setFaults(baseURL, faults)
+            // Every line the three services log, at every level, for the secrets check at the end.
+            let logs = LogCapture()
             let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor].map {
-                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL), logger: logs.logger("buildrisk.\($0.rawValue)"))
             }
             try await withServices(runtimes) {
                 // The events socket reports builds as they settle, then the repository's final status.
@@ -208,6 +210,23 @@ struct IngestionTests {
                 #expect(hidden.status == 404, "\(hidden.text)")
                 #expect(!hidden.text.contains("\(builds.first?.runId ?? -1)"))
                 #expect(try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/import-builds?status=nope", token: TestEnvironment.adminToken).status == 400)
+
+                // No secret reaches a service's log at any level: the GitHub tokens (bare, and as
+                // the clone's Basic header), the secret behind service tokens, the service tokens
+                // and database passwords derived from it, the users' API tokens (the events socket
+                // carries one in its URL).
+                let lines = logs.lines
+                for service in [ServiceName.gateway, .sourceValidator, .ingestor] {
+                    #expect(lines.contains { $0.contains("starting") && $0.contains("service=\(service.rawValue)") }, "the capture holds \(service.rawValue)'s log")
+                }
+                let secrets = TestEnvironment.githubTokens
+                    + TestEnvironment.githubTokens.map { Data("x-access-token:\($0)".utf8).base64EncodedString() }
+                    + [TestEnvironment.secret, TestEnvironment.adminToken, other]
+                    + ServiceName.allCases.flatMap { [TestEnvironment.tokens.token(for: $0), TestEnvironment.tokens.databasePassword(for: $0.schema)] }
+                for secret in secrets {
+                    let leaks = lines.filter { $0.contains(secret) }
+                    #expect(leaks.isEmpty, "\(leaks.count) log lines hold a secret, e.g. \(leaks.prefix(2))")
+                }
             }
         }
     }
@@ -278,11 +297,92 @@ struct IngestionTests {
                 #expect(try await records(client, "fork-1").counts.total == 0)
 
                 // Bad requests are refused and write nothing.
-                await #expect(throws: RPCClientError.self) {
+                let refused = await #expect(throws: RPCClientError.self) {
                     try await client.call(IngestionMethods.start, IngestionRequest(pipelineId: "bad", fullName: "acme/forked", githubId: repository.id, resources: [.gitHistory],
                         builds: [IngestionBuild(runId: 5, headSha: "nope", event: "push", createdAt: "")]))
                 }
+                if case .remote(let error)? = refused {
+                    #expect(error.kind == .invalidInput)
+                    #expect(error.data?.reason?.contains("run 5: headSha 'nope' is not a 40-digit commit id") == true, "\(error)")
+                } else {
+                    Issue.record("not a refusal: \(String(describing: refused))")
+                }
                 #expect(try await records(client, "bad").counts.total == 0)
+            }
+        }
+    }
+
+    /// README: the worktree budget bounds the disk worktrees take; a worktree that does not fit
+    /// fails its builds (retryable), and once the worktrees in the way are released a retry makes it.
+    @Test func aWorktreeBeyondTheDiskBudgetFailsItsBuildsUntilRoomIsReleased() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/tight", 40)]) { api, baseURL in
+            let repository = try #require(api.world.repository("acme/tight"))
+            var seen = Set<String>()
+            let pushes = repository.runs.filter { $0.status == "completed" && $0.event == "push" && seen.insert($0.head_sha).inserted }
+            try #require(pushes.count >= 2)
+            let (first, second) = (pushes[0], pushes[1])
+            /// Runs an ingestor with this budget around `body`. The body's own HTTP client is
+            /// closed before the ingestor stops, so no call of the next run rides a connection
+            /// to this one.
+            @Sendable func withIngestor<T: Sendable>(budget: Int64, _ body: @Sendable (RPCClient) async throws -> T) async throws -> T {
+                let github = GitHubConfiguration(baseURL: baseURL, tokens: [TestEnvironment.githubTokens[2]], secondaryRateLimitWait: .seconds(1))
+                let runtime = try makeRuntime(.ingestor, in: cluster, definition: IngestorService.definition(github: github, configuration: IngestorConfiguration(worktreeBudgetBytes: budget)))
+                return try await withServices([runtime]) {
+                    let httpClient = try makeTestHTTPClient()
+                    let client = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.ingestor), token: TestEnvironment.tokens.token(for: .gateway))
+                    do {
+                        let result = try await body(client)
+                        try await httpClient.shutdown()
+                        return result
+                    } catch {
+                        try? await httpClient.shutdown()
+                        throw error
+                    }
+                }
+            }
+            @Sendable func settle(_ client: RPCClient, _ pipelineId: String) async throws -> IngestionBuildRecord {
+                try await waitUntil("\(pipelineId) settled", timeout: .seconds(120)) { try await records(client, pipelineId).counts.pending == 0 }
+                return try #require(try await records(client, pipelineId).builds.first)
+            }
+            @Sendable func worktree(_ record: IngestionBuildRecord) -> ResourceState? { record.resources.first { $0.resource == .gitWorktree } }
+            let clone = cluster.dataDirectory + "/repos/\(repository.id).git"
+            let worktrees = cluster.dataDirectory + "/worktrees/\(repository.id)"
+
+            // Measured with room to spare: the first commit's worktree and the clone (the budget's estimate of a new one).
+            let worktreeBytes = try await withIngestor(budget: 10 << 30) { client in
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "measure", resources: [.gitHistory, .gitWorktree], runs: [first]))
+                #expect(worktree(try await settle(client, "measure"))?.status == .completed)
+                let bytes = try await withClient(database.url(forSchema: "ingestor")) { client in
+                    try await client.query("SELECT bytes FROM ingestor.worktrees WHERE sha = \(first.head_sha)", logger: TestEnvironment.logger).collect().first?.decode(Int64.self) ?? 0
+                }
+                _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "measure"))
+                return bytes
+            }
+            try #require(worktreeBytes > 0)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees).isEmpty)
+
+            // A new worktree is let in while the worktrees made so far plus its estimate (the
+            // clone's size) fit: so the first fits, the second not while the first stays.
+            let budget = RepositoryClones.diskUsage(clone) + worktreeBytes / 2
+            try await withIngestor(budget: budget) { client in
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "holder", resources: [.gitHistory, .gitWorktree], runs: [first]))
+                #expect(worktree(try await settle(client, "holder"))?.status == .completed)
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "squeezed", resources: [.gitHistory, .gitWorktree], runs: [second]))
+                let squeezed = try await settle(client, "squeezed")
+                #expect(squeezed.status == .failed, "retryable, not missing: \(squeezed.status)")
+                #expect(worktree(squeezed)?.status == .failed)
+                #expect(worktree(squeezed)?.error?.contains("worktree disk budget") == true, "\(String(describing: worktree(squeezed)?.error))")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees) == [first.head_sha])
+
+                // Released, the first worktree makes room and a retry fits.
+                _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "holder"))
+                #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "squeezed")).queued == 1)
+                try await waitUntil("the retried worktree is made", timeout: .seconds(120)) {
+                    try await records(client, "squeezed").builds.first.flatMap(worktree)?.status == .completed
+                }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees) == [second.head_sha])
             }
         }
     }

@@ -197,6 +197,119 @@ struct JobQueueTests {
         }
     }
 
+    /// Runs `handlers` in one worker until `done` holds, then stops it.
+    func withWorker(
+        _ queue: JobQueue, _ handlers: JobHandlers, concurrency: Int = 1, lease: Duration = .seconds(30),
+        idleRecheck: Duration = .seconds(30), _ body: (JobWorker) async throws -> Void
+    ) async throws {
+        let worker = JobWorker(
+            queue: queue, handlers: handlers, concurrency: concurrency, lease: lease, shutdownGrace: .milliseconds(300),
+            logger: TestEnvironment.logger, idleRecheck: idleRecheck)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            defer { group.cancelAll() }
+            try await body(worker)
+        }
+    }
+
+    /// Due jobs run highest priority first, in enqueue order within a priority; a job whose
+    /// `run_at` lies ahead waits for it whatever its priority.
+    @Test func jobsRunByPriorityAndNotBeforeTheirRunAt() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            struct Tagged: Codable, Sendable { var tag: String }
+            let tagged = JobKind<Tagged>("test.tagged")
+            let runs = Mutex<[(tag: String, at: Date)]>([])
+            var handlers = JobHandlers()
+            handlers.register(tagged) { payload, _ in runs.withLock { $0.append((payload.tag, Date())) } }
+
+            // Enqueued before any worker runs, so the first claim sees them all.
+            let fixture: [(tag: String, priority: Int)] = [("low-1", 0), ("high-1", 5), ("mid-1", 2), ("low-2", 0), ("high-2", 5), ("mid-2", 2)]
+            for job in fixture { try await queue.enqueue(tagged, Tagged(tag: job.tag), options: JobOptions(priority: job.priority)) }
+            let runAt = Date().addingTimeInterval(3)
+            try await queue.enqueue(tagged, Tagged(tag: "delayed"), options: JobOptions(priority: 9, runAt: runAt))
+
+            try await withWorker(queue, handlers) { _ in
+                try await waitUntil("every job ran", timeout: .seconds(60)) { runs.withLock { $0.count } == fixture.count + 1 }
+            }
+            let order = runs.withLock { $0 }
+            #expect(order.map(\.tag) == ["high-1", "high-2", "mid-1", "mid-2", "low-1", "low-2", "delayed"])
+            let delayed = try #require(order.last)
+            #expect(delayed.at >= runAt, "the delayed job ran \(runAt.timeIntervalSince(delayed.at)) s before its run_at")
+        }
+    }
+
+    /// A cancel requested while a job runs stops its handler (the task is cancelled) and leaves
+    /// the job cancelled for good after that one attempt.
+    @Test func cancellingARunningJobStopsItsHandler() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            let long = JobKind<Empty>("test.long")
+            let seen = Mutex((started: 0, cancelled: 0, finished: 0))
+            var handlers = JobHandlers()
+            handlers.register(long) { _, _ in
+                seen.withLock { $0.started += 1 }
+                do {
+                    try await Task.sleep(for: .seconds(120))
+                    seen.withLock { $0.finished += 1 }
+                } catch {
+                    seen.withLock { $0.cancelled += 1 }
+                    throw error
+                }
+            }
+            let id = try #require(try await queue.enqueue(long, Empty()))
+            // The worker learns of a cancel when it renews the lease (every third of it).
+            try await withWorker(queue, handlers, lease: .seconds(3)) { _ in
+                try await waitUntil("the job is running") { seen.withLock { $0.started } == 1 }
+                #expect(try await queue.cancel(job: id) == .running)
+                try await waitUntil("the job is cancelled", timeout: .seconds(60)) { try await queue.job(id)?.state == .cancelled }
+                try await waitUntil("the handler saw the cancellation") { seen.withLock { $0.cancelled } == 1 }
+            }
+            let job = try #require(try await queue.job(id))
+            #expect(job.attempts == 1)
+            let outcome = seen.withLock { $0 }
+            #expect(outcome.started == 1 && outcome.cancelled == 1 && outcome.finished == 0, "\(outcome)")
+            #expect(try await queue.cancel(job: id) == nil)
+        }
+    }
+
+    /// A job enqueued on another connection wakes an idle worker through NOTIFY: with the idle
+    /// re-check ten minutes away, only the notification can make the worker claim again.
+    @Test func aJobEnqueuedElsewhereWakesAnIdleWorkerThroughNotify() async throws {
+        let database = try await TestDatabase.create(extraSchemas: [Self.probeSchema])
+        try await withClient(database.url(forSchema: Self.probeSchema)) { client in
+            try await migrateProbeSchema(client)
+            let queue = JobQueue(client: client, schema: Self.probeSchema, logger: TestEnvironment.logger)
+            let ran = Mutex(0)
+            let record = JobKind<Empty>("test.record")
+            var handlers = JobHandlers()
+            handlers.register(record) { _, _ in ran.withLock { $0 += 1 } }
+            try await withWorker(queue, handlers, idleRecheck: .seconds(600)) { worker in
+                // Idle: listening, and its claims made (one at start, one after the listener's own wake-up).
+                try await waitUntil("the worker listens") { worker.counters.listening }
+                try await Task.sleep(for: .milliseconds(500))
+                let idle = worker.counters
+                #expect(idle.notifications == 0)
+
+                // Another client, so another connection than the worker's.
+                try await withClient(database.url(forSchema: Self.probeSchema)) { other in
+                    let elsewhere = JobQueue(client: other, schema: Self.probeSchema, logger: TestEnvironment.logger)
+                    try await elsewhere.enqueue(record, Empty())
+                }
+                try await waitUntil("the job ran", timeout: .seconds(60)) { ran.withLock { $0 } == 1 }
+                let woken = worker.counters
+                #expect(woken.notifications >= 1)
+                #expect(woken.timedWakeups == idle.timedWakeups, "no idle sleep ran out: the notification woke the worker")
+                // One claim finds the job; one more after it finished finds nothing. No polling in between.
+                #expect(woken.claims - idle.claims <= 3, "\(woken.claims - idle.claims) claims for one job")
+            }
+        }
+    }
+
     /// An idle service leaves its database alone: its workers sleep until NOTIFY or the next due
     /// job. (An empty queue's "next due" once came back as 0 instead of none, and every idle worker
     /// polled every 5 ms: about a tenth of a core per idle service.)

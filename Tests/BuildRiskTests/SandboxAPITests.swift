@@ -300,7 +300,8 @@ struct SandboxAPITests {
 
             // Withheld: the pull ref is gone, but GitHub still serves the commit and its patch.
             #expect(try await request(baseURL + "/_sandbox/faults", post: #"{"withholdPullRefs": true}"#).status == 200)
-            #expect(throws: (any Error).self) { try git(["-C", clone, "fetch", "--quiet", "origin", "refs/pull/\(pull.number)/head"]) }
+            let refused = #expect(throws: SandboxError.self) { try git(["-C", clone, "fetch", "--quiet", "origin", "refs/pull/\(pull.number)/head"]) }
+            #expect(refused?.description.contains("couldn't find remote ref refs/pull/\(pull.number)/head") == true, "\(String(describing: refused))")
             #expect(try git(["--git-dir", base, "for-each-ref", "--contains", run.head_sha]).isEmpty)
             let commit = try await request(baseURL + "/repos/acme/api/commits/\(run.head_sha)").json()
             let parent = try #require((commit["parents"] as? [[String: Any]])?.first?["sha"] as? String)

@@ -283,7 +283,8 @@ struct TrivyScannerTests {
         }
         #expect(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count == 1)
         let missing = TrivyScanner(configuration: TrivyConfiguration(executable: worktree + "/no-such-trivy"))
-        await #expect(throws: ScanFailure.self) { try await missing.scan(worktree: worktree) }
+        let unlaunched = await #expect(throws: ScanFailure.self) { try await missing.scan(worktree: worktree) }
+        #expect(unlaunched?.kind == .launchFailed, "\(String(describing: unlaunched))")
     }
 }
 

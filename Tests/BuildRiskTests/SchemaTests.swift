@@ -79,9 +79,10 @@ struct SchemaTests {
                 }
             }
             // Nor can it create objects in the public schema.
-            await #expect(throws: PSQLError.self) {
+            let refused = await #expect(throws: PSQLError.self) {
                 _ = try await client.query("CREATE TABLE public.sneaky (id int)", logger: TestEnvironment.logger).collect()
             }
+            #expect(refused?.serverInfo?[.sqlState] == "42501", "\(String(reflecting: refused))")
         }
     }
 

@@ -24,6 +24,8 @@ enum TestEnvironment {
     static let secret = "test-secret-\(UUID().uuidString)"
     static let adminToken = "brk_test_admin_\(UUID().uuidString)"
     static let tokens = ServiceTokens(secret: secret)
+    /// The GitHub tokens the test services' definitions carry (source-validator two, ingestor one).
+    static let githubTokens = ["sandbox-token-1", "sandbox-token-2", "sandbox-token-3", "sandbox-token-4"]
 
     static let logger: Logger = {
         var logger = Logger(label: "buildrisk-tests")
@@ -172,9 +174,9 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     switch service {
     case .gateway: GatewayService.definition
     // A secondary limit of the sandbox lasts a second (SandboxFaults.secondaryRateLimitSeconds), GitHub's at least a minute.
-    case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"], secondaryRateLimitWait: .seconds(1)))
-    case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
-    case .featureExtractor: FeatureExtractorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-4"], secondaryRateLimitWait: .seconds(1)))
+    case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: Array(TestEnvironment.githubTokens[0...1]), secondaryRateLimitWait: .seconds(1)))
+    case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[2]], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
+    case .featureExtractor: FeatureExtractorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[3]], secondaryRateLimitWait: .seconds(1)))
     default: ServiceDefinition(service: service)
     }
 }
@@ -218,10 +220,13 @@ func withServices<T: Sendable>(
 }
 
 /// Builds a service of `cluster` in this process.
-func makeRuntime(_ service: ServiceName, in cluster: TestCluster, definition custom: ServiceDefinition? = nil, overrides: [String: String] = [:]) throws -> ServiceRuntime {
+func makeRuntime(
+    _ service: ServiceName, in cluster: TestCluster, definition custom: ServiceDefinition? = nil, overrides: [String: String] = [:],
+    logger: Logger = TestEnvironment.logger
+) throws -> ServiceRuntime {
     try buildService(
         try cluster.configuration(for: service, overrides: overrides), custom ?? definition(of: service),
-        logger: TestEnvironment.logger, gracefulShutdownSignals: [])
+        logger: logger, gracefulShutdownSignals: [])
 }
 
 struct WaitTimeout: Error, CustomStringConvertible {

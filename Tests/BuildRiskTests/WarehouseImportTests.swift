@@ -194,19 +194,29 @@ struct WarehouseImportTests {
     }
 
     /// `maxBuilds` keeps the newest admitted runs and no more; `excludeBots` leaves out exactly the
-    /// runs a bot triggered (the sandbox's own runs say which).
-    @Test func maxBuildsKeepsTheNewestRunsAndExcludeBotsLeavesOutTheBots() async throws {
+    /// runs a bot triggered (the sandbox's own runs say which); `sinceDays` leaves out exactly the
+    /// runs created before that many days ago.
+    @Test func maxBuildsKeepsTheNewestRunsExcludeBotsLeavesOutTheBotsSinceDaysTheOldRuns() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
-        try await withSandbox([("acme/limited", 120), ("acme/botty", 120)]) { api, baseURL in
+        try await withSandbox([("acme/limited", 120), ("acme/botty", 120), ("acme/recent", 120)]) { api, baseURL in
             let validator = try makeRuntime(.sourceValidator, in: cluster, definition: definition(of: .sourceValidator, githubURL: baseURL))
             try await withServices([try makeRuntime(.gateway, in: cluster), validator]) {
+                // The sandbox's runs lie years back: a window that ends inside them, from their median's age.
+                let recent = try #require(api.world.repository("acme/recent")).runs
+                let recentCreated = recent.compactMap { run in (try? Date(run.created_at, strategy: .iso8601)).map { (run: run, at: $0) } }
+                try #require(recentCreated.count == recent.count)
+                let median = recentCreated.map(\.at).sorted()[recentCreated.count / 2]
+                let sinceDays = Int((Date().timeIntervalSince(median) / 86_400).rounded(.up))
+                let cutoff = Date().addingTimeInterval(-Double(sinceDays) * 86_400)
                 let answer = try await importRepositories(
-                    cluster, #"{"repositories":[{"fullName":"acme/limited","maxBuilds":25},{"fullName":"acme/botty","excludeBots":true}]}"#)
+                    cluster,
+                    #"{"repositories":[{"fullName":"acme/limited","maxBuilds":25},{"fullName":"acme/botty","excludeBots":true},"#
+                        + #"{"fullName":"acme/recent","sinceDays":\#(sinceDays)}]}"#)
                 #expect(answer.status == 202)
                 let created = try #require(try JSONSerialization.jsonObject(with: answer.body) as? [[String: Any]])
                 let ids = created.compactMap { $0["id"] as? Int }
-                try #require(ids.count == 2)
+                try #require(ids.count == 3)
                 try await waitUntil("both imports are fetched", timeout: .seconds(120)) {
                     var fetched = true
                     for id in ids { fetched = try await config(cluster, id).progress?.status == .fetched && fetched }
@@ -226,6 +236,15 @@ struct WarehouseImportTests {
                 let bots = Set(botty.filter { $0.actor.type == "Bot" || $0.actor.login.hasSuffix("[bot]") }.map(\.id))
                 #expect(!bots.intersection(admitted(botty)).isEmpty, "the sandbox's bot triggered some runs")
                 #expect(stored.intersection(Set(botty.map(\.id))) == admitted(botty).subtracting(bots))
+
+                // The import computes its cutoff a little after this test did: runs within two
+                // minutes of it could go either way and are left out of the comparison.
+                let recentAdmitted = admitted(recent)
+                let newer = Set(recentCreated.filter { recentAdmitted.contains($0.run.id) && $0.at > cutoff.addingTimeInterval(120) }.map(\.run.id))
+                let older = Set(recentCreated.filter { recentAdmitted.contains($0.run.id) && $0.at < cutoff.addingTimeInterval(-120) }.map(\.run.id))
+                #expect(!newer.isEmpty && !older.isEmpty, "the window ends inside the runs: \(newer.count) newer, \(older.count) older")
+                #expect(newer.isSubset(of: stored))
+                #expect(older.isDisjoint(with: stored))
             }
         }
     }
