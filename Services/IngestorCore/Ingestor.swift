@@ -230,7 +230,7 @@ public struct Ingestor: Sendable {
         var description: String { "the worktree disk budget of \(budget >> 20) MB is spent by worktrees still needed" }
     }
 
-    private func ensureWorktree(githubId: Int64, sha: String, clonePath: String, estimate cloneBytes: Int64) async throws {
+    func ensureWorktree(githubId: Int64, sha: String, clonePath: String, estimate cloneBytes: Int64) async throws {
         if let existing = try await store.worktree(githubId: githubId, sha: sha), FileManager.default.fileExists(atPath: existing.path + "/.git") {
             return
         }
@@ -245,8 +245,13 @@ public struct Ingestor: Sendable {
             }
         }
         guard used + cloneBytes <= configuration.worktreeBudgetBytes else { throw BudgetExceeded(budget: configuration.worktreeBudgetBytes) }
-        let bytes = try await clones.withLock(githubId: githubId) {
-            try await BlockingWork.run {
+        try await clones.withLock(githubId: githubId) {
+            // Checked again under the lock: a scan's checkout of the same commit may have made it
+            // meanwhile, and is reading it.
+            if let existing = try await store.worktree(githubId: githubId, sha: sha), FileManager.default.fileExists(atPath: existing.path + "/.git") {
+                return
+            }
+            let bytes = try await BlockingWork.run {
                 let git = try GitRepository.open(clonePath)
                 // A crash may have left this worktree half made; start it again.
                 try git.removeWorktree(name: name)
@@ -255,11 +260,11 @@ public struct Ingestor: Sendable {
                 try git.addDetachedWorktree(name: name, path: path, at: sha)
                 return RepositoryClones.diskUsage(path)
             }
+            try await store.recordWorktree(githubId: githubId, .init(sha: sha, name: name, path: path, bytes: bytes))
         }
-        try await store.recordWorktree(githubId: githubId, .init(sha: sha, name: name, path: path, bytes: bytes))
     }
 
-    private func removeWorktree(githubId: Int64, _ worktree: IngestionPostgresStore.Worktree) async throws {
+    func removeWorktree(githubId: Int64, _ worktree: IngestionPostgresStore.Worktree) async throws {
         let clonePath = clones.path(githubId: githubId)
         try await clones.withLock(githubId: githubId) {
             try await BlockingWork.run {

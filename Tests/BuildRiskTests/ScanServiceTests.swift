@@ -1,0 +1,215 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskRPC
+import Foundation
+import GitHubSandboxCore
+import Hummingbird
+import ScannerBridgeCore
+import ServiceLifecycle
+import SonarQubeEmulatorCore
+import Testing
+
+/// The scanner-bridge as a service: commits of an ingested, processed repository scanned with the
+/// emulated tools, one scan per commit whoever asks, the metrics landing in every build's vector of
+/// that commit; SonarQube's webhook checked before anything is written; a Trivy that keeps timing
+/// out ends failed with the reason.
+@Suite(.timeLimit(.minutes(10)), .dropsTestDatabases)
+struct ScanServiceTests {
+    let imports = WarehouseImportTests()
+    let ingestion = IngestionTests()
+    let processing = ProcessingTests()
+
+    func client(_ cluster: TestCluster, _ service: ServiceName) -> RPCClient {
+        RPCClient(httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(service), token: TestEnvironment.tokens.token(for: .gateway))
+    }
+
+    func bridge(trivy: TrivyConfiguration, sonarURL: String, secret: String, webhookPort: Int) -> ServiceDefinition {
+        ScannerBridgeService.definition(configuration: ScannerBridgeConfiguration(
+            trivy: trivy,
+            sonar: SonarQubeConfiguration(
+                scannerExecutable: emulatorPath("sonar-scanner-emulator"), hostURL: sonarURL, token: "squ_scan_tests", webhookSecret: secret,
+                timeout: .seconds(60)),
+            webhookPort: webhookPort, batchSize: 2, batchInterval: .milliseconds(200)))
+    }
+
+    /// The SonarQube emulator on a free port, delivering its webhook to `webhookURL`.
+    func withSonarQube<T: Sendable>(webhookURL: String, secret: String, _ body: @Sendable (SonarQubeEmulator, String) async throws -> T) async throws -> T {
+        let port = freePort()
+        let baseURL = "http://127.0.0.1:\(port)"
+        let emulator = SonarQubeEmulator(
+            configuration: .init(serverURL: baseURL, token: "squ_scan_tests", webhookURL: webhookURL, webhookSecret: secret), logger: TestEnvironment.logger)
+        let server = Application(router: emulator.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: TestEnvironment.logger)
+        let group = ServiceGroup(configuration: .init(services: [server, emulator], gracefulShutdownSignals: [], logger: TestEnvironment.logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { tasks.cancelAll() }
+            try await waitUntil("the SonarQube emulator answers") {
+                (try? await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + "/_emulator/deliveries"), timeout: .seconds(2)))?.status == .ok
+            }
+            let result = try await body(emulator, baseURL)
+            await group.triggerGracefulShutdown()
+            return result
+        }
+    }
+
+    func vectors(_ cluster: TestCluster, _ pipelineId: String) async throws -> [Int64: FeatureVectorRecord] {
+        let page = try await client(cluster, .featureExtractor).call(FeatureMethods.vectors, FeatureVectorsParams(pipelineId: pipelineId, limit: 1000))
+        return Dictionary(uniqueKeysWithValues: page.vectors.map { ($0.runId, $0) })
+    }
+
+    func counts(_ summary: ScanStatusSummary, _ tool: ScanToolName) -> ScanCounts {
+        summary.counts.first { $0.tool == tool } ?? ScanCounts(tool: tool)
+    }
+
+    func postWebhook(_ port: Int, body: Data, signature: String?) async throws -> Int {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/sonarqube")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        if let signature { request.headers.add(name: SonarWebhook.signatureHeader, value: signature) }
+        request.body = .bytes(ByteBuffer(data: body))
+        return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
+    }
+
+    /// The files of `sha` in the sandbox's bare repository, as a directory (what a worktree holds).
+    func export(_ gitPath: String, _ sha: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "git --git-dir=\"$0\" archive \"$1\" | tar -x -C \"$2\"", gitPath, sha, directory]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return directory
+    }
+
+    @Test func commitsAreScannedOnceTheirMetricsReachEveryBuildAndOnlySignedWebhooksCount() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let webhookPort = freePort()
+        let secret = "scan-webhook-\(UUID().uuidString)"
+        let trivyLog = FileManager.default.temporaryDirectory.appendingPathComponent("trivy-runs-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: trivyLog) }
+        try await imports.withSandbox([("acme/scanned", 60)]) { api, baseURL in
+            try await withSonarQube(webhookURL: "http://127.0.0.1:\(webhookPort)/webhooks/sonarqube", secret: secret) { sonar, sonarURL in
+                let trivy = TrivyConfiguration(executable: emulatorPath("trivy-emulator"), timeout: .seconds(60), environment: ["TRIVY_EMULATOR_LOG": trivyLog])
+                var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {
+                    try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+                }
+                runtimes.append(try makeRuntime(.scannerBridge, in: cluster, definition: bridge(trivy: trivy, sonarURL: sonarURL, secret: secret, webhookPort: webhookPort)))
+                let repository = try #require(api.world.repository("acme/scanned"))
+                try await withServices(runtimes) {
+                    let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/scanned","autoProcess":true}]}"#)
+                    #expect(created.status == 202)
+                    let id = try #require(try JSONDecoder().decode([IngestionTests.IDOnly].self, from: created.body).first?.id)
+                    _ = try await processing.waitForProcessing(cluster, id, after: 0)
+                    let pipelineId = String(id)
+
+                    // A commit two builds ran on (a branch push and its pull request), and two commits of one build each.
+                    let before = try await vectors(cluster, pipelineId)
+                    let builds = try await ingestion.importBuilds(cluster, id).builds.filter { before[$0.runId] != nil }
+                    let byCommit = Dictionary(grouping: builds, by: \.headSha)
+                    let shared = try #require(byCommit.first { $0.value.count >= 2 }?.key, "the sandbox made a commit with two builds")
+                    let singles = byCommit.filter { $0.value.count == 1 }.keys.sorted().prefix(2)
+                    #expect(singles.count == 2)
+                    let selection = ["trivy_vuln_*", "trivy_secret_total", "sonar_ncloc", "sonar_files", "sonar_bugs"]
+                    let bridge = client(cluster, .scannerBridge)
+
+                    // Two requesters, one commit named twice: three scans, and the second requester shares them.
+                    let first = try await bridge.call(ScanMethods.request, ScanRequest(
+                        pipelineId: pipelineId, githubId: repository.id, fullName: "acme/scanned", commits: [shared, shared] + singles, tools: [.trivy],
+                        selectedMetrics: selection))
+                    #expect(first.created == 3)
+                    let second = try await bridge.call(ScanMethods.request, ScanRequest(
+                        pipelineId: "dataset-version-9", githubId: repository.id, fullName: "acme/scanned", commits: [shared], tools: [.trivy],
+                        selectedMetrics: ["trivy_secret_total"]))
+                    #expect(second.created == 0)
+                    #expect(second.requested == 1)
+                    try await waitUntil("the three Trivy scans complete", timeout: .seconds(120)) {
+                        counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: pipelineId)), .trivy).completed == 3
+                    }
+                    let runs = try String(contentsOfFile: trivyLog, encoding: .utf8).split(separator: "\n")
+                    #expect(runs.count == 3, "trivy ran \(runs.count) times for three unique commits")
+
+                    // Both builds of the shared commit carry the selected metrics, as Trivy reports them on that commit's files.
+                    let checkout = try export(repository.gitPath, shared)
+                    defer { try? FileManager.default.removeItem(atPath: checkout) }
+                    let expected = try await TrivyScanner(configuration: TrivyConfiguration(executable: emulatorPath("trivy-emulator"), timeout: .seconds(60)))
+                        .scan(worktree: checkout).metrics.filtered(to: selection).values
+                    #expect(!expected.isEmpty)
+                    let sharedRuns = try #require(byCommit[shared]).map(\.runId)
+                    try await waitUntil("both builds of the shared commit have the metrics") {
+                        let now = try await vectors(cluster, pipelineId)
+                        return sharedRuns.allSatisfy { now[$0]?.scanMetrics == expected }
+                    }
+                    // A build of a commit nobody scanned has none.
+                    let scanned = Set([shared] + singles)
+                    let unscanned = try #require(builds.first { !scanned.contains($0.headSha) })
+                    #expect(try await vectors(cluster, pipelineId)[unscanned.runId]?.scanMetrics == [:])
+
+                    // SonarQube: a delivery signed with the wrong secret is refused and changes nothing.
+                    var faults = SonarEmulatorFaults()
+                    faults.badSignature = true
+                    sonar.faults = faults
+                    let sonarRequest = ScanRequest(
+                        pipelineId: pipelineId, githubId: repository.id, fullName: "acme/scanned", commits: [shared], tools: [.sonar],
+                        configuration: ScanConfiguration(sonarProjectKeyPattern: "scan_tests_{name}_{commit}"), selectedMetrics: selection)
+                    #expect(try await bridge.call(ScanMethods.request, sonarRequest).created == 1)
+                    try await waitUntil("the forged webhook is delivered", timeout: .seconds(120)) { !sonar.deliveries.isEmpty }
+                    let delivery = try #require(sonar.deliveries.first)
+                    #expect(delivery.responseStatus == 401)
+                    #expect(delivery.projectKey == "scan_tests_scanned_\(shared)")
+                    let unsignedBody = Data(#"{"taskId":"\#(delivery.taskId)","status":"SUCCESS","project":{"key":"\#(delivery.projectKey)"}}"#.utf8)
+                    #expect(try await postWebhook(webhookPort, body: unsignedBody, signature: nil) == 401)
+                    #expect(try await postWebhook(webhookPort, body: unsignedBody, signature: String(repeating: "ab", count: 32)) == 401)
+                    try await Task.sleep(for: .milliseconds(500))
+                    #expect(counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: pipelineId)), .sonar) == ScanCounts(tool: .sonar, running: 1))
+                    #expect(try await vectors(cluster, pipelineId)[sharedRuns[0]]?.scanMetrics == expected, "a refused webhook wrote sonar metrics")
+
+                    // Signed with the secret, the same delivery completes the scan; the measures are SonarQube's for that component.
+                    let signature = SonarWebhook(secret: secret).signature(for: unsignedBody)
+                    #expect(try await postWebhook(webhookPort, body: unsignedBody, signature: signature) == 200)
+                    try await waitUntil("the SonarQube scan completes") {
+                        counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: pipelineId)), .sonar).completed == 1
+                    }
+                    let measures = try await SonarQubeClient(httpClient: .shared, baseURL: sonarURL, token: "squ_scan_tests")
+                        .metrics(component: delivery.projectKey, selection: selection).values
+                    #expect(measures["sonar_ncloc"] ?? 0 > 0)
+                    let both = expected.merging(measures) { $1 }
+                    try await waitUntil("both builds carry Trivy's and SonarQube's metrics") {
+                        let now = try await vectors(cluster, pipelineId)
+                        return sharedRuns.allSatisfy { now[$0]?.scanMetrics == both }
+                    }
+                    // A repeated delivery changes nothing.
+                    #expect(try await postWebhook(webhookPort, body: unsignedBody, signature: signature) == 200)
+                }
+
+                // Trivy past its limit on every run: tried three times, then failed with the reason, and retryable.
+                var slow = trivy
+                slow.timeout = .seconds(1)
+                slow.backoff = .milliseconds(50)
+                slow.environment["TRIVY_EMULATOR_SLEEP_SECONDS"] = "30"
+                let restarted = [
+                    try makeRuntime(.ingestor, in: cluster, definition: definition(of: .ingestor, githubURL: baseURL)),
+                    try makeRuntime(.scannerBridge, in: cluster, definition: bridge(trivy: slow, sonarURL: sonarURL, secret: secret, webhookPort: webhookPort)),
+                ]
+                try await withServices(restarted) {
+                    let bridge = client(cluster, .scannerBridge)
+                    let commit = try #require(repository.runs.last?.head_sha)
+                    let request = ScanRequest(
+                        pipelineId: "timeouts", githubId: repository.id, fullName: "acme/scanned", commits: [commit], tools: [.trivy],
+                        configuration: ScanConfiguration(trivyScanners: ["secret"]))
+                    #expect(try await bridge.call(ScanMethods.request, request).created == 1)
+                    try await waitUntil("the slow scan fails", timeout: .seconds(120)) {
+                        counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: "timeouts")), .trivy).failed == 1
+                    }
+                    let failure = try #require(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: "timeouts")).failures.first)
+                    #expect(failure.commitSha == commit)
+                    #expect(failure.attempts == 3)
+                    #expect(failure.error.contains("did not finish within"))
+                    #expect(try await bridge.call(ScanMethods.retryFailed, ScanStatusParams(pipelineId: "timeouts")).queued == 1)
+                }
+            }
+        }
+    }
+}
