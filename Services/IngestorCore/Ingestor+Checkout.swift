@@ -26,12 +26,19 @@ extension Ingestor {
         // A build whose head commit was replayed from its patch is scanned as features read it.
         let sha = try await store.effectiveSha(githubId: params.githubId, headSha: params.commitSha) ?? params.commitSha
         try await store.hold(githubId: params.githubId, sha: sha, holder: params.holder)
+        // Two scans of one commit (Trivy and SonarQube) ask at once: the second must find the worktree the
+        // first made, not make it again under the first one's reader.
+        let key = "\(params.githubId)/\(sha)"
+        await checkouts.acquire(key)
         do {
             try await ensureWorktree(githubId: params.githubId, sha: sha, clonePath: clonePath, estimate: RepositoryClones.diskUsage(clonePath))
+            await checkouts.release(key)
         } catch let error as BudgetExceeded {
+            await checkouts.release(key)
             try await store.release(githubId: params.githubId, sha: sha, holder: params.holder)
             throw error
         } catch {
+            await checkouts.release(key)
             try await store.release(githubId: params.githubId, sha: sha, holder: params.holder)
             throw CheckoutFailure.checkoutFailed("commit \(params.commitSha) could not be checked out: \(error)")
         }
@@ -48,6 +55,29 @@ extension Ingestor {
         for (githubId, worktree) in try await store.unneededWorktrees(githubId: params.githubId) where worktree.sha == sha {
             try await removeWorktree(githubId: githubId, worktree)
         }
+    }
+}
+
+/// One checkout at a time per key (a commit) in this process; later callers wait their turn.
+actor CommitCheckouts {
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    func acquire(_ key: String) async {
+        guard waiting[key] != nil else {
+            waiting[key] = []
+            return
+        }
+        await withCheckedContinuation { waiting[key, default: []].append($0) }
+    }
+
+    func release(_ key: String) {
+        guard var queue = waiting[key], !queue.isEmpty else {
+            waiting[key] = nil
+            return
+        }
+        let next = queue.removeFirst()
+        waiting[key] = queue
+        next.resume()
     }
 }
 

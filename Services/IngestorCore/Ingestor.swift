@@ -19,6 +19,8 @@ public struct Ingestor: Sendable {
     let configuration: IngestorConfiguration
     let worktreeDirectory: String
     let logger: Logger
+    /// Scans' checkouts in flight, one at a time per commit.
+    let checkouts = CommitCheckouts()
 
     /// Runs per log job.
     static let logChunk = 25
@@ -245,13 +247,8 @@ public struct Ingestor: Sendable {
             }
         }
         guard used + cloneBytes <= configuration.worktreeBudgetBytes else { throw BudgetExceeded(budget: configuration.worktreeBudgetBytes) }
-        try await clones.withLock(githubId: githubId) {
-            // Checked again under the lock: a scan's checkout of the same commit may have made it
-            // meanwhile, and is reading it.
-            if let existing = try await store.worktree(githubId: githubId, sha: sha), FileManager.default.fileExists(atPath: existing.path + "/.git") {
-                return
-            }
-            let bytes = try await BlockingWork.run {
+        let bytes = try await clones.withLock(githubId: githubId) {
+            try await BlockingWork.run {
                 let git = try GitRepository.open(clonePath)
                 // A crash may have left this worktree half made; start it again.
                 try git.removeWorktree(name: name)
@@ -260,8 +257,8 @@ public struct Ingestor: Sendable {
                 try git.addDetachedWorktree(name: name, path: path, at: sha)
                 return RepositoryClones.diskUsage(path)
             }
-            try await store.recordWorktree(githubId: githubId, .init(sha: sha, name: name, path: path, bytes: bytes))
         }
+        try await store.recordWorktree(githubId: githubId, .init(sha: sha, name: name, path: path, bytes: bytes))
     }
 
     func removeWorktree(githubId: Int64, _ worktree: IngestionPostgresStore.Worktree) async throws {

@@ -183,6 +183,30 @@ struct ScanServiceTests {
                     }
                     // A repeated delivery changes nothing.
                     #expect(try await postWebhook(webhookPort, body: unsignedBody, signature: signature) == 200)
+
+                    // Through the gateway: every commit of the ingested builds, the three already scanned shared, not run again.
+                    let body = Data(#"{"tools":["trivy"],"selectedMetrics":["trivy_vuln_*","trivy_secret_total","sonar_ncloc","sonar_files","sonar_bugs"]}"#.utf8)
+                    let started = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/\(id)/scans", token: TestEnvironment.adminToken, body: body)
+                    #expect(started.status == 202, "\(started.text)")
+                    let accepted = try JSONDecoder().decode(ScanRequestAccepted.self, from: started.body)
+                    let ingested = Set(try await ingestion.importBuilds(cluster, id).builds
+                        .filter { $0.resources.contains { $0.resource == .gitHistory && $0.status == .completed } }.map(\.headSha))
+                    #expect(accepted.requested == ingested.count)
+                    #expect(accepted.created == ingested.count - 3)
+                    let latest = Locked<ScanStatusSummary?>(nil)
+                    try await waitUntil("every commit's Trivy scan ends", timeout: .seconds(240)) {
+                        let answer = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/scans", token: TestEnvironment.adminToken)
+                        let summary = try JSONDecoder().decode(ScanStatusSummary.self, from: answer.body)
+                        latest.update { $0 = summary }
+                        return counts(summary, .trivy).pending == 0 && counts(summary, .trivy).running == 0
+                    }
+                    let summary = try #require(latest.value)
+                    #expect(counts(summary, .trivy) == ScanCounts(tool: .trivy, completed: ingested.count))
+                    #expect(counts(summary, .sonar) == ScanCounts(tool: .sonar, completed: 1))
+                    #expect(summary.failures.isEmpty, "\(summary.failures)")
+                    let allRuns = try String(contentsOfFile: trivyLog, encoding: .utf8).split(separator: "\n")
+                    #expect(allRuns.count == ingested.count, "trivy ran \(allRuns.count) times for \(ingested.count) unique commits")
+                    #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/999999/scans", token: TestEnvironment.adminToken, body: body).status == 404)
                 }
 
                 // Trivy past its limit on every run: tried three times, then failed with the reason, and retryable.
