@@ -166,22 +166,24 @@ public struct CommitScanPostgresStore: Sendable {
             """
             UPDATE \(unescaped: schema).\(unescaped: Self.table(tool)) SET status = 'running', started_at = now(), attempts = attempts + 1, error = NULL
             WHERE id = \(id) AND status IN ('pending', 'running')
-            RETURNING id, github_id, full_name, commit_sha, options::text, \(unescaped: tool == .sonar ? "project_key" : "NULL::text"), status, attempts
+            RETURNING \(unescaped: Self.scanColumns(tool))
             """, logger: logger)
-        for try await row in rows.decode((Int64, Int64, String, String, String, String?, String, Int32).self) {
-            return Scan(
-                id: row.0, tool: tool, githubId: row.1, fullName: row.2, commitSha: row.3, optionsJSON: row.4, projectKey: row.5,
-                status: CommitScanStatus(rawValue: row.6) ?? .running, attempts: Int(row.7))
-        }
-        return nil
+        return try await Self.firstScan(rows, tool)
     }
 
     func scan(_ tool: ScanToolName, id: Int64) async throws -> Scan? {
         let rows = try await client.query(
             """
-            SELECT id, github_id, full_name, commit_sha, options::text, \(unescaped: tool == .sonar ? "project_key" : "NULL::text"), status, attempts
-            FROM \(unescaped: schema).\(unescaped: Self.table(tool)) WHERE id = \(id)
+            SELECT \(unescaped: Self.scanColumns(tool)) FROM \(unescaped: schema).\(unescaped: Self.table(tool)) WHERE id = \(id)
             """, logger: logger)
+        return try await Self.firstScan(rows, tool)
+    }
+
+    static func scanColumns(_ tool: ScanToolName) -> String {
+        "id, github_id, full_name, commit_sha, options::text, \(tool == .sonar ? "project_key" : "NULL::text"), status, attempts"
+    }
+
+    static func firstScan(_ rows: PostgresRowSequence, _ tool: ScanToolName) async throws -> Scan? {
         for try await row in rows.decode((Int64, Int64, String, String, String, String?, String, Int32).self) {
             return Scan(
                 id: row.0, tool: tool, githubId: row.1, fullName: row.2, commitSha: row.3, optionsJSON: row.4, projectKey: row.5,

@@ -51,15 +51,7 @@ struct ScanRunner: Sendable {
     // MARK: Trivy
 
     func runTrivy(_ job: ScanJob, context: JobContext) async throws {
-        guard let scan = try await store.start(.trivy, id: job.scanId) else { return }
-        let options: TrivyScanOptions
-        do {
-            options = try JSONDecoder().decode(TrivyScanOptions.self, from: Data(scan.optionsJSON.utf8))
-        } catch {
-            _ = try await store.fail(.trivy, id: scan.id, reason: "stored Trivy options do not decode: \(error)")
-            return
-        }
-        guard let worktree = try await checkout(scan, context: context) else { return }
+        guard let (scan, options, worktree) = try await begin(.trivy, job, TrivyScanOptions.self, context: context) else { return }
         let outcome: Result<TrivyScanResult, ScanFailure>
         do throws(ScanFailure) {
             outcome = .success(try await TrivyScanner(configuration: configuration.trivy).scan(worktree: worktree, options: options))
@@ -88,15 +80,7 @@ struct ScanRunner: Sendable {
 
     /// Submits the commit to SonarQube; the scan stays running until the webhook reports the analysis.
     func runSonar(_ job: ScanJob, context: JobContext) async throws {
-        guard let scan = try await store.start(.sonar, id: job.scanId), let projectKey = scan.projectKey else { return }
-        let options: SonarOptions
-        do {
-            options = try JSONDecoder().decode(SonarOptions.self, from: Data(scan.optionsJSON.utf8))
-        } catch {
-            _ = try await store.fail(.sonar, id: scan.id, reason: "stored SonarQube options do not decode: \(error)")
-            return
-        }
-        guard let worktree = try await checkout(scan, context: context) else { return }
+        guard let (scan, options, worktree) = try await begin(.sonar, job, SonarOptions.self, context: context), let projectKey = scan.projectKey else { return }
         let outcome: Result<SonarSubmission, ScanFailure>
         do throws(ScanFailure) {
             outcome = .success(try await SonarScanner(configuration: configuration.sonar).submit(
@@ -140,6 +124,23 @@ struct ScanRunner: Sendable {
     }
 
     // MARK: Shared steps
+
+    /// Marks the scan running and gets its options and worktree; nil when there is nothing to run (the
+    /// scan ended, or it failed here with the reason).
+    private func begin<Options: Decodable>(
+        _ tool: ScanToolName, _ job: ScanJob, _ type: Options.Type, context: JobContext
+    ) async throws -> (CommitScanPostgresStore.Scan, Options, String)? {
+        guard let scan = try await store.start(tool, id: job.scanId) else { return nil }
+        let options: Options
+        do {
+            options = try JSONDecoder().decode(Options.self, from: Data(scan.optionsJSON.utf8))
+        } catch {
+            _ = try await store.fail(tool, id: scan.id, reason: "stored \(tool.rawValue) options do not decode: \(error)")
+            return nil
+        }
+        guard let worktree = try await checkout(scan, context: context) else { return nil }
+        return (scan, options, worktree)
+    }
 
     /// Asks the ingestor for the commit's worktree; nil (and the scan failed with the reason) when it
     /// cannot have one. A call that does not get through is retried by the job until its last attempt.
