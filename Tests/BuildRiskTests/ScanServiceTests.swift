@@ -181,8 +181,27 @@ struct ScanServiceTests {
                         let now = try await vectors(cluster, pipelineId)
                         return sharedRuns.allSatisfy { now[$0]?.scanMetrics == both }
                     }
-                    // A repeated delivery changes nothing.
+                    // A repeated delivery changes nothing; one for a project the bridge never submitted is acknowledged and ignored.
                     #expect(try await postWebhook(webhookPort, body: unsignedBody, signature: signature) == 200)
+                    let unknown = Data(#"{"taskId":"AX-unknown-task","status":"SUCCESS","project":{"key":"someone_elses_project"}}"#.utf8)
+                    #expect(try await postWebhook(webhookPort, body: unknown, signature: SonarWebhook(secret: secret).signature(for: unknown)) == 200)
+
+                    // A failed analysis fails the commit's scan with SonarQube's reason.
+                    faults.badSignature = false
+                    faults.failAnalyses = true
+                    faults.failureMessage = "The analysis report is corrupted"
+                    sonar.faults = faults
+                    let failing = try #require(singles.first)
+                    var failingRequest = sonarRequest
+                    failingRequest.commits = [failing]
+                    #expect(try await bridge.call(ScanMethods.request, failingRequest).created == 1)
+                    try await waitUntil("the failed analysis fails the scan", timeout: .seconds(120)) {
+                        counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: pipelineId)), .sonar).failed == 1
+                    }
+                    let sonarFailure = try #require(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: pipelineId)).failures.first)
+                    #expect(sonarFailure.tool == .sonar)
+                    #expect(sonarFailure.commitSha == failing)
+                    #expect(sonarFailure.error.contains("The analysis report is corrupted"), "\(sonarFailure.error)")
 
                     // Through the gateway: every commit of the ingested builds, the three already scanned shared, not run again.
                     let body = Data(#"{"tools":["trivy"],"selectedMetrics":["trivy_vuln_*","trivy_secret_total","sonar_ncloc","sonar_files","sonar_bugs"]}"#.utf8)
@@ -202,8 +221,8 @@ struct ScanServiceTests {
                     }
                     let summary = try #require(latest.value)
                     #expect(counts(summary, .trivy) == ScanCounts(tool: .trivy, completed: ingested.count))
-                    #expect(counts(summary, .sonar) == ScanCounts(tool: .sonar, completed: 1))
-                    #expect(summary.failures.isEmpty, "\(summary.failures)")
+                    #expect(counts(summary, .sonar) == ScanCounts(tool: .sonar, completed: 1, failed: 1))
+                    #expect(summary.failures.map(\.commitSha) == [failing], "\(summary.failures)")
                     let allRuns = try String(contentsOfFile: trivyLog, encoding: .utf8).split(separator: "\n")
                     #expect(allRuns.count == ingested.count, "trivy ran \(allRuns.count) times for \(ingested.count) unique commits")
                     #expect(try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/999999/scans", token: TestEnvironment.adminToken, body: body).status == 404)
