@@ -91,7 +91,7 @@ struct ScanServiceTests {
         let secret = "scan-webhook-\(UUID().uuidString)"
         let trivyLog = FileManager.default.temporaryDirectory.appendingPathComponent("trivy-runs-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: trivyLog) }
-        try await imports.withSandbox([("acme/scanned", 60)]) { api, baseURL in
+        try await imports.withSandbox([("acme/scanned", 40)]) { api, baseURL in
             try await withSonarQube(webhookURL: "http://127.0.0.1:\(webhookPort)/webhooks/sonarqube", secret: secret) { sonar, sonarURL in
                 let trivy = TrivyConfiguration(executable: emulatorPath("trivy-emulator"), timeout: .seconds(60), environment: ["TRIVY_EMULATOR_LOG": trivyLog])
                 var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {

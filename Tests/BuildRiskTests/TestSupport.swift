@@ -151,6 +151,8 @@ struct TestCluster: Sendable {
             // advisory-lock one while it clones; with 4, calls waited 30 s for a connection on a loaded machine.
             "BUILDRISK_DB_POOL_SIZE": "8",
             "GATEWAY_PUBLIC_PORT": String(publicPort),
+            // Tests that need SonarQube's webhook give the scanner-bridge a port of their own; a fixed default would collide.
+            "SCANNER_BRIDGE_PUBLIC_PORT": "0",
             "\(service.environmentPrefix)_DATABASE_URL": database.url(forSchema: service.schema).urlString,
         ]
         for (other, port) in ports {
