@@ -162,7 +162,9 @@ var targets: [Target] = [
     // The scanner-bridge's scan domain: Trivy runs and reports, sonar-scanner runs, the SonarQube webhook and Web API.
     .target(
         name: "ScannerBridgeCore",
-        dependencies: [
+        dependencies: runtimeDependencies + [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),

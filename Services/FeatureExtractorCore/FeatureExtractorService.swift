@@ -79,6 +79,16 @@ public enum FeatureExtractorService {
         methods.register(FeatureMethods.forget) { params, _ in
             FeatureForgetResult(vectorsDeleted: try await store.forget(pipelineId: params.pipelineId))
         }
+        methods.register(FeatureMethods.backfillScanMetrics) { params, _ in
+            guard !params.pipelineId.isEmpty, params.commitSha.utf8.count == 40, params.commitSha.allSatisfy(\.isHexDigit) else {
+                throw RPCError(.invalidInput, "Invalid back-fill", reason: "pipelineId must be set and commitSha be a 40-digit commit id")
+            }
+            let prefix = params.tool.rawValue + "_"
+            if let stray = params.metrics.keys.first(where: { !$0.hasPrefix(prefix) }) {
+                throw RPCError(.invalidInput, "Invalid back-fill", reason: "metric \(stray) of a \(params.tool.rawValue) scan must start with \(prefix)")
+            }
+            return ScanMetricsBackfillResult(vectorsUpdated: try await store.backfill(params))
+        }
         var jobs = JobHandlers()
         jobs.register(FeatureProcessor.processJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
             try await processor.run(job)

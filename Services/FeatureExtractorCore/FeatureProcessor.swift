@@ -185,14 +185,14 @@ struct FeatureProcessor: Sendable {
             runId: vector.runId, runCreatedAt: build.createdAt, status: vector.status,
             featuresJSON: String(decoding: try encoder.encode(vector.features), as: UTF8.self),
             featureCount: vector.features.count, missingResources: vector.missingResources.map(\.rawValue),
-            skippedFeatures: vector.skippedFeatures, error: vector.error, trPrevBuild: vector.trPrevBuild,
+            skippedFeatures: vector.skippedFeatures, error: vector.error, trPrevBuild: vector.trPrevBuild, headSha: build.run.headSha,
             inputsJSON: String(decoding: try encoder.encode(inputs), as: UTF8.self))
     }
 
     static func failed(_ build: Gathered, error: String) -> FeatureVectorPostgresStore.Extracted {
         FeatureVectorPostgresStore.Extracted(
             runId: build.run.runId, runCreatedAt: build.createdAt, status: .failed, featuresJSON: "{}", featureCount: 0,
-            missingResources: [], skippedFeatures: [], error: error, trPrevBuild: nil, inputsJSON: "{}")
+            missingResources: [], skippedFeatures: [], error: error, trPrevBuild: nil, headSha: build.run.headSha, inputsJSON: "{}")
     }
 
     private func report(_ pipeline: FeatureVectorPostgresStore.Pipeline, status: ProcessingStatus, message: String, extracted: [FeatureVectorPostgresStore.Extracted]) async throws {

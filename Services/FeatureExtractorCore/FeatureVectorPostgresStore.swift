@@ -61,7 +61,23 @@ public struct FeatureVectorPostgresStore: Sendable {
             )
             """,
             "CREATE INDEX extraction_audit_run ON {schema}.extraction_audit (pipeline_id, run_id, at)",
-        ])
+        ]),
+        // Scan metrics arrive per commit, before or after the commit's vectors: kept per (pipeline,
+        // commit, tool) so a vector extracted later takes them too.
+        Migration(version: 101, name: "scan_metrics_backfill", statements: [
+            "ALTER TABLE {schema}.feature_vectors ADD COLUMN commit_sha text",
+            "CREATE INDEX feature_vectors_commit ON {schema}.feature_vectors (pipeline_id, commit_sha)",
+            """
+            CREATE TABLE {schema}.commit_scan_metrics (
+                pipeline_id text NOT NULL,
+                commit_sha text NOT NULL,
+                tool text NOT NULL,
+                metrics jsonb NOT NULL,
+                received_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (pipeline_id, commit_sha, tool)
+            )
+            """,
+        ]),
     ]
 
     /// A pipeline as the processing job reads it.
@@ -88,6 +104,8 @@ public struct FeatureVectorPostgresStore: Sendable {
         var skippedFeatures: [String]
         var error: String?
         var trPrevBuild: Int64?
+        /// The run's head commit, which scan metrics are keyed by.
+        var headSha: String
         /// What the extraction read (commit, whether logs and the clone were there): the audit's record.
         var inputsJSON: String
     }
@@ -151,26 +169,30 @@ public struct FeatureVectorPostgresStore: Sendable {
             var featureCount: Int
             var runCreatedAt: Date
             var inputs: String
+            var headSha: String
         }
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         let rows = String(decoding: try encoder.encode(vectors.map {
             Row(runId: $0.runId, status: $0.status.rawValue, features: $0.featuresJSON, missingResources: $0.missingResources,
                 skippedFeatures: $0.skippedFeatures, error: $0.error, trPrevBuild: $0.trPrevBuild, featureCount: $0.featureCount,
-                runCreatedAt: $0.runCreatedAt, inputs: $0.inputsJSON)
+                runCreatedAt: $0.runCreatedAt, inputs: $0.inputsJSON, headSha: $0.headSha)
         }), as: UTF8.self)
         let columns = """
             "runId" int8, status text, features text, "missingResources" text[], "skippedFeatures" text[], error text,
-            "trPrevBuild" int8, "featureCount" int4, "runCreatedAt" timestamptz, inputs text
+            "trPrevBuild" int8, "featureCount" int4, "runCreatedAt" timestamptz, inputs text, "headSha" text
             """
         try await connection.query(
             """
             INSERT INTO \(unescaped: schema).feature_vectors
-                (pipeline_id, run_id, dag_version, status, features, missing_resources, skipped_features, error, tr_prev_build, feature_count, run_created_at)
+                (pipeline_id, run_id, dag_version, status, features, missing_resources, skipped_features, error, tr_prev_build, feature_count,
+                 run_created_at, commit_sha, scan_metrics)
             SELECT \(pipelineId), v."runId", \(dagVersion), v.status, v.features::jsonb, coalesce(v."missingResources", '{}'),
-                coalesce(v."skippedFeatures", '{}'), v.error, v."trPrevBuild", v."featureCount", v."runCreatedAt"
+                coalesce(v."skippedFeatures", '{}'), v.error, v."trPrevBuild", v."featureCount", v."runCreatedAt", v."headSha",
+                coalesce((SELECT jsonb_object_agg(m.key, m.value) FROM \(unescaped: schema).commit_scan_metrics s, jsonb_each(s.metrics) m
+                          WHERE s.pipeline_id = \(pipelineId) AND s.commit_sha = v."headSha"), '{}')
             FROM jsonb_to_recordset(\(rows)::jsonb) AS v(\(unescaped: columns))
-            ON CONFLICT (pipeline_id, run_id, dag_version) DO UPDATE SET
+            ON CONFLICT (pipeline_id, run_id, dag_version) DO UPDATE SET commit_sha = EXCLUDED.commit_sha, scan_metrics = EXCLUDED.scan_metrics,
                 status = EXCLUDED.status, features = EXCLUDED.features, missing_resources = EXCLUDED.missing_resources,
                 skipped_features = EXCLUDED.skipped_features, error = EXCLUDED.error, tr_prev_build = EXCLUDED.tr_prev_build,
                 feature_count = EXCLUDED.feature_count, extracted_at = now()
@@ -237,7 +259,7 @@ public struct FeatureVectorPostgresStore: Sendable {
         let rows = try await client.query(
             """
             SELECT run_id, status, CASE WHEN \(params.withFeatures) THEN features::text END, missing_resources, skipped_features, error,
-                tr_prev_build, feature_count, extracted_at
+                tr_prev_build, feature_count, extracted_at, CASE WHEN \(params.withFeatures) THEN scan_metrics::text END
             FROM \(unescaped: schema).feature_vectors
             WHERE pipeline_id = \(params.pipelineId) AND dag_version = \(pipeline.dagVersion)
                 AND run_id < \(params.beforeRunId ?? Int64.max)
@@ -247,14 +269,34 @@ public struct FeatureVectorPostgresStore: Sendable {
             """, logger: logger)
         var vectors: [FeatureVectorRecord] = []
         let decoder = JSONDecoder()
-        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date).self) {
+        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date, String?).self) {
             vectors.append(FeatureVectorRecord(
                 runId: row.0, dagVersion: pipeline.dagVersion, status: ExtractionStatus(rawValue: row.1) ?? .failed,
                 featureCount: Int(row.7), features: try row.2.map { try decoder.decode([String: FeatureValue].self, from: Data($0.utf8)) },
                 missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
-                extractedAt: row.8.formatted(.iso8601)))
+                extractedAt: row.8.formatted(.iso8601), scanMetrics: try row.9.map { try decoder.decode([String: Double].self, from: Data($0.utf8)) }))
         }
         return FeatureVectorPage(counts: try await counts(pipelineId: params.pipelineId, dagVersion: pipeline.dagVersion), vectors: vectors)
+    }
+
+    /// Keeps a commit's metrics of one tool for the pipeline and merges them into its vectors of
+    /// that commit; a repeated delivery writes the same values again. Returns the vectors updated.
+    func backfill(_ backfill: ScanMetricsBackfill) async throws -> Int {
+        let metrics = String(decoding: try JSONEncoder().encode(backfill.metrics), as: UTF8.self)
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).commit_scan_metrics (pipeline_id, commit_sha, tool, metrics)
+                VALUES (\(backfill.pipelineId), \(backfill.commitSha), \(backfill.tool.rawValue), \(metrics)::jsonb)
+                ON CONFLICT (pipeline_id, commit_sha, tool) DO UPDATE SET metrics = EXCLUDED.metrics, received_at = now()
+                """, logger: logger)
+            return try await connection.query(
+                """
+                UPDATE \(unescaped: schema).feature_vectors SET scan_metrics = scan_metrics || \(metrics)::jsonb
+                WHERE pipeline_id = \(backfill.pipelineId) AND commit_sha = \(backfill.commitSha) RETURNING run_id
+                """, logger: logger
+            ).collect().count
+        }
     }
 
     func forget(pipelineId: String) async throws -> Int {
@@ -264,6 +306,7 @@ public struct FeatureVectorPostgresStore: Sendable {
             ).collect().count
             try await connection.query("DELETE FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)", logger: logger)
             try await connection.query("DELETE FROM \(unescaped: schema).extraction_audit WHERE pipeline_id = \(pipelineId)", logger: logger)
+            try await connection.query("DELETE FROM \(unescaped: schema).commit_scan_metrics WHERE pipeline_id = \(pipelineId)", logger: logger)
             return deleted
         }
     }

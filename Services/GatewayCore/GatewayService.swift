@@ -143,6 +143,7 @@ public enum GatewayService {
             RepositoryController(pipeline: pipeline, repositories: repositories, directory: environment.directory).addRoutes(to: api)
             BuildSourceController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory).addRoutes(to: api)
             FeatureController(directory: environment.directory).addRoutes(to: api)
+            ScanController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             services.append(Application(
                 router: router,
                 server: .http1WebSocketUpgrade(webSocketRouter: EventRoutes(users: users, events: events).router()),

@@ -11,6 +11,9 @@ extension IngestionAccepted: ResponseEncodable {}
 extension BuildPage: ResponseEncodable {}
 extension BuildSourceStatus: ResponseEncodable {}
 extension ProcessFeaturesAccepted: ResponseEncodable {}
+extension ScanRequestAccepted: ResponseEncodable {}
+extension ScanStatusSummary: ResponseEncodable {}
+extension ScanRetryResult: ResponseEncodable {}
 
 /// `{"id": …}`: the answer of a request accepted for a record.
 struct Accepted: ResponseEncodable {

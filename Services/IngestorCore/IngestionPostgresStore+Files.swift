@@ -91,6 +91,7 @@ extension IngestionPostgresStore {
                 SELECT 1 FROM \(unescaped: schema).ingestion_builds b JOIN \(unescaped: schema).pipelines p USING (pipeline_id)
                 WHERE b.github_id = w.github_id AND b.effective_sha = w.sha AND NOT p.worktrees_released
                     AND b.worktree_status IN ('pending', 'in_progress', 'completed'))
+                AND NOT EXISTS (SELECT 1 FROM \(unescaped: schema).worktree_holds h WHERE h.github_id = w.github_id AND h.sha = w.sha)
             ORDER BY w.created_at
             """, logger: logger)
         var result: [(Int64, Worktree)] = []

@@ -94,7 +94,19 @@ public struct IngestionPostgresStore: Sendable {
                 PRIMARY KEY (github_id, sha)
             )
             """,
-        ])
+        ]),
+        // A commit checked out for a scan: held by its scan until released, whatever pipelines need.
+        Migration(version: 101, name: "worktree_holds", statements: [
+            """
+            CREATE TABLE {schema}.worktree_holds (
+                github_id bigint NOT NULL,
+                sha text NOT NULL,
+                holder text NOT NULL,
+                held_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (github_id, sha, holder)
+            )
+            """,
+        ]),
     ]
 
     /// The job kinds the ingestor runs.

@@ -19,6 +19,8 @@ public struct Ingestor: Sendable {
     let configuration: IngestorConfiguration
     let worktreeDirectory: String
     let logger: Logger
+    /// Scans' checkouts in flight, one at a time per commit.
+    let checkouts = CommitCheckouts()
 
     /// Runs per log job.
     static let logChunk = 25
@@ -230,7 +232,7 @@ public struct Ingestor: Sendable {
         var description: String { "the worktree disk budget of \(budget >> 20) MB is spent by worktrees still needed" }
     }
 
-    private func ensureWorktree(githubId: Int64, sha: String, clonePath: String, estimate cloneBytes: Int64) async throws {
+    func ensureWorktree(githubId: Int64, sha: String, clonePath: String, estimate cloneBytes: Int64) async throws {
         if let existing = try await store.worktree(githubId: githubId, sha: sha), FileManager.default.fileExists(atPath: existing.path + "/.git") {
             return
         }
@@ -259,7 +261,7 @@ public struct Ingestor: Sendable {
         try await store.recordWorktree(githubId: githubId, .init(sha: sha, name: name, path: path, bytes: bytes))
     }
 
-    private func removeWorktree(githubId: Int64, _ worktree: IngestionPostgresStore.Worktree) async throws {
+    func removeWorktree(githubId: Int64, _ worktree: IngestionPostgresStore.Worktree) async throws {
         let clonePath = clones.path(githubId: githubId)
         try await clones.withLock(githubId: githubId) {
             try await BlockingWork.run {

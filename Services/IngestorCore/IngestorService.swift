@@ -81,6 +81,25 @@ public enum IngestorService {
                 }
                 return try await store.logFacts(githubId: params.githubId, runIds: params.runIds)
             }
+            methods.register(IngestionMethods.checkoutCommit) { params, _ in
+                guard params.commitSha.utf8.count == 40, params.commitSha.allSatisfy(\.isHexDigit), !params.holder.isEmpty else {
+                    throw RPCError(.invalidInput, "Invalid checkout", reason: "commitSha must be a 40-digit commit id and holder be set")
+                }
+                // Assigned in `do` and returned after it: swiftc 6.3 crashes on a `return try await` in a do/catch here.
+                let checkout: CommitCheckout
+                do {
+                    checkout = try await ingestor.checkout(params)
+                } catch let failure as Ingestor.CheckoutFailure {
+                    throw RPCError(.notFound, "Commit not available", reason: failure.description)
+                } catch let budget as Ingestor.BudgetExceeded {
+                    throw RPCError(.unavailable, "No room for a worktree", reason: budget.description, retryable: true)
+                }
+                return checkout
+            }
+            methods.register(IngestionMethods.releaseCommit) { params, _ in
+                try await ingestor.release(params)
+                return Empty()
+            }
             let backoff = Backoff(base: .seconds(2), cap: .seconds(120))
             var jobs = JobHandlers()
             jobs.register(IngestionPostgresStore.Jobs.repository, backoff: backoff) { job, _ in try await ingestor.runRepository(job) }

@@ -118,10 +118,13 @@ public struct FeatureVectorRecord: Codable, Sendable, Equatable {
     /// TravisTorrent's `tr_prev_build`: the previous build on the linearised history.
     public var trPrevBuild: Int64?
     public var extractedAt: String
+    /// Back-filled scan metrics of the build's commit (`trivy_…`, `sonar_…`); nil when not asked for.
+    public var scanMetrics: [String: Double]?
 
     public init(
         runId: Int64, dagVersion: String, status: ExtractionStatus, featureCount: Int, features: [String: FeatureValue]?,
-        missingResources: [String], skippedFeatures: [String], error: String?, trPrevBuild: Int64?, extractedAt: String
+        missingResources: [String], skippedFeatures: [String], error: String?, trPrevBuild: Int64?, extractedAt: String,
+        scanMetrics: [String: Double]? = nil
     ) {
         self.runId = runId
         self.dagVersion = dagVersion
@@ -133,6 +136,7 @@ public struct FeatureVectorRecord: Codable, Sendable, Equatable {
         self.error = error
         self.trPrevBuild = trPrevBuild
         self.extractedAt = extractedAt
+        self.scanMetrics = scanMetrics
     }
 }
 

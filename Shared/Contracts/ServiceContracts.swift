@@ -24,13 +24,20 @@ public enum ServiceContracts {
             methods.append(IngestionMethods.releaseWorktrees.descriptor)
             methods.append(IngestionMethods.forget.descriptor)
             methods.append(IngestionMethods.logFacts.descriptor)
+            methods.append(IngestionMethods.checkoutCommit.descriptor)
+            methods.append(IngestionMethods.releaseCommit.descriptor)
         case .featureExtractor:
             methods.append(FeatureMethods.process.descriptor)
             methods.append(FeatureMethods.vectors.descriptor)
             methods.append(FeatureMethods.reprocessFailed.descriptor)
             methods.append(FeatureMethods.catalogue.descriptor)
             methods.append(FeatureMethods.forget.descriptor)
-        case .scannerBridge, .predictor,
+            methods.append(FeatureMethods.backfillScanMetrics.descriptor)
+        case .scannerBridge:
+            methods.append(ScanMethods.request.descriptor)
+            methods.append(ScanMethods.status.descriptor)
+            methods.append(ScanMethods.retryFailed.descriptor)
+        case .predictor,
             .datasetSplitter, .trainingOrchestrator:
             break
         }

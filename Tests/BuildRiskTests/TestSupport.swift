@@ -14,6 +14,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import PostgresNIO
+import ScannerBridgeCore
 import SourceValidatorCore
 import Synchronization
 import Testing
@@ -152,6 +153,8 @@ struct TestCluster: Sendable {
             // advisory-lock one while it clones; with 4, calls waited 30 s for a connection on a loaded machine.
             "BUILDRISK_DB_POOL_SIZE": "8",
             "GATEWAY_PUBLIC_PORT": String(publicPort),
+            // Tests that need SonarQube's webhook give the scanner-bridge a port of their own; a fixed default would collide.
+            "SCANNER_BRIDGE_PUBLIC_PORT": "0",
             "\(service.environmentPrefix)_DATABASE_URL": database.url(forSchema: service.schema).urlString,
         ]
         for (other, port) in ports {
@@ -177,6 +180,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: Array(TestEnvironment.githubTokens[0...1]), secondaryRateLimitWait: .seconds(1)))
     case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[2]], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
     case .featureExtractor: FeatureExtractorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[3]], secondaryRateLimitWait: .seconds(1)))
+    case .scannerBridge: ScannerBridgeService.definition
     default: ServiceDefinition(service: service)
     }
 }

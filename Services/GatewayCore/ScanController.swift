@@ -1,0 +1,118 @@
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Hummingbird
+
+/// `/api/v1/repos/{id}/scans`: Trivy and SonarQube scans of the commits of a repository's ingested
+/// builds, before any dataset exists; the scanner-bridge runs them and back-fills the metrics into
+/// the repository's feature vectors.
+struct ScanController: Sendable {
+    let repositories: RepositoryConfigPostgresStore
+    let directory: ServiceDirectory
+
+    struct StartScans: Decodable {
+        var tools: [ScanToolName]
+        var configuration: ScanConfiguration?
+        var selectedMetrics: [String]?
+    }
+
+    func addRoutes(to api: RouterGroup<AuthenticatedContext>) {
+        api.post("/repos/{id}/scans", use: start)
+        api.get("/repos/{id}/scans", use: status)
+        api.post("/repos/{id}/scans/retry", use: retry)
+    }
+
+    /// Scans every commit of the repository's ingested builds (a commit once, however many builds ran on it).
+    @Sendable func start(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<ScanRequestAccepted> {
+        let body: StartScans
+        do {
+            body = try await request.decode(as: StartScans.self, context: context)
+        } catch {
+            throw APIError.badRequest("invalid_body", "expected {\"tools\": [\"trivy\"|\"sonar\"], \"configuration\"?, \"selectedMetrics\"?}: \(error)")
+        }
+        guard !body.tools.isEmpty else { throw APIError.badRequest("invalid_body", "name at least one tool: trivy, sonar") }
+        let config = try await config(context)
+        guard let repository = config.repository else {
+            throw APIError.conflict("not_fetched", "repository \(config.id) has not been fetched from GitHub yet")
+        }
+        let commits = try await ingestedCommits(pipelineId: String(config.id))
+        guard !commits.isEmpty else { throw APIError.conflict("not_ingested", "repository \(config.id) has no ingested builds to scan") }
+        let scanRequest = ScanRequest(
+            pipelineId: String(config.id), githubId: repository.githubId, fullName: repository.fullName, commits: commits, tools: body.tools,
+            configuration: body.configuration ?? ScanConfiguration(), selectedMetrics: body.selectedMetrics ?? [])
+        let accepted: ScanRequestAccepted
+        do {
+            accepted = try await directory.client(for: .scannerBridge).call(ScanMethods.request, scanRequest)
+        } catch let error where remoteError(error)?.kind == .invalidInput {
+            throw APIError.badRequest("invalid_scan", remoteError(error)?.data?.reason ?? "\(error)")
+        } catch {
+            throw APIError.unavailable("scanner_bridge_unavailable", "the scanner-bridge could not queue the scans: \(error)")
+        }
+        return EditedResponse(status: .accepted, response: accepted)
+    }
+
+    /// Counts by tool and status, and the failed commits with their reasons.
+    @Sendable func status(_ request: Request, context: AuthenticatedContext) async throws -> ScanStatusSummary {
+        let config = try await config(context)
+        let summary: ScanStatusSummary
+        do {
+            summary = try await directory.client(for: .scannerBridge).call(ScanMethods.status, ScanStatusParams(pipelineId: String(config.id)))
+        } catch let error where remoteError(error)?.kind == .notFound {
+            summary = ScanStatusSummary(pipelineId: String(config.id), counts: [], failures: [])
+        } catch {
+            throw APIError.unavailable("scanner_bridge_unavailable", "the scanner-bridge could not tell the scans' status: \(error)")
+        }
+        return summary
+    }
+
+    /// Queues the repository's failed scans again (`?tool=trivy|sonar` for one tool).
+    @Sendable func retry(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<ScanRetryResult> {
+        let tool = request.uri.queryParameters.get("tool")
+        if let tool, ScanToolName(rawValue: tool) == nil {
+            throw APIError.badRequest("invalid_tool", "tool must be one of \(ScanToolName.contractValues.joined(separator: ", "))")
+        }
+        let config = try await config(context)
+        let result: ScanRetryResult
+        do {
+            result = try await directory.client(for: .scannerBridge).call(
+                ScanMethods.retryFailed, ScanStatusParams(pipelineId: String(config.id), tool: tool.flatMap(ScanToolName.init(rawValue:))))
+        } catch let error where remoteError(error)?.kind == .notFound {
+            throw APIError.conflict("not_scanned", "repository \(config.id) has no scans to retry")
+        } catch {
+            throw APIError.unavailable("scanner_bridge_unavailable", "the scanner-bridge could not queue the retry: \(error)")
+        }
+        return EditedResponse(status: .accepted, response: result)
+    }
+
+    /// The head commits of the builds whose commit the ingestor has (ingested, or missing only logs).
+    private func ingestedCommits(pipelineId: String) async throws -> [String] {
+        var commits: [String] = []
+        var seen = Set<String>()
+        var before: Int64?
+        repeat {
+            let page: IngestionBuildPage
+            do {
+                page = try await directory.client(for: .ingestor).call(
+                    IngestionMethods.builds, IngestionBuildsParams(pipelineId: pipelineId, limit: 1000, beforeRunId: before))
+            } catch let error where remoteError(error)?.kind == .notFound {
+                return []
+            } catch {
+                throw APIError.unavailable("ingestor_unavailable", "the ingestor could not list the builds: \(error)")
+            }
+            for build in page.builds where build.resources.contains(where: { $0.resource == .gitHistory && $0.status == .completed }) {
+                if seen.insert(build.headSha).inserted { commits.append(build.headSha) }
+            }
+            guard page.builds.count == 1000 else { break }
+            before = page.builds.last?.runId
+        } while true
+        return commits
+    }
+
+    private func config(_ context: AuthenticatedContext) async throws -> RepositoryConfig {
+        let id = try context.id(of: "repository")
+        guard let config = try await repositories.get(id: id, ownerId: context.visibility) else {
+            throw APIError.notFound("you have no repository \(id)")
+        }
+        return config
+    }
+}

@@ -1,0 +1,227 @@
+/// Methods the scanner-bridge serves.
+public enum ScanMethods {
+    public static let request = RPCMethod<ScanRequest, ScanRequestAccepted>(
+        "scans.request",
+        summary: "Scans a requester's commits with Trivy and/or SonarQube: one scan per unique (repository, commit, configuration), shared by every requester that asks for it, queued in paced batches; each finished scan's metrics are back-filled into the requester's feature vectors of that commit."
+    )
+    public static let status = RPCMethod<ScanStatusParams, ScanStatusSummary>(
+        "scans.status",
+        summary: "A requester's scans: counts by tool and status, and the failed commits with their reasons."
+    )
+    public static let retryFailed = RPCMethod<ScanStatusParams, ScanRetryResult>(
+        "scans.retryFailed",
+        summary: "Queues again a requester's failed scans (all tools, or the one named)."
+    )
+}
+
+/// The scan tools the bridge runs.
+public enum ScanToolName: String, ContractEnum {
+    case trivy
+    case sonar
+}
+
+/// Where a commit scan stands.
+public enum CommitScanStatus: String, ContractEnum {
+    case pending
+    /// The tool runs; for SonarQube also while the server analyses, until its webhook arrives.
+    case running
+    case completed
+    case failed
+}
+
+/// What a requester asks of the tools; scans with equal configurations are shared.
+public struct ScanConfiguration: Codable, Sendable, Equatable {
+    /// Trivy's `--scanners` (`vuln`, `misconfig`, `secret`, `license`); empty takes the bridge's default.
+    public var trivyScanners: [String]
+    /// Further Trivy arguments, placed before the target.
+    public var trivyExtraArgs: [String]
+    /// SonarQube's project key: `{version}` (the requester), `{repository}`, `{owner}`, `{name}`, `{commit}`, `{short}`.
+    public var sonarProjectKeyPattern: String?
+    /// Further `sonar.*` properties for the scanner.
+    public var sonarProperties: [String: String]
+
+    public init(trivyScanners: [String] = [], trivyExtraArgs: [String] = [], sonarProjectKeyPattern: String? = nil, sonarProperties: [String: String] = [:]) {
+        self.trivyScanners = trivyScanners
+        self.trivyExtraArgs = trivyExtraArgs
+        self.sonarProjectKeyPattern = sonarProjectKeyPattern
+        self.sonarProperties = sonarProperties
+    }
+}
+
+/// Asks the scanner-bridge to scan commits for a requester (a repository config, a dataset version).
+public struct ScanRequest: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var githubId: Int64
+    /// `owner/name`.
+    public var fullName: String
+    /// 40-digit commit ids; duplicates are scanned once.
+    public var commits: [String]
+    public var tools: [ScanToolName]
+    public var configuration: ScanConfiguration
+    /// Prefixed metric names or wildcards (`trivy_vuln_*`, `sonar_ncloc`); empty keeps every metric.
+    public var selectedMetrics: [String]
+
+    public init(
+        pipelineId: String, githubId: Int64, fullName: String, commits: [String], tools: [ScanToolName],
+        configuration: ScanConfiguration = ScanConfiguration(), selectedMetrics: [String] = []
+    ) {
+        self.pipelineId = pipelineId
+        self.githubId = githubId
+        self.fullName = fullName
+        self.commits = commits
+        self.tools = tools
+        self.configuration = configuration
+        self.selectedMetrics = selectedMetrics
+    }
+}
+
+public struct ScanRequestAccepted: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    /// Scans this request created (the others already existed and are shared).
+    public var created: Int
+    /// Scans the requester now waits for or has, this request's included.
+    public var requested: Int
+
+    public init(pipelineId: String, created: Int, requested: Int) {
+        self.pipelineId = pipelineId
+        self.created = created
+        self.requested = requested
+    }
+}
+
+public struct ScanStatusParams: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    /// Only this tool (retry); nil for both.
+    public var tool: ScanToolName?
+
+    public init(pipelineId: String, tool: ScanToolName? = nil) {
+        self.pipelineId = pipelineId
+        self.tool = tool
+    }
+}
+
+/// One tool's scans of a requester by status.
+public struct ScanCounts: Codable, Sendable, Equatable {
+    public var tool: ScanToolName
+    public var pending: Int
+    public var running: Int
+    public var completed: Int
+    public var failed: Int
+
+    public init(tool: ScanToolName, pending: Int = 0, running: Int = 0, completed: Int = 0, failed: Int = 0) {
+        self.tool = tool
+        self.pending = pending
+        self.running = running
+        self.completed = completed
+        self.failed = failed
+    }
+}
+
+/// A commit whose scan failed, and why.
+public struct FailedCommitScan: Codable, Sendable, Equatable {
+    public var tool: ScanToolName
+    public var commitSha: String
+    public var error: String
+    public var attempts: Int
+
+    public init(tool: ScanToolName, commitSha: String, error: String, attempts: Int) {
+        self.tool = tool
+        self.commitSha = commitSha
+        self.error = error
+        self.attempts = attempts
+    }
+}
+
+public struct ScanStatusSummary: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var counts: [ScanCounts]
+    /// At most 200, newest first.
+    public var failures: [FailedCommitScan]
+
+    public init(pipelineId: String, counts: [ScanCounts], failures: [FailedCommitScan]) {
+        self.pipelineId = pipelineId
+        self.counts = counts
+        self.failures = failures
+    }
+}
+
+public struct ScanRetryResult: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var queued: Int
+
+    public init(pipelineId: String, queued: Int) {
+        self.pipelineId = pipelineId
+        self.queued = queued
+    }
+}
+
+/// A finished scan's metrics for one requester, already prefixed and filtered to its selection.
+public struct ScanMetricsBackfill: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var githubId: Int64
+    /// The build's head commit, as the requester named it.
+    public var commitSha: String
+    public var tool: ScanToolName
+    public var metrics: [String: Double]
+
+    public init(pipelineId: String, githubId: Int64, commitSha: String, tool: ScanToolName, metrics: [String: Double]) {
+        self.pipelineId = pipelineId
+        self.githubId = githubId
+        self.commitSha = commitSha
+        self.tool = tool
+        self.metrics = metrics
+    }
+}
+
+public struct ScanMetricsBackfillResult: Codable, Sendable, Equatable {
+    /// Vectors that took the metrics now; later vectors of the commit take them when extracted.
+    public var vectorsUpdated: Int
+
+    public init(vectorsUpdated: Int) {
+        self.vectorsUpdated = vectorsUpdated
+    }
+}
+
+/// Asks the ingestor for one commit checked out on disk, held until released.
+public struct CommitCheckoutParams: Codable, Sendable, Equatable {
+    public var githubId: Int64
+    public var commitSha: String
+    /// Who holds the worktree (`scan:trivy:42`); the worktree stays while any holder remains.
+    public var holder: String
+
+    public init(githubId: Int64, commitSha: String, holder: String) {
+        self.githubId = githubId
+        self.commitSha = commitSha
+        self.holder = holder
+    }
+}
+
+public struct CommitCheckout: Codable, Sendable, Equatable {
+    /// The worktree's directory (under the shared data directory).
+    public var path: String
+    /// The commit checked out: the one asked for, or the commit replayed from its patch.
+    public var effectiveSha: String
+
+    public init(path: String, effectiveSha: String) {
+        self.path = path
+        self.effectiveSha = effectiveSha
+    }
+}
+
+extension IngestionMethods {
+    public static let checkoutCommit = RPCMethod<CommitCheckoutParams, CommitCheckout>(
+        "ingestion.checkoutCommit",
+        summary: "Checks out one commit of an ingested repository (reusing its worktree when one exists) and holds it for the caller until released."
+    )
+    public static let releaseCommit = RPCMethod<CommitCheckoutParams, Empty>(
+        "ingestion.releaseCommit",
+        summary: "Drops a caller's hold on a commit's worktree; a worktree nobody needs any more is removed."
+    )
+}
+
+extension FeatureMethods {
+    public static let backfillScanMetrics = RPCMethod<ScanMetricsBackfill, ScanMetricsBackfillResult>(
+        "features.backfillScanMetrics",
+        summary: "Merges a finished scan's metrics into scan_metrics of a pipeline's feature vectors of that commit, and keeps them for the commit's vectors extracted later. Idempotent."
+    )
+}
