@@ -199,7 +199,7 @@ struct TrainingRunner: Sendable {
             jobId: job.id, ownerId: job.createdBy, modelName: job.modelName, status: status, progress: progress, phase: phase,
             latest: latest, modelVersion: modelVersion, error: error)
         do {
-            try await postgres.withConnection { connection in
+            _ = try await postgres.withConnection { connection in
                 try await Outbox.enqueue(
                     to: .gateway, GatewayMethods.trainingUpdate, update, key: "training:\(job.id):\(UUID().uuidString)", queue: queue,
                     on: connection)

@@ -17,6 +17,7 @@ import PostgresNIO
 import SourceValidatorCore
 import Synchronization
 import Testing
+import TrainingOrchestratorCore
 
 /// Shared, process-wide test fixtures: the superuser database URL (from `DATABASE_URL`, which
 /// scripts/test sets after starting PostgreSQL), one internal CA, one service secret.
@@ -175,6 +176,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"], secondaryRateLimitWait: .seconds(1)))
     case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
     case .featureExtractor: FeatureExtractorService.definition
+    case .trainingOrchestrator: TrainingOrchestratorService.definition
     default: ServiceDefinition(service: service)
     }
 }
