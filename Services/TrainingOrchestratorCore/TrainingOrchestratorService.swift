@@ -150,7 +150,12 @@ public enum TrainingOrchestratorService {
     /// The service's refusals as RPC errors, mapped once.
     static func refusals<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            do {
+                return try await body()
+            } catch let error as PostgresTransactionError {
+                // A refusal thrown inside a transaction arrives wrapped; the rollback is done.
+                throw error.closureError ?? error
+            }
         } catch let refusal as TrainingJobs.Refusal {
             switch refusal {
             case .invalid(let reason): throw RPCError(.invalidInput, "Invalid training request", reason: reason)
@@ -202,15 +207,16 @@ struct TrainingJobs: Sendable {
             guard ref.kind == "xgboost" else { throw Refusal.invalid("base version \(base) is not an XGBoost model") }
         }
         let estimate = TrainingParametersMapping.estimate(params.parameters, recent: try await store.recentDurations(kind: params.parameters.kind))
-        let id = try await postgres.withTransaction(logger: logger) { connection in
+        // The answer is the job as created (queued): a worker may claim it the moment this commits.
+        let job = try await postgres.withTransaction(logger: logger) { connection in
             let id = try await store.insertJob(params, estimatedSeconds: estimate, retryOf: retryOf, on: connection)
             try await store.log(id, "info", retryOf.map { "queued (a retry of job \($0))" } ?? "queued", on: connection)
             try await queue.enqueue(
                 TrainingRunner.runJob, TrainingRun(jobId: id),
                 options: JobOptions(priority: TrainingOrchestratorService.queuePriority(params.priority), maxAttempts: 3), on: connection)
-            return id
+            return try await store.job(id, on: connection)
         }
-        guard let job = try await store.job(id) else { throw Refusal.notFound("training job \(id) vanished") }
+        guard let job else { throw StoreError.notWritten("training job") }
         return job
     }
 

@@ -171,6 +171,12 @@ public struct TrainingPostgresStore: Sendable {
             logger: logger)).first
     }
 
+    /// The job as `connection` sees it (inside the transaction that wrote it).
+    func job(_ id: Int64, on connection: PostgresConnection) async throws -> TrainingJobRecord? {
+        try await jobs(connection.query(
+            "SELECT \(unescaped: jobColumns) FROM \(unescaped: schema).training_jobs WHERE id = \(id)", logger: logger)).first
+    }
+
     func listJobs(_ params: ListTrainingJobsParams) async throws -> TrainingJobPage {
         let (name, kind, status, owner) = (params.modelName, params.kind, params.status?.rawValue, params.ownerId)
         var total = 0

@@ -94,7 +94,7 @@ struct TrainingRunner: Sendable {
                 await report(job, status: .cancelled, progress: progress.state.withLock { $0.fraction }, phase: nil, latest: nil)
                 return
             }
-            if error is CancellationError || Task.isCancelled {
+            if error is CancellationError || (error as? PostgresTransactionError)?.closureError is CancellationError || Task.isCancelled {
                 // The worker is stopping: the job goes back to the queue and starts over.
                 throw error
             }
