@@ -18,12 +18,6 @@ struct ModelRegistry: Sendable {
     let dataDirectory: URL
     let logger: Logger
 
-    enum Refusal: Error {
-        case noSuchVersion(String, Int)
-        case noSuchAlias(String, String)
-        case invalid(String)
-    }
-
     func directory(of path: String) -> URL { dataDirectory.appending(path: path) }
 
     /// Registers a trained artifact on `connection` (inside the job's completing transaction):
@@ -56,7 +50,7 @@ struct ModelRegistry: Sendable {
     func activate(_ name: String, version: Int) async throws -> ActiveModelAnswer {
         try await postgres.withTransaction(logger: logger) { connection in
             let model = try await store.lockModel(name, on: connection)
-            guard let ref = try await store.versionRef(name, version, on: connection) else { throw Refusal.noSuchVersion(name, version) }
+            guard let ref = try await store.versionRef(name, version, on: connection) else { throw TrainingRefusal.noSuchVersion(name, version) }
             // Activating the active version again changes nothing and tells nobody.
             if model.active == version { return ActiveModelAnswer(model: ref, sequence: model.sequence) }
             let sequence = try await change(name, to: version, after: model.sequence, on: connection)
@@ -76,7 +70,7 @@ struct ModelRegistry: Sendable {
         let path = ModelNames.artifactPath(modelName: name, version: version)
         try await postgres.withTransaction(logger: logger) { connection in
             let model = try await store.lockModel(name, on: connection)
-            guard try await store.deleteVersion(name, version, on: connection) else { throw Refusal.noSuchVersion(name, version) }
+            guard try await store.deleteVersion(name, version, on: connection) else { throw TrainingRefusal.noSuchVersion(name, version) }
             if model.active == version {
                 try await change(name, to: nil, after: model.sequence, on: connection)
             }
@@ -88,19 +82,19 @@ struct ModelRegistry: Sendable {
 
     func setAlias(_ name: String, alias: String, version: Int) async throws -> ModelVersionRecord {
         guard Self.isValidAlias(alias) else {
-            throw Refusal.invalid("an alias is 1–64 letters, digits, '-' or '_', starting with a letter")
+            throw TrainingRefusal.invalid("an alias is 1–64 letters, digits, '-' or '_', starting with a letter")
         }
         try await postgres.withTransaction(logger: logger) { connection in
             _ = try await store.lockModel(name, on: connection)
-            guard try await store.versionRef(name, version, on: connection) != nil else { throw Refusal.noSuchVersion(name, version) }
+            guard try await store.versionRef(name, version, on: connection) != nil else { throw TrainingRefusal.noSuchVersion(name, version) }
             try await store.setAlias(name, alias, version: version, on: connection)
         }
-        guard let record = try await store.versions(modelName: name, version: version).first else { throw Refusal.noSuchVersion(name, version) }
+        guard let record = try await store.versions(modelName: name, version: version).first else { throw TrainingRefusal.noSuchVersion(name, version) }
         return record
     }
 
     func alias(_ name: String, alias: String) async throws -> ModelVersionRecord {
-        guard let record = try await store.versions(modelName: name, alias: alias).first else { throw Refusal.noSuchAlias(name, alias) }
+        guard let record = try await store.versions(modelName: name, alias: alias).first else { throw TrainingRefusal.notFound("model \(name) has no alias \(alias)") }
         return record
     }
 

@@ -156,22 +156,24 @@ public enum TrainingOrchestratorService {
                 // A refusal thrown inside a transaction arrives wrapped; the rollback is done.
                 throw error.closureError ?? error
             }
-        } catch let refusal as TrainingJobs.Refusal {
+        } catch let refusal as TrainingRefusal {
             switch refusal {
-            case .invalid(let reason): throw RPCError(.invalidInput, "Invalid training request", reason: reason)
+            case .invalid(let reason): throw RPCError(.invalidInput, "Invalid request", reason: reason)
             case .notFound(let reason): throw RPCError(.notFound, "Not found", reason: reason)
             case .conflict(let reason): throw RPCError(.conflict, "Conflict", reason: reason)
             }
-        } catch let refusal as ModelRegistry.Refusal {
-            switch refusal {
-            case .noSuchVersion(let name, let version):
-                throw RPCError(.notFound, "No such model version", reason: "model \(name) has no version \(version)")
-            case .noSuchAlias(let name, let alias):
-                throw RPCError(.notFound, "No such alias", reason: "model \(name) has no alias \(alias)")
-            case .invalid(let reason):
-                throw RPCError(.invalidInput, "Invalid model request", reason: reason)
-            }
         }
+    }
+}
+
+/// Why the service refused a request; mapped once to an RPC error (``TrainingOrchestratorService/refusals(_:)``).
+enum TrainingRefusal: Error {
+    case invalid(String)
+    case notFound(String)
+    case conflict(String)
+
+    static func noSuchVersion(_ name: String, _ version: Int) -> TrainingRefusal {
+        .notFound("model \(name) has no version \(version)")
     }
 }
 
@@ -183,28 +185,22 @@ struct TrainingJobs: Sendable {
     let queue: JobQueue
     let logger: Logger
 
-    enum Refusal: Error {
-        case invalid(String)
-        case notFound(String)
-        case conflict(String)
-    }
-
     func start(_ params: StartTrainingParams, retryOf: Int64?) async throws -> TrainingJobRecord {
         guard ModelNames.isValid(params.modelName) else {
-            throw Refusal.invalid("modelName must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+            throw TrainingRefusal.invalid("modelName must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit")
         }
         do {
             _ = try TrainingParametersMapping.configuration(params.parameters)
         } catch {
-            throw Refusal.invalid("\(error)")
+            throw TrainingRefusal.invalid("\(error)")
         }
-        guard !params.data.repositories.isEmpty else { throw Refusal.invalid("name at least one repository to train on") }
+        guard !params.data.repositories.isEmpty else { throw TrainingRefusal.invalid("name at least one repository to train on") }
         if let base = params.baseVersion {
-            guard params.parameters.kind == "xgboost" else { throw Refusal.invalid("only an XGBoost training continues from a base version") }
+            guard params.parameters.kind == "xgboost" else { throw TrainingRefusal.invalid("only an XGBoost training continues from a base version") }
             guard let ref = try await store.versionRef(params.modelName, base) else {
-                throw Refusal.notFound("model \(params.modelName) has no version \(base)")
+                throw TrainingRefusal.noSuchVersion(params.modelName, base)
             }
-            guard ref.kind == "xgboost" else { throw Refusal.invalid("base version \(base) is not an XGBoost model") }
+            guard ref.kind == "xgboost" else { throw TrainingRefusal.invalid("base version \(base) is not an XGBoost model") }
         }
         let estimate = TrainingParametersMapping.estimate(params.parameters, recent: try await store.recentDurations(kind: params.parameters.kind))
         // The answer is the job as created (queued): a worker may claim it the moment this commits.
@@ -227,14 +223,14 @@ struct TrainingJobs: Sendable {
             return ended
         }
         if let ended { return ended }
-        guard let job = try await store.job(ref.jobId, ownerId: ref.ownerId) else { throw Refusal.notFound("no training job \(ref.jobId)") }
-        throw Refusal.conflict("training job \(ref.jobId) is already \(job.status.rawValue)")
+        guard let job = try await store.job(ref.jobId, ownerId: ref.ownerId) else { throw TrainingRefusal.notFound("no training job \(ref.jobId)") }
+        throw TrainingRefusal.conflict("training job \(ref.jobId) is already \(job.status.rawValue)")
     }
 
     func retry(_ ref: TrainingJobRef) async throws -> TrainingJobRecord {
-        guard let job = try await store.job(ref.jobId, ownerId: ref.ownerId) else { throw Refusal.notFound("no training job \(ref.jobId)") }
+        guard let job = try await store.job(ref.jobId, ownerId: ref.ownerId) else { throw TrainingRefusal.notFound("no training job \(ref.jobId)") }
         guard job.status == .failed || job.status == .cancelled else {
-            throw Refusal.conflict("only a failed or cancelled job is retried; job \(job.id) is \(job.status.rawValue)")
+            throw TrainingRefusal.conflict("only a failed or cancelled job is retried; job \(job.id) is \(job.status.rawValue)")
         }
         return try await start(
             StartTrainingParams(

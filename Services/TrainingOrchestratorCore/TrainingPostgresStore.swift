@@ -258,8 +258,7 @@ public struct TrainingPostgresStore: Sendable {
     }
 
     func log(_ id: Int64, _ level: String, _ message: String) async throws {
-        try await client.query(
-            "INSERT INTO \(unescaped: schema).job_logs (job_id, level, message) VALUES (\(id), \(level), \(message))", logger: logger)
+        try await client.withConnection { try await log(id, level, message, on: $0) }
     }
 
     func log(_ id: Int64, _ level: String, _ message: String, on connection: PostgresConnection) async throws {
