@@ -9,7 +9,7 @@ public enum TrainingOrchestratorSettings {
     public static let workers: Setting<Int> = .integer(
         "TRAINING_WORKERS", default: 1, in: 1...64,
         meaning: "trainings one replica runs at once (each uses every core XGBoost finds); further jobs wait in the queue by priority")
-    public static let settings = [workers.declaration]
+    public static let settings = [workers.declaration] + RetentionPolicy.settings
 }
 
 /// The training-orchestrator: a priority queue of training jobs run by a bounded pool of
@@ -29,13 +29,18 @@ public enum TrainingOrchestratorService {
 
     /// The definition with training data from `dataSource` (the feature-extractor's vectors by default).
     public static func definition(dataSource makeDataSource: (@Sendable (ServiceEnvironment) -> any TrainingDataSource)? = nil) -> ServiceDefinition {
-        // Training jobs are not among the declared kinds: the runtime's worker (BUILDRISK_JOB_CONCURRENCY
-        // slots, shared by every kind) must not claim them; a worker of their own with TRAINING_WORKERS
+        // Training jobs are not among the declared kinds (retention is): the runtime's worker
+        // (BUILDRISK_JOB_CONCURRENCY slots, shared by every kind) must not claim them; a worker of their own with TRAINING_WORKERS
         // slots does (below), so a replica never runs more trainings than its cores can carry.
-        ServiceDefinition(service: .trainingOrchestrator, settings: TrainingOrchestratorSettings.settings, migrations: TrainingPostgresStore.migrations) {
-            environment in
+        ServiceDefinition(
+            service: .trainingOrchestrator, settings: TrainingOrchestratorSettings.settings, migrations: TrainingPostgresStore.migrations,
+            jobKinds: [TrainingRetention.job.erased]
+        ) { environment in
             let workers = try TrainingOrchestratorSettings.workers.read(environment.configuration.environment)
             let store = TrainingPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+            let retention = TrainingRetention(
+                store: store, queue: environment.queue, policy: try RetentionPolicy.read(environment.configuration.environment),
+                logger: environment.logger)
             let registry = ModelRegistry(
                 store: store, postgres: environment.postgres, queue: environment.queue,
                 dataDirectory: URL(fileURLWithPath: environment.configuration.dataDirectory), logger: environment.logger)
@@ -139,7 +144,9 @@ public enum TrainingOrchestratorService {
                         try? await Task.sleep(for: .milliseconds(200))
                     }
                 })
-            return ServiceAssembly(methods: methods, services: [trainingWorker])
+            var handlers = JobHandlers()
+            handlers.register(TrainingRetention.job) { run, _ in try await retention.run(run) }
+            return ServiceAssembly(methods: methods, jobs: handlers, services: [trainingWorker], afterMigrations: { try await retention.start() })
         }
     }
 

@@ -304,6 +304,23 @@ public struct TrainingPostgresStore: Sendable {
         return seconds
     }
 
+    /// Deletes finished jobs (their log lines go with them) and log lines older than the policy says.
+    func applyRetention(_ policy: RetentionPolicy) async throws -> (jobs: Int, logLines: Int) {
+        try await client.withTransaction(logger: logger) { connection in
+            let jobs = try await connection.query(
+                """
+                DELETE FROM \(unescaped: schema).training_jobs
+                WHERE (status = 'completed' AND finished_at < now() - make_interval(days => \(policy.completedDays)::int))
+                   OR (status IN ('failed', 'cancelled') AND finished_at < now() - make_interval(days => \(policy.failedDays)::int))
+                RETURNING id
+                """, logger: logger).collect().count
+            let lines = try await connection.query(
+                "DELETE FROM \(unescaped: schema).job_logs WHERE at < now() - make_interval(days => \(policy.logDays)::int) RETURNING id",
+                logger: logger).collect().count
+            return (jobs, lines)
+        }
+    }
+
     // MARK: Experiments
 
     func insertExperiment(

@@ -4,6 +4,7 @@ import BuildRiskRuntime
 import Foundation
 import GatewayCore
 import NIOHTTP1
+import PostgresNIO
 import Testing
 
 /// Training through the gateway's REST API on builds that went through the whole chain (a sandbox
@@ -186,6 +187,20 @@ struct TrainingTests {
                 let activeNow = try HTTPHelpers.decoder.decode(ActiveModelAnswer.self, from: try await call(cluster, .GET, "/models/build-risk/active").body)
                 #expect(try await versions(cluster).filter(\.active).map(\.version) == [try #require(activeNow.model?.version)])
                 #expect(activeNow.sequence > 1)
+                // Every change of the active version was sent to the predictor, once, in order of sequence.
+                let changes = try await withClient(database.url(forSchema: "training_orchestrator")) { client in
+                    var changes: [ActiveModelChange] = []
+                    for try await text in try await client.query(
+                        "SELECT (payload->'params')::text FROM training_orchestrator.jobs WHERE kind = 'outbox.deliver' AND payload->>'method' = 'predictions.activeModelChanged'",
+                        logger: TestEnvironment.logger
+                    ).decode(String.self) {
+                        changes.append(try JSONDecoder().decode(ActiveModelChange.self, from: Data(text.utf8)))
+                    }
+                    return changes.sorted { $0.sequence < $1.sequence }
+                }
+                #expect(changes.map(\.sequence) == Array(1...activeNow.sequence))
+                #expect(changes.last?.active == activeNow.model)
+                #expect(changes.first?.active?.version == 1)
 
                 // Aliases, comparison, and deleting a version removes its files.
                 #expect(try await call(cluster, .PUT, "/models/build-risk/aliases/champion", body: #"{"version":2}"#).status == 200)
@@ -199,6 +214,61 @@ struct TrainingTests {
                 #expect(try FileManager.default.contentsOfDirectory(atPath: modelDirectory.path) == ["1"])
                 #expect(try await call(cluster, .GET, "/models/build-risk/aliases/champion").status == 404)
                 #expect(try await versions(cluster).map(\.version) == [1])
+            }
+        }
+    }
+
+    @Test func retentionDeletesOldFinishedJobsAndOldLogLinesAndNothingElse() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let orchestrator = try makeRuntime(.trainingOrchestrator, in: cluster, overrides: ["TRAINING_RETENTION_INTERVAL_SECONDS": "1"])
+        try await withServices([orchestrator]) {
+            try await withClient(database.url(forSchema: "training_orchestrator")) { client in
+                let logger = TestEnvironment.logger
+                // (status, days since it ended (nil: still queued), whether the policy deletes it)
+                let fixture: [(String, Int?, Bool)] = [
+                    ("completed", 100, true), ("completed", 80, false), ("failed", 40, true), ("cancelled", 31, true),
+                    ("failed", 20, false), ("queued", nil, false),
+                ]
+                var ids: [(Int64, Bool)] = []
+                for (status, days, deleted) in fixture {
+                    let id = try await client.query(
+                        """
+                        INSERT INTO training_orchestrator.training_jobs
+                            (model_name, kind, status, priority, parameters, data_spec, estimated_seconds, created_by, created_at, finished_at)
+                        VALUES ('build-risk', 'xgboost', \(status), 'normal', '{"kind":"xgboost"}', '{"repositories":[]}', 1, 1,
+                                now() - interval '200 days', now() - make_interval(days => \(days)::int))
+                        RETURNING id
+                        """, logger: logger).collect().first?.decode(Int64.self)
+                    ids.append((try #require(id), deleted))
+                }
+                let kept = ids.filter { !$0.1 }.map(\.0)
+                let keptCompleted = kept[0]
+                for (job, days) in [(ids[0].0, 1), (keptCompleted, 10), (keptCompleted, 1)] {
+                    try await client.query(
+                        "INSERT INTO training_orchestrator.job_logs (job_id, level, message, at) VALUES (\(job), 'info', 'line', now() - make_interval(days => \(days)::int))",
+                        logger: logger)
+                }
+                try await client.query(
+                    """
+                    INSERT INTO training_orchestrator.experiments (job_id, model_name, kind, parameters, metrics, history, data, training_seconds, created_by)
+                    VALUES (\(ids[0].0), 'build-risk', 'xgboost', '{}', '{}', '[]', '{}', 1, 1)
+                    """, logger: logger)
+
+                @Sendable func count(_ sql: String) async throws -> Int {
+                    Int(try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(Int64.self) ?? -1)
+                }
+                try await waitUntil("retention ran", timeout: .seconds(20)) {
+                    let jobs = try await count("SELECT count(*)::int8 FROM training_orchestrator.training_jobs")
+                    let lines = try await count("SELECT count(*)::int8 FROM training_orchestrator.job_logs")
+                    return jobs == kept.count && lines == 1
+                }
+                let remaining = try await client.query("SELECT id FROM training_orchestrator.training_jobs ORDER BY id", logger: logger)
+                    .collect().map { try $0.decode(Int64.self) }
+                #expect(remaining == kept)
+                let line = try await client.query("SELECT job_id FROM training_orchestrator.job_logs", logger: logger).collect().map { try $0.decode(Int64.self) }
+                #expect(line == [keptCompleted])
+                #expect(try await count("SELECT count(*)::int8 FROM training_orchestrator.experiments") == 1, "metrics are kept for ever")
             }
         }
     }
