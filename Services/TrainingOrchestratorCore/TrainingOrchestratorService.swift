@@ -198,6 +198,7 @@ struct TrainingJobs: Sendable {
         }
         do {
             _ = try TrainingParametersMapping.configuration(params.parameters)
+            try RandomSearch.validate(params.parameters)
         } catch {
             throw TrainingRefusal.invalid("\(error)")
         }

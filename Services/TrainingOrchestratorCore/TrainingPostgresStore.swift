@@ -325,7 +325,7 @@ public struct TrainingPostgresStore: Sendable {
 
     func insertExperiment(
         jobId: Int64, modelName: String, kind: String, parameters: TrainingParameters, metrics: ModelMetrics, history: [RoundLoss],
-        data: TrainingDataSummary, version: Int, trainingSeconds: Double, createdBy: Int64, on connection: PostgresConnection
+        data: TrainingDataSummary, version: Int?, trainingSeconds: Double, createdBy: Int64, on connection: PostgresConnection
     ) async throws -> Int64 {
         let encoder = JSONEncoder()
         func json(_ value: some Encodable) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
@@ -410,6 +410,12 @@ public struct TrainingPostgresStore: Sendable {
             """, logger: logger)
         try await connection.query(
             "UPDATE \(unescaped: schema).models SET next_version = \(record.version + 1) WHERE name = \(record.modelName)", logger: logger)
+    }
+
+    /// The version a search's best trial became.
+    func setModelVersion(of experimentId: Int64, version: Int, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE \(unescaped: schema).experiments SET model_version = \(version) WHERE id = \(experimentId)", logger: logger)
     }
 
     func setExperimentVersion(_ experimentId: Int64, modelName: String, version: Int, on connection: PostgresConnection) async throws {

@@ -108,7 +108,14 @@ struct TrainingRunner: Sendable {
     }
 
     private func train(_ job: TrainingJobRecord, flag: CancellationFlag, progress: Progress) async throws {
-        let configuration = try TrainingParametersMapping.configuration(job.parameters)
+        // One trial, or a random search's: each trial's parameters are drawn (and kept in its experiment).
+        let trials: [TrainingParameters]
+        if let space = job.parameters.search {
+            var generator = SystemRandomNumberGenerator()
+            trials = (0..<space.trials).map { _ in RandomSearch.sample(job.parameters, using: &generator) }
+        } else {
+            trials = [job.parameters]
+        }
         var base: ModelArtifact?
         if let version = job.baseVersion {
             let directory = registry.directory(of: ModelNames.artifactPath(modelName: job.modelName, version: version))
@@ -121,23 +128,44 @@ struct TrainingRunner: Sendable {
         progress.set(0.1, "preprocess")
         if flag.isCancelled { throw CancellationError() }
 
-        let artifact = try await NIOThreadPool.singleton.runIfActive { [flag, base] in
-            try RiskModelTrainer.train(
-                configuration: configuration, training: data.training, validation: data.validation, test: data.test, base: base,
-                isCancelled: flag.check
-            ) { step in
-                progress.set(
-                    0.1 + 0.85 * step.fraction, step.phase.rawValue,
-                    round: step.round.map { RoundLoss(round: $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) })
+        // The best trial is chosen on validation: the test rows stay unseen until its evaluation.
+        var best: (artifact: ModelArtifact, parameters: TrainingParameters, experimentId: Int64?, score: Double)?
+        for (index, parameters) in trials.enumerated() {
+            let configuration = try TrainingParametersMapping.configuration(parameters)
+            let share = 0.85 / Double(trials.count)
+            let artifact = try await NIOThreadPool.singleton.runIfActive { [flag, base] in
+                try RiskModelTrainer.train(
+                    configuration: configuration, training: data.training, validation: data.validation, test: data.test, base: base,
+                    isCancelled: flag.check
+                ) { step in
+                    progress.set(
+                        0.1 + share * (Double(index) + step.fraction), step.phase.rawValue,
+                        round: step.round.map { RoundLoss(round: $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) })
+                }
             }
+            if flag.isCancelled { throw CancellationError() }
+            let score = artifact.evaluation.validation.rocAUC ?? -1
+            var experimentId: Int64?
+            if job.parameters.search != nil {
+                experimentId = try await postgres.withConnection { connection in
+                    try await store.insertExperiment(
+                        jobId: job.id, modelName: job.modelName, kind: job.kind, parameters: parameters,
+                        metrics: TrainingParametersMapping.metrics(artifact.evaluation), history: Self.history(artifact), data: data.summary,
+                        version: nil, trainingSeconds: artifact.trainingSeconds, createdBy: job.createdBy, on: connection)
+                }
+                try await store.log(
+                    job.id, "info", "trial \(index + 1)/\(trials.count): \(RandomSearch.describe(parameters)); validation ROC AUC \(String(format: "%.4f", score))")
+            }
+            if score > best?.score ?? -.infinity { best = (artifact, parameters, experimentId, score) }
         }
-        if flag.isCancelled { throw CancellationError() }
+        guard let best else { throw TrainingDataError("no trial was trained") }
+        let artifact = best.artifact
         progress.set(0.95, "register")
 
         let metrics = TrainingParametersMapping.metrics(artifact.evaluation)
-        let history = artifact.evaluation.history.map { RoundLoss(round: $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) }
+        let history = Self.history(artifact)
         let template = ModelVersionRecord(
-            modelName: job.modelName, version: 0, kind: job.kind, active: false, aliases: [], metrics: metrics, parameters: job.parameters,
+            modelName: job.modelName, version: 0, kind: job.kind, active: false, aliases: [], metrics: metrics, parameters: best.parameters,
             trainingSeconds: artifact.trainingSeconds, baseVersion: job.baseVersion, createdBy: job.createdBy, artifactPath: "",
             dagVersion: data.summary.dagVersion, jobId: job.id, experimentId: nil, createdAt: "")
         let written = WrittenDirectory()
@@ -145,10 +173,16 @@ struct TrainingRunner: Sendable {
             let version = try await postgres.withTransaction(logger: logger) { connection in
                 let registered = try await registry.register(artifact, record: template, on: connection)
                 written.url.withLock { $0 = registered.directory }
-                let experimentId = try await store.insertExperiment(
-                    jobId: job.id, modelName: job.modelName, kind: job.kind, parameters: job.parameters, metrics: metrics, history: history,
-                    data: data.summary, version: registered.version, trainingSeconds: artifact.trainingSeconds, createdBy: job.createdBy,
-                    on: connection)
+                let experimentId: Int64
+                if let trial = best.experimentId {
+                    experimentId = trial
+                    try await store.setModelVersion(of: trial, version: registered.version, on: connection)
+                } else {
+                    experimentId = try await store.insertExperiment(
+                        jobId: job.id, modelName: job.modelName, kind: job.kind, parameters: best.parameters, metrics: metrics, history: history,
+                        data: data.summary, version: registered.version, trainingSeconds: artifact.trainingSeconds, createdBy: job.createdBy,
+                        on: connection)
+                }
                 try await store.setExperimentVersion(experimentId, modelName: job.modelName, version: registered.version, on: connection)
                 // Cancelled at the last moment: the whole registration rolls back.
                 guard try await store.complete(job.id, version: registered.version, experimentId: experimentId, on: connection) else {
@@ -166,6 +200,10 @@ struct TrainingRunner: Sendable {
             if let directory = written.url.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) }
             throw error
         }
+    }
+
+    static func history(_ artifact: ModelArtifact) -> [RoundLoss] {
+        artifact.evaluation.history.map { RoundLoss(round: $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) }
     }
 
     /// Sets the flag when the job stops running (a cancel); persists and reports progress.
@@ -251,11 +289,13 @@ enum TrainingParametersMapping {
     }
 
     /// A first guess of a job's duration: the median of the last completed trainings of the kind,
-    /// else a rough prior from the work asked (rounds or iterations, times the ensemble).
+    /// else a rough prior from the work asked (rounds or iterations, times the ensemble); times the
+    /// trials of a search.
     static func estimate(_ parameters: TrainingParameters, recent: [Double]) -> Double {
-        if !recent.isEmpty { return recent.sorted()[recent.count / 2] }
+        let trials = Double(parameters.search?.trials ?? 1)
+        if !recent.isEmpty { return trials * recent.sorted()[recent.count / 2] }
         let members = Double(1 + (parameters.bootstrapModels ?? TrainingConfiguration(kind: .xgboost).bootstrapModels))
         let steps = Double(parameters.kind == ModelKind.xgboost.rawValue ? parameters.rounds ?? XGBoostParameters().rounds : parameters.maxIterations ?? 100)
-        return 5 + 0.01 * steps * members
+        return 5 + 0.01 * steps * members * trials
     }
 }

@@ -103,9 +103,13 @@ public struct TrainingParameters: Codable, Sendable, Equatable {
     /// Models on bootstrap resamples, for each prediction's uncertainty.
     public var bootstrapModels: Int?
     public var seed: Int?
+    /// A random search: each trial draws the dimensions' values over these parameters, trains, and
+    /// is an experiment; the trial best on validation is registered.
+    public var search: SearchSpace?
 
     public init(kind: String, rounds: Int? = nil, maxDepth: Int? = nil, learningRate: Double? = nil, l2: Double? = nil,
-                maxIterations: Int? = nil, bootstrapModels: Int? = nil, seed: Int? = nil) {
+                maxIterations: Int? = nil, bootstrapModels: Int? = nil, seed: Int? = nil, search: SearchSpace? = nil) {
+        self.search = search
         self.kind = kind
         self.rounds = rounds
         self.maxDepth = maxDepth
@@ -114,6 +118,46 @@ public struct TrainingParameters: Codable, Sendable, Equatable {
         self.maxIterations = maxIterations
         self.bootstrapModels = bootstrapModels
         self.seed = seed
+    }
+}
+
+/// A random search's space and number of trials.
+public struct SearchSpace: Codable, Sendable, Equatable {
+    /// 2–50.
+    public var trials: Int
+    public var dimensions: [SearchDimension]
+
+    public init(trials: Int, dimensions: [SearchDimension]) {
+        self.trials = trials
+        self.dimensions = dimensions
+    }
+}
+
+public enum SearchDimensionType: String, ContractEnum {
+    /// A whole number drawn uniformly from min...max.
+    case int
+    /// Uniform in min...max.
+    case float
+    /// Log-uniform in min...max (both above 0): learning rates, regularisation.
+    case logFloat = "log_float"
+    /// One of `values`.
+    case categorical
+}
+
+/// One searched parameter: `rounds`, `maxDepth`, `learningRate`, `l2`, `maxIterations` or `bootstrapModels`.
+public struct SearchDimension: Codable, Sendable, Equatable {
+    public var name: String
+    public var type: SearchDimensionType
+    public var min: Double?
+    public var max: Double?
+    public var values: [Double]?
+
+    public init(name: String, type: SearchDimensionType, min: Double? = nil, max: Double? = nil, values: [Double]? = nil) {
+        self.name = name
+        self.type = type
+        self.min = min
+        self.max = max
+        self.values = values
     }
 }
 

@@ -77,6 +77,8 @@ struct TrainingTests {
                     (#"{"parameters":{"kind":"xgboost"},"repositoryIds":[999999]}"#, 404),
                     (#"{"parameters":{"kind":"xgboost"},"repositoryIds":[\#(repoId)],"baseVersion":7}"#, 404),
                     (#"{"parameters":"#, 400),
+                    (#"{"parameters":{"kind":"xgboost","search":{"trials":1,"dimensions":[{"name":"rounds","type":"int","min":5,"max":9}]}},"repositoryIds":[\#(repoId)]}"#, 400),
+                    (#"{"parameters":{"kind":"xgboost","search":{"trials":3,"dimensions":[{"name":"learningRate","type":"log_float","min":0,"max":1}]}},"repositoryIds":[\#(repoId)]}"#, 400),
                 ]
                 for (body, status) in refused {
                     let answer = try await call(cluster, .POST, "/training/jobs", body: body)
@@ -214,6 +216,23 @@ struct TrainingTests {
                 #expect(try FileManager.default.contentsOfDirectory(atPath: modelDirectory.path) == ["1"])
                 #expect(try await call(cluster, .GET, "/models/build-risk/aliases/champion").status == 404)
                 #expect(try await versions(cluster).map(\.version) == [1])
+
+                // A random search: every trial an experiment, the one best on validation registered.
+                let search = try await waitForEnd(cluster, try await start(cluster, #"{"parameters":{"kind":"xgboost","bootstrapModels":0,"search":{"trials":3,"dimensions":[{"name":"rounds","type":"int","min":5,"max":15},{"name":"learningRate","type":"log_float","min":0.05,"max":0.5},{"name":"maxDepth","type":"categorical","values":[2,4]}]}},"repositoryIds":[\#(repoId)]}"#).id)
+                #expect(search.status == .completed && search.modelVersion == 3, "\(search.error ?? "")")
+                let listed = try HTTPHelpers.decoder.decode([ExperimentRecord].self, from: try await call(cluster, .GET, "/experiments?modelName=build-risk").body)
+                let trials = listed.filter { $0.jobId == search.id }
+                #expect(trials.count == 3)
+                for trial in trials {
+                    let rounds = try #require(trial.parameters.rounds)
+                    #expect((5...15).contains(rounds) && [2, 4].contains(trial.parameters.maxDepth ?? 0) && trial.parameters.search == nil)
+                    #expect((0.05...0.5).contains(trial.parameters.learningRate ?? 0))
+                }
+                let registered = trials.filter { $0.modelVersion == 3 }
+                #expect(registered.count == 1 && registered.first?.id == search.experimentId)
+                let bestScore = trials.compactMap(\.metrics.validation.rocAUC).max()
+                #expect(registered.first?.metrics.validation.rocAUC == bestScore)
+                #expect(try await versions(cluster).first { $0.version == 3 }?.parameters == registered.first?.parameters)
             }
         }
     }
@@ -230,30 +249,35 @@ struct TrainingTests {
                     ("completed", 100, true), ("completed", 80, false), ("failed", 40, true), ("cancelled", 31, true),
                     ("failed", 20, false), ("queued", nil, false),
                 ]
-                var ids: [(Int64, Bool)] = []
-                for (status, days, deleted) in fixture {
-                    let id = try await client.query(
+                // One transaction: the retention job (every second) sees the whole fixture or none of it.
+                let ids = try await client.withTransaction(logger: logger) { connection in
+                    var ids: [(Int64, Bool)] = []
+                    for (status, days, deleted) in fixture {
+                        let id = try await connection.query(
+                            """
+                            INSERT INTO training_orchestrator.training_jobs
+                                (model_name, kind, status, priority, parameters, data_spec, estimated_seconds, created_by, created_at, finished_at)
+                            VALUES ('build-risk', 'xgboost', \(status), 'normal', '{"kind":"xgboost"}', '{"repositories":[]}', 1, 1,
+                                    now() - interval '200 days', now() - make_interval(days => \(days)::int))
+                            RETURNING id
+                            """, logger: logger).collect().first?.decode(Int64.self)
+                        ids.append((try #require(id), deleted))
+                    }
+                    let keptCompleted = ids[1].0
+                    for (job, days) in [(ids[0].0, 1), (keptCompleted, 10), (keptCompleted, 1)] {
+                        try await connection.query(
+                            "INSERT INTO training_orchestrator.job_logs (job_id, level, message, at) VALUES (\(job), 'info', 'line', now() - make_interval(days => \(days)::int))",
+                            logger: logger)
+                    }
+                    try await connection.query(
                         """
-                        INSERT INTO training_orchestrator.training_jobs
-                            (model_name, kind, status, priority, parameters, data_spec, estimated_seconds, created_by, created_at, finished_at)
-                        VALUES ('build-risk', 'xgboost', \(status), 'normal', '{"kind":"xgboost"}', '{"repositories":[]}', 1, 1,
-                                now() - interval '200 days', now() - make_interval(days => \(days)::int))
-                        RETURNING id
-                        """, logger: logger).collect().first?.decode(Int64.self)
-                    ids.append((try #require(id), deleted))
+                        INSERT INTO training_orchestrator.experiments (job_id, model_name, kind, parameters, metrics, history, data, training_seconds, created_by)
+                        VALUES (\(ids[0].0), 'build-risk', 'xgboost', '{}', '{}', '[]', '{}', 1, 1)
+                        """, logger: logger)
+                    return ids
                 }
                 let kept = ids.filter { !$0.1 }.map(\.0)
-                let keptCompleted = kept[0]
-                for (job, days) in [(ids[0].0, 1), (keptCompleted, 10), (keptCompleted, 1)] {
-                    try await client.query(
-                        "INSERT INTO training_orchestrator.job_logs (job_id, level, message, at) VALUES (\(job), 'info', 'line', now() - make_interval(days => \(days)::int))",
-                        logger: logger)
-                }
-                try await client.query(
-                    """
-                    INSERT INTO training_orchestrator.experiments (job_id, model_name, kind, parameters, metrics, history, data, training_seconds, created_by)
-                    VALUES (\(ids[0].0), 'build-risk', 'xgboost', '{}', '{}', '[]', '{}', 1, 1)
-                    """, logger: logger)
+                let keptCompleted = ids[1].0
 
                 @Sendable func count(_ sql: String) async throws -> Int {
                     Int(try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(Int64.self) ?? -1)
