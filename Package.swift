@@ -132,6 +132,17 @@ var targets: [Target] = [
         path: "Services/FeatureExtractorCore",
         swiftSettings: swiftSettings
     ),
+    // The training-orchestrator's domain: training jobs on a bounded worker pool, experiments, the model registry.
+    .target(
+        name: "TrainingOrchestratorCore",
+        dependencies: runtimeDependencies + [
+            "BuildRiskLearning",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ],
+        path: "Services/TrainingOrchestratorCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -288,6 +299,7 @@ var targets: [Target] = [
             "SourceValidatorCore",
             "IngestorCore",
             "FeatureExtractorCore",
+            "TrainingOrchestratorCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -312,6 +324,7 @@ for service in services {
     let extra: [Target.Dependency] = [
         "Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"],
         "ScannerBridge": ["ScannerBridgeCore"], "FeatureExtractor": ["FeatureExtractorCore"],
+        "TrainingOrchestrator": ["TrainingOrchestratorCore"],
     ][service.target] ?? []
     targets.append(
         .executableTarget(

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// An event pushed to users over `/api/v1/events`, one case per type, each with its own payload.
-/// On the wire it is one JSON object: `type` (`REPO_UPDATE`, `BUILD_UPDATE`, `SOURCE_UPDATE`) beside
+/// On the wire it is one JSON object: `type` (`REPO_UPDATE`, `BUILD_UPDATE`, `SOURCE_UPDATE`, `TRAINING_UPDATE`) beside
 /// the payload's fields.
 public enum GatewayEvent: Sendable, Equatable {
     /// A repository's pipeline status and counts moved on (to its owner and admins).
@@ -15,6 +15,8 @@ public enum GatewayEvent: Sendable, Equatable {
     case buildExtracted(BuildExtracted)
     /// A build source's validation moved on (to admins).
     case sourceUpdate(SourceUpdate)
+    /// A training job moved on: status, progress, phase, the latest round's losses (to its owner and admins).
+    case trainingUpdate(TrainingUpdate)
 
     public struct RepoUpdate: Codable, Sendable, Equatable {
         public var repoId: Int64
@@ -52,6 +54,7 @@ public enum GatewayEvent: Sendable, Equatable {
         case .repoUpdate: "REPO_UPDATE"
         case .buildUpdate, .buildExtracted: "BUILD_UPDATE"
         case .sourceUpdate: "SOURCE_UPDATE"
+        case .trainingUpdate: "TRAINING_UPDATE"
         }
     }
 
@@ -59,6 +62,7 @@ public enum GatewayEvent: Sendable, Equatable {
     public var buildUpdate: BuildUpdate? { if case .buildUpdate(let update) = self { update } else { nil } }
     public var buildExtracted: BuildExtracted? { if case .buildExtracted(let update) = self { update } else { nil } }
     public var sourceUpdate: SourceUpdate? { if case .sourceUpdate(let update) = self { update } else { nil } }
+    public var trainingUpdate: TrainingUpdate? { if case .trainingUpdate(let update) = self { update } else { nil } }
 }
 
 extension GatewayEvent: Codable {
@@ -73,6 +77,7 @@ extension GatewayEvent: Codable {
             self = .buildExtracted(try BuildExtracted(from: decoder))
         case "BUILD_UPDATE": self = .buildUpdate(try BuildUpdate(from: decoder))
         case "SOURCE_UPDATE": self = .sourceUpdate(try SourceUpdate(from: decoder))
+        case "TRAINING_UPDATE": self = .trainingUpdate(try TrainingUpdate(from: decoder))
         default:
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.type], debugDescription: "unknown event type \(type)"))
         }
@@ -86,6 +91,7 @@ extension GatewayEvent: Codable {
         case .buildUpdate(let update): try update.encode(to: encoder)
         case .buildExtracted(let update): try update.encode(to: encoder)
         case .sourceUpdate(let update): try update.encode(to: encoder)
+        case .trainingUpdate(let update): try update.encode(to: encoder)
         }
     }
 }

@@ -130,6 +130,10 @@ public enum GatewayService {
                 at: Date())), ownerId: nil)
             return Empty()
         }
+        methods.register(GatewayMethods.trainingUpdate) { update, _ in
+            events.publish(.trainingUpdate(update), ownerId: update.ownerId)
+            return Empty()
+        }
 
         var services: [any Service] = []
         if let publicPort = environment.configuration.publicPort {
@@ -144,6 +148,9 @@ public enum GatewayService {
             BuildSourceController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory).addRoutes(to: api)
             FeatureController(directory: environment.directory).addRoutes(to: api)
             ScanController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
+            TrainingController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
+            ModelController(directory: environment.directory).addRoutes(to: api)
+            ExperimentController(directory: environment.directory).addRoutes(to: api)
             services.append(Application(
                 router: router,
                 server: .http1WebSocketUpgrade(webSocketRouter: EventRoutes(users: users, events: events).router()),

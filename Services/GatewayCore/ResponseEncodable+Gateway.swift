@@ -19,3 +19,11 @@ extension ScanRetryResult: ResponseEncodable {}
 struct Accepted: ResponseEncodable {
     var id: Int64
 }
+
+extension TrainingJobRecord: ResponseEncodable {}
+extension TrainingJobPage: ResponseEncodable {}
+extension TrainingLogLine: ResponseEncodable {}
+extension TrainingStats: ResponseEncodable {}
+extension ModelVersionRecord: ResponseEncodable {}
+extension ActiveModelAnswer: ResponseEncodable {}
+extension ExperimentRecord: ResponseEncodable {}

@@ -10,6 +10,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.ingestionProgress.descriptor)
             methods.append(GatewayMethods.sourceProgress.descriptor)
             methods.append(GatewayMethods.processingProgress.descriptor)
+            methods.append(GatewayMethods.trainingUpdate.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
@@ -37,8 +38,18 @@ public enum ServiceContracts {
             methods.append(ScanMethods.request.descriptor)
             methods.append(ScanMethods.status.descriptor)
             methods.append(ScanMethods.retryFailed.descriptor)
-        case .predictor,
-            .datasetSplitter, .trainingOrchestrator:
+        case .trainingOrchestrator:
+            methods.append(RegistryMethods.active.descriptor)
+            methods += [
+                TrainingMethods.start.descriptor, TrainingMethods.list.descriptor, TrainingMethods.get.descriptor,
+                TrainingMethods.cancel.descriptor, TrainingMethods.retry.descriptor, TrainingMethods.logs.descriptor,
+                TrainingMethods.stats.descriptor,
+                ModelRegistryMethods.versions.descriptor, ModelRegistryMethods.activate.descriptor,
+                ModelRegistryMethods.setAlias.descriptor, ModelRegistryMethods.removeAlias.descriptor,
+                ModelRegistryMethods.alias.descriptor, ModelRegistryMethods.deleteVersion.descriptor,
+                ExperimentMethods.list.descriptor, ExperimentMethods.get.descriptor, ExperimentMethods.compare.descriptor,
+            ]
+        case .predictor, .datasetSplitter:
             break
         }
         return methods

@@ -18,6 +18,7 @@ import ScannerBridgeCore
 import SourceValidatorCore
 import Synchronization
 import Testing
+import TrainingOrchestratorCore
 
 /// Shared, process-wide test fixtures: the superuser database URL (from `DATABASE_URL`, which
 /// scripts/test sets after starting PostgreSQL), one internal CA, one service secret.
@@ -181,6 +182,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[2]], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
     case .featureExtractor: FeatureExtractorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[3]], secondaryRateLimitWait: .seconds(1)))
     case .scannerBridge: ScannerBridgeService.definition
+    case .trainingOrchestrator: TrainingOrchestratorService.definition
     default: ServiceDefinition(service: service)
     }
 }

@@ -1,0 +1,147 @@
+import BuildRiskContracts
+import BuildRiskLearning
+import BuildRiskRuntime
+import Foundation
+
+/// A training's rows, split in time order, and what they were.
+public struct TrainingData: Sendable {
+    public var training: LabeledTable
+    public var validation: LabeledTable
+    public var test: LabeledTable
+    public var summary: TrainingDataSummary
+}
+
+/// Where a training's data comes from: the one boundary between the trainers and the data, so
+/// that the dataset-splitter's splits can plug in beside the feature-extractor's vectors without
+/// touching the trainers.
+public protocol TrainingDataSource: Sendable {
+    func load(_ spec: TrainingDataSpec) async throws -> TrainingData
+}
+
+/// Why a training's data could not be made.
+public struct TrainingDataError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Which builds count as failed: GitHub's conclusions `failure`, `timed_out` and
+/// `startup_failure`; `success` passed. Anything else (cancelled, skipped, neutral, …) says
+/// nothing about the change and is left out.
+enum BuildLabel {
+    static func failed(conclusion: String?) -> Bool? {
+        switch conclusion {
+        case "failure", "timed_out", "startup_failure": true
+        case "success": false
+        default: nil
+        }
+    }
+}
+
+/// The processed builds of chosen repositories, read from the feature-extractor over RPC in pages
+/// (never through its library), with only pre-build features as inputs, split oldest 70 % for
+/// training, the next 15 % for validation and the newest 15 % for test.
+public struct FeatureVectorDataSource: TrainingDataSource {
+    let directory: ServiceDirectory
+    let pageSize = 500
+
+    /// Pre-build features that name or date a build rather than describe it: as inputs they would
+    /// let a model learn the time order (ids grow) instead of what makes builds fail.
+    static let identifiers: Set<String> = [
+        "tr_build_id", "tr_build_number", "tr_prev_build", "git_trigger_commit", "git_prev_built_commit",
+        "gh_build_started_at", "gh_first_commit_created_at",
+    ]
+    static let labelFeature = "tr_status"
+    static let startedAtFeature = "gh_build_started_at"
+    static let branchFeature = "git_branch"
+
+    struct Catalogue: Decodable {
+        struct Feature: Decodable {
+            var name: String
+            var timing: String
+            var type: String
+        }
+        var dagVersion: String
+        var features: [Feature]
+    }
+
+    /// The inputs the catalogue allows: pre-build, not an identifier, a type a table column holds.
+    static func inputs(of catalogue: Catalogue) -> [Catalogue.Feature] {
+        catalogue.features.filter {
+            $0.timing == "pre" && !identifiers.contains($0.name) && ["integer", "number", "boolean", "string"].contains($0.type)
+        }
+    }
+
+    struct Row {
+        var repository: String
+        var runId: Int64
+        var startedAt: String
+        var failed: Bool
+        var features: [String: FeatureValue]
+    }
+
+    public func load(_ spec: TrainingDataSpec) async throws -> TrainingData {
+        let client = directory.client(for: .featureExtractor)
+        let text = try await client.call(FeatureMethods.catalogue, Empty())
+        let catalogue = try JSONDecoder().decode(Catalogue.self, from: Data(text.json.utf8))
+        let inputs = Self.inputs(of: catalogue)
+
+        var rows: [Row] = []
+        var excluded = 0
+        var dagVersions = Set<String>()
+        for repository in spec.repositories {
+            var before: Int64?
+            while true {
+                let page = try await client.call(
+                    FeatureMethods.vectors, FeatureVectorsParams(pipelineId: repository.pipelineId, limit: pageSize, beforeRunId: before))
+                for vector in page.vectors {
+                    guard vector.status != .failed, vector.status != .pending, let features = vector.features,
+                          let failed = BuildLabel.failed(conclusion: features[Self.labelFeature]?.string) else {
+                        excluded += 1
+                        continue
+                    }
+                    dagVersions.insert(vector.dagVersion)
+                    rows.append(Row(
+                        repository: repository.fullName, runId: vector.runId,
+                        startedAt: features[Self.startedAtFeature]?.string ?? "", failed: failed, features: features))
+                }
+                guard page.vectors.count == pageSize, let oldest = page.vectors.map(\.runId).min() else { break }
+                before = oldest
+            }
+        }
+        guard rows.count >= 20 else {
+            throw TrainingDataError("the repositories have \(rows.count) labelled processed builds; a training needs at least 20")
+        }
+        // ISO 8601 times in UTC sort as text; the run id breaks ties (ids grow with time).
+        rows.sort { ($0.startedAt, $0.runId) < ($1.startedAt, $1.runId) }
+        let trainingEnd = rows.count * 70 / 100
+        let validationEnd = rows.count * 85 / 100
+
+        func table(_ slice: ArraySlice<Row>) throws -> LabeledTable {
+            let columns: [FeatureTable.Column] = inputs.map { feature in
+                if feature.type == "string" {
+                    return .categorical(name: feature.name, values: slice.map { $0.features[feature.name]?.string })
+                }
+                return .numeric(name: feature.name, values: slice.map { row in
+                    switch row.features[feature.name] {
+                    case .integer(let value)?: Double(value)
+                    case .number(let value)?: value
+                    case .boolean(let value)?: value ? 1 : 0
+                    default: .nan
+                    }
+                })
+            }
+            return try LabeledTable(
+                table: FeatureTable(rowCount: slice.count, columns: columns), failed: slice.map(\.failed),
+                branches: slice.map { "\($0.repository)#\($0.features[Self.branchFeature]?.string ?? "")" },
+                repositories: slice.map(\.repository))
+        }
+        let summary = TrainingDataSummary(
+            repositories: spec.repositories.map(\.fullName), from: rows.first?.startedAt, to: rows.last?.startedAt,
+            buildCount: rows.count, trainingCount: trainingEnd, validationCount: validationEnd - trainingEnd,
+            testCount: rows.count - validationEnd, excludedCount: excluded,
+            dagVersion: dagVersions.count == 1 ? dagVersions.first : catalogue.dagVersion, features: inputs.map(\.name))
+        return TrainingData(
+            training: try table(rows[..<trainingEnd]), validation: try table(rows[trainingEnd..<validationEnd]),
+            test: try table(rows[validationEnd...]), summary: summary)
+    }
+}
