@@ -132,6 +132,17 @@ var targets: [Target] = [
         path: "Services/FeatureExtractorCore",
         swiftSettings: swiftSettings
     ),
+    // The predictor's domain: the active model in memory, predictions per build with their history, scores on demand.
+    .target(
+        name: "PredictorCore",
+        dependencies: runtimeDependencies + [
+            "BuildRiskLearning", "BuildRiskGit",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Services/PredictorCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -286,6 +297,7 @@ var targets: [Target] = [
             "SourceValidatorCore",
             "IngestorCore",
             "FeatureExtractorCore",
+            "PredictorCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -310,6 +322,7 @@ for service in services {
     let extra: [Target.Dependency] = [
         "Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"],
         "ScannerBridge": ["ScannerBridgeCore"], "FeatureExtractor": ["FeatureExtractorCore"],
+        "Predictor": ["PredictorCore"],
     ][service.target] ?? []
     targets.append(
         .executableTarget(

@@ -10,6 +10,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.ingestionProgress.descriptor)
             methods.append(GatewayMethods.sourceProgress.descriptor)
             methods.append(GatewayMethods.processingProgress.descriptor)
+            methods.append(GatewayMethods.predictionProgress.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
@@ -30,7 +31,16 @@ public enum ServiceContracts {
             methods.append(FeatureMethods.reprocessFailed.descriptor)
             methods.append(FeatureMethods.catalogue.descriptor)
             methods.append(FeatureMethods.forget.descriptor)
-        case .scannerBridge, .predictor,
+        case .predictor:
+            methods.append(PredictorMethods.activeModelChanged.descriptor)
+            methods.append(PredictionMethods.predict.descriptor)
+            methods.append(PredictionMethods.repredict.descriptor)
+            methods.append(PredictionMethods.retryFailed.descriptor)
+            methods.append(PredictionMethods.forget.descriptor)
+            methods.append(PredictionMethods.list.descriptor)
+            methods.append(PredictionMethods.get.descriptor)
+            methods.append(PredictionMethods.score.descriptor)
+        case .scannerBridge,
             .datasetSplitter, .trainingOrchestrator:
             break
         }
