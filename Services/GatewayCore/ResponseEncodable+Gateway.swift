@@ -11,6 +11,8 @@ extension IngestionAccepted: ResponseEncodable {}
 extension BuildPage: ResponseEncodable {}
 extension BuildSourceStatus: ResponseEncodable {}
 extension ProcessFeaturesAccepted: ResponseEncodable {}
+extension PredictAccepted: ResponseEncodable {}
+extension ScoreAnswer: ResponseEncodable {}
 
 /// `{"id": …}`: the answer of a request accepted for a record.
 struct Accepted: ResponseEncodable {
