@@ -14,6 +14,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import PostgresNIO
+import PredictorCore
 import SourceValidatorCore
 import Synchronization
 import Testing
@@ -175,6 +176,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .sourceValidator: SourceValidatorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-1", "sandbox-token-2"], secondaryRateLimitWait: .seconds(1)))
     case .ingestor: IngestorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: ["sandbox-token-3"], secondaryRateLimitWait: .seconds(1)), configuration: IngestorConfiguration())
     case .featureExtractor: FeatureExtractorService.definition
+    case .predictor: PredictorService.definition
     default: ServiceDefinition(service: service)
     }
 }
