@@ -283,6 +283,13 @@ var targets: [Target] = [
     .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
     // scripts/bench-models: the product's models against Python's xgboost/LightGBM and the Parrot baseline.
     .executableTarget(name: "BenchModels", dependencies: ["BuildRiskLearning"], path: "Tools/BenchModels", swiftSettings: swiftSettings),
+    // scripts/bench-predict: POST /predictions latency at 50 in flight and a batch of 1,000, through the running system.
+    .executableTarget(
+        name: "BenchPredict",
+        dependencies: runtimeDependencies + ["BuildRiskLearning", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+        path: "Tools/BenchPredict",
+        swiftSettings: swiftSettings
+    ),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
     .executableTarget(
         name: "JobProbe",
@@ -341,6 +348,7 @@ let package = Package(
         .executable(name: "buildrisk-admin", targets: ["BuildRiskAdmin"]),
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
+        .executable(name: "bench-predict", targets: ["BenchPredict"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "bench-features", targets: ["BenchFeatures"]),
         .executable(name: "bench-models", targets: ["BenchModels"]),
