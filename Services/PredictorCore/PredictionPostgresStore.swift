@@ -106,25 +106,15 @@ public struct PredictionPostgresStore: Sendable {
         return statuses
     }
 
-    /// Marks builds as waiting; a completed prediction stays as it is.
-    func markPending(_ runIds: [Int64], pipelineId: String, reason: String, on connection: PostgresConnection) async throws {
+    /// Marks builds as waiting (`reason`) or failed (`error`); a completed prediction stays current
+    /// (a failed re-prediction does not hide the one that stands).
+    func mark(_ runIds: [Int64], _ status: PredictionStatus, reason: String? = nil, error: String? = nil, pipelineId: String, on connection: PostgresConnection) async throws {
         try await connection.query(
             """
-            INSERT INTO \(unescaped: schema).predictions AS p (pipeline_id, run_id, status, pending_reason)
-            SELECT \(pipelineId), run_id, 'pending', \(reason) FROM unnest(\(runIds)::int8[]) AS run_id
-            ON CONFLICT (pipeline_id, run_id) DO UPDATE SET status = 'pending', pending_reason = EXCLUDED.pending_reason, error = NULL, updated_at = now()
-            WHERE p.status <> 'completed'
-            """, logger: logger)
-    }
-
-    /// Marks builds as failed with `error`; a completed prediction stays current (a failed
-    /// re-prediction does not hide the one that stands).
-    func markFailed(_ runIds: [Int64], pipelineId: String, error: String, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            """
-            INSERT INTO \(unescaped: schema).predictions AS p (pipeline_id, run_id, status, error)
-            SELECT \(pipelineId), run_id, 'failed', \(error) FROM unnest(\(runIds)::int8[]) AS run_id
-            ON CONFLICT (pipeline_id, run_id) DO UPDATE SET status = 'failed', error = EXCLUDED.error, pending_reason = NULL, updated_at = now()
+            INSERT INTO \(unescaped: schema).predictions AS p (pipeline_id, run_id, status, pending_reason, error)
+            SELECT \(pipelineId), run_id, \(status.rawValue), \(reason), \(error) FROM unnest(\(runIds)::int8[]) AS run_id
+            ON CONFLICT (pipeline_id, run_id) DO UPDATE SET status = EXCLUDED.status, pending_reason = EXCLUDED.pending_reason,
+                error = EXCLUDED.error, updated_at = now()
             WHERE p.status <> 'completed'
             """, logger: logger)
     }

@@ -59,7 +59,7 @@ struct PredictionProcessor: Sendable {
         }
         guard await models.current() != nil else {
             try await postgres.withTransaction(logger: logger) { connection in
-                try await store.markPending(todo.map(\.runId), pipelineId: job.pipelineId, reason: Self.noActiveModel, on: connection)
+                try await store.mark(todo.map(\.runId), .pending, reason: Self.noActiveModel, pipelineId: job.pipelineId, on: connection)
                 try await report(job.pipelineId, on: connection, served: nil, predicted: [])
             }
             return
@@ -73,7 +73,7 @@ struct PredictionProcessor: Sendable {
             // attributed by exactly one version, also when an activation lands mid-job.
             guard let served = await models.current() else {
                 try await postgres.withTransaction(logger: logger) { connection in
-                    try await store.markPending(chunk.map(\.runId), pipelineId: job.pipelineId, reason: Self.noActiveModel, on: connection)
+                    try await store.mark(chunk.map(\.runId), .pending, reason: Self.noActiveModel, pipelineId: job.pipelineId, on: connection)
                 }
                 continue
             }
@@ -94,7 +94,7 @@ struct PredictionProcessor: Sendable {
             }
             try await postgres.withTransaction(logger: logger) { connection in
                 if let failure {
-                    try await store.markFailed(chunk.map(\.runId), pipelineId: job.pipelineId, error: failure, on: connection)
+                    try await store.mark(chunk.map(\.runId), .failed, error: failure, pipelineId: job.pipelineId, on: connection)
                 } else {
                     try await store.storeCompleted(completed, pipelineId: job.pipelineId, on: connection)
                 }
