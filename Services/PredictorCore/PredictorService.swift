@@ -130,7 +130,8 @@ struct RegistryWatcher: Service {
     let activation: ModelActivation
 
     func run() async throws {
-        await askUntilAnswered()
+        // Cancelled at shutdown, so a wait between attempts does not hold the service up.
+        await cancelWhenGracefulShutdown { await askUntilAnswered() }
         // A service that returns would stop the whole group: stay until shutdown.
         try? await gracefulShutdown()
     }
