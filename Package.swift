@@ -143,6 +143,17 @@ var targets: [Target] = [
         path: "Services/TrainingOrchestratorCore",
         swiftSettings: swiftSettings
     ),
+    // The predictor's domain: the active model in memory, predictions per build with their history, scores on demand.
+    .target(
+        name: "PredictorCore",
+        dependencies: runtimeDependencies + [
+            "BuildRiskLearning", "BuildRiskGit",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Services/PredictorCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -285,6 +296,13 @@ var targets: [Target] = [
     .executableTarget(name: "BenchLogs", dependencies: ["BuildRiskLogs"], path: "Tools/BenchLogs", swiftSettings: swiftSettings),
     // scripts/bench-models: the product's models against Python's xgboost/LightGBM and the Parrot baseline.
     .executableTarget(name: "BenchModels", dependencies: ["BuildRiskLearning"], path: "Tools/BenchModels", swiftSettings: swiftSettings),
+    // scripts/bench-predict: POST /predictions latency at 50 in flight and a batch of 1,000, through the running system.
+    .executableTarget(
+        name: "BenchPredict",
+        dependencies: runtimeDependencies + ["BuildRiskLearning", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+        path: "Tools/BenchPredict",
+        swiftSettings: swiftSettings
+    ),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
     .executableTarget(
         name: "JobProbe",
@@ -300,6 +318,7 @@ var targets: [Target] = [
             "IngestorCore",
             "FeatureExtractorCore",
             "TrainingOrchestratorCore",
+            "PredictorCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -325,6 +344,7 @@ for service in services {
         "Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"],
         "ScannerBridge": ["ScannerBridgeCore"], "FeatureExtractor": ["FeatureExtractorCore"],
         "TrainingOrchestrator": ["TrainingOrchestratorCore"],
+        "Predictor": ["PredictorCore"],
     ][service.target] ?? []
     targets.append(
         .executableTarget(
@@ -343,6 +363,7 @@ let package = Package(
         .executable(name: "buildrisk-admin", targets: ["BuildRiskAdmin"]),
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
+        .executable(name: "bench-predict", targets: ["BenchPredict"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "bench-features", targets: ["BenchFeatures"]),
         .executable(name: "bench-models", targets: ["BenchModels"]),

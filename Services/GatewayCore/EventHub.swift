@@ -17,6 +17,9 @@ public enum GatewayEvent: Sendable, Equatable {
     case sourceUpdate(SourceUpdate)
     /// A training job moved on: status, progress, phase, the latest round's losses (to its owner and admins).
     case trainingUpdate(TrainingUpdate)
+    /// Builds of a repository were predicted (to its owner and admins); on the wire a
+    /// `BUILD_UPDATE` with `phase: "prediction"`.
+    case buildPredicted(BuildPredicted)
 
     public struct RepoUpdate: Codable, Sendable, Equatable {
         public var repoId: Int64
@@ -40,6 +43,13 @@ public enum GatewayEvent: Sendable, Equatable {
         public var at: Date
     }
 
+    public struct BuildPredicted: Codable, Sendable, Equatable {
+        public var repoId: Int64
+        public var phase = "prediction"
+        public var builds: [PredictedBuild]
+        public var at: Date
+    }
+
     public struct SourceUpdate: Codable, Sendable, Equatable {
         public var sourceId: String
         public var status: String
@@ -52,7 +62,7 @@ public enum GatewayEvent: Sendable, Equatable {
     public var type: String {
         switch self {
         case .repoUpdate: "REPO_UPDATE"
-        case .buildUpdate, .buildExtracted: "BUILD_UPDATE"
+        case .buildUpdate, .buildExtracted, .buildPredicted: "BUILD_UPDATE"
         case .sourceUpdate: "SOURCE_UPDATE"
         case .trainingUpdate: "TRAINING_UPDATE"
         }
@@ -61,6 +71,7 @@ public enum GatewayEvent: Sendable, Equatable {
     public var repoUpdate: RepoUpdate? { if case .repoUpdate(let update) = self { update } else { nil } }
     public var buildUpdate: BuildUpdate? { if case .buildUpdate(let update) = self { update } else { nil } }
     public var buildExtracted: BuildExtracted? { if case .buildExtracted(let update) = self { update } else { nil } }
+    public var buildPredicted: BuildPredicted? { if case .buildPredicted(let update) = self { update } else { nil } }
     public var sourceUpdate: SourceUpdate? { if case .sourceUpdate(let update) = self { update } else { nil } }
     public var trainingUpdate: TrainingUpdate? { if case .trainingUpdate(let update) = self { update } else { nil } }
 }
@@ -75,6 +86,8 @@ extension GatewayEvent: Codable {
         case "REPO_UPDATE": self = .repoUpdate(try RepoUpdate(from: decoder))
         case "BUILD_UPDATE" where try container.decodeIfPresent(String.self, forKey: .phase) == "processing":
             self = .buildExtracted(try BuildExtracted(from: decoder))
+        case "BUILD_UPDATE" where try container.decodeIfPresent(String.self, forKey: .phase) == "prediction":
+            self = .buildPredicted(try BuildPredicted(from: decoder))
         case "BUILD_UPDATE": self = .buildUpdate(try BuildUpdate(from: decoder))
         case "SOURCE_UPDATE": self = .sourceUpdate(try SourceUpdate(from: decoder))
         case "TRAINING_UPDATE": self = .trainingUpdate(try TrainingUpdate(from: decoder))
@@ -92,6 +105,7 @@ extension GatewayEvent: Codable {
         case .buildExtracted(let update): try update.encode(to: encoder)
         case .sourceUpdate(let update): try update.encode(to: encoder)
         case .trainingUpdate(let update): try update.encode(to: encoder)
+        case .buildPredicted(let update): try update.encode(to: encoder)
         }
     }
 }

@@ -115,6 +115,23 @@ public enum GatewayService {
             }
             return Empty()
         }
+        methods.register(GatewayMethods.predictionProgress) { progress, _ in
+            let id = try configId(progress.pipelineId, field: "pipelineId")
+            let applied = try await pipeline.apply(progress, configId: id)
+            // Predicted builds are news even in a stale report, as extracted ones are.
+            if !progress.predicted.isEmpty, let owner = try await owner(of: id, applied: applied) {
+                events.publish(.buildPredicted(.init(repoId: id, builds: progress.predicted, at: Date())), ownerId: owner)
+            }
+            if let owner = applied {
+                events.publish(.repoUpdate(.init(
+                    repoId: id, status: progress.phase.rawValue, message: progress.message,
+                    counts: ["predictions": progress.counts.total, "pending": progress.counts.pending, "completed": progress.counts.completed,
+                             "failed": progress.counts.failed, "low": progress.counts.low, "medium": progress.counts.medium,
+                             "high": progress.counts.high],
+                    at: Date())), ownerId: owner)
+            }
+            return Empty()
+        }
         methods.register(GatewayMethods.sourceProgress) { source, _ in
             // The current status, not the report's: reports may arrive out of order.
             let status: BuildSourceStatus
@@ -151,6 +168,7 @@ public enum GatewayService {
             TrainingController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             ModelController(directory: environment.directory).addRoutes(to: api)
             ExperimentController(directory: environment.directory).addRoutes(to: api)
+            PredictionController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             services.append(Application(
                 router: router,
                 server: .http1WebSocketUpgrade(webSocketRouter: EventRoutes(users: users, events: events).router()),

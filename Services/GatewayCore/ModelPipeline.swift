@@ -1,8 +1,10 @@
 import BuildRiskContracts
 
-/// Where a repository stands in the model pipeline: its import, then its ingestion.
+/// Where a repository stands in the model pipeline: its import, its ingestion, its feature
+/// extraction, then the prediction of its builds (`predicting`; `processed` once every extracted
+/// build is predicted, or waits for a model, which the message says).
 public enum RepositoryStatus: String, Codable, Sendable, CaseIterable {
-    case queued, fetching, fetched, ingesting, ingested, partial, processing, processed, failed
+    case queued, fetching, fetched, ingesting, ingested, partial, processing, predicting, processed, failed
 }
 
 /// The model pipeline of one repository config as a value: its state, and a transition function
@@ -21,6 +23,8 @@ public struct ModelPipeline: Sendable, Equatable {
     public var ingestionSequence: Int
     /// The highest processing (feature extraction) report applied.
     public var processingSequence: Int
+    /// The highest prediction report applied.
+    public var predictionSequence: Int
     /// Whether processing starts by itself when the ingestion ends (the import's `autoProcess`).
     public var autoProcess: Bool
     /// Whether the ingestion has ended once (processing needs ingested builds).
@@ -28,13 +32,14 @@ public struct ModelPipeline: Sendable, Equatable {
 
     public init(
         status: RepositoryStatus = .queued, message: String? = nil, importSequence: Int = 0, ingestionSequence: Int = 0,
-        processingSequence: Int = 0, autoProcess: Bool = false, ingestionEnded: Bool = false
+        processingSequence: Int = 0, predictionSequence: Int = 0, autoProcess: Bool = false, ingestionEnded: Bool = false
     ) {
         self.status = status
         self.message = message
         self.importSequence = importSequence
         self.ingestionSequence = ingestionSequence
         self.processingSequence = processingSequence
+        self.predictionSequence = predictionSequence
         self.autoProcess = autoProcess
         self.ingestionEnded = ingestionEnded
     }
@@ -53,6 +58,8 @@ public struct ModelPipeline: Sendable, Equatable {
         case processingRequested
         /// The feature-extractor reported on the extraction.
         case processingReport(ProcessingProgress)
+        /// The predictor reported on the prediction of the extracted builds.
+        case predictionReport(PredictionProgress)
         /// The user deleted the config.
         case deleted
     }
@@ -66,7 +73,9 @@ public struct ModelPipeline: Sendable, Equatable {
         case startIngestion(sequence: Int)
         /// Ask the feature-extractor to extract the ingested builds (from its checkpoint on).
         case startProcessing
-        /// Tell the source-validator, the ingestor and the feature-extractor to forget the repository.
+        /// Ask the predictor to predict the extracted builds that have no prediction yet.
+        case startPrediction
+        /// Tell the source-validator, the ingestor, the feature-extractor and the predictor to forget the repository.
         case forget
     }
 
@@ -162,7 +171,29 @@ public struct ModelPipeline: Sendable, Equatable {
             next.message = report.message
             switch report.status {
             case .processing: next.status = .processing
-            case .processed: next.status = .processed
+            case .failed: next.status = .failed
+            case .processed:
+                // Extraction ended: the builds are predicted next.
+                next.status = .predicting
+                next.message = "prediction queued"
+                return .applied(next, [.startPrediction])
+            }
+            return .applied(next, [])
+
+        case .predictionReport(let report):
+            guard report.sequence > predictionSequence else {
+                return .refused(.staleReport(sequence: report.sequence, applied: predictionSequence))
+            }
+            // Predictions come after extraction (or on a repredict of a processed repository); a
+            // report landing while a newer sync or extraction runs leaves that status alone.
+            guard status == .predicting || status == .processed else { return .refused(.notApplicable(status)) }
+            next.predictionSequence = report.sequence
+            next.message = report.message
+            switch report.phase {
+            case .predicting: next.status = .predicting
+            // Builds waiting for a model end the phase too: they are predicted when one is
+            // activated, and the message says why they wait.
+            case .predicted, .waiting: next.status = .processed
             case .failed: next.status = .failed
             }
             return .applied(next, [])

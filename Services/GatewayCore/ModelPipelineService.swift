@@ -127,9 +127,15 @@ public struct ModelPipelineService: Sendable {
         try await apply(.processingReport(report), to: configId, ownerId: nil, processingReport: report)
     }
 
+    /// Applies a prediction report; returns the owner when it was applied.
+    func apply(_ report: PredictionProgress, configId: Int64) async throws -> Applied {
+        try await apply(.predictionReport(report), to: configId, ownerId: nil, predictionReport: report)
+    }
+
     private func apply(
         _ event: ModelPipeline.Event, to configId: Int64, ownerId: Int64?,
-        importReport: ImportProgress? = nil, ingestionReport: IngestionProgress? = nil, processingReport: ProcessingProgress? = nil
+        importReport: ImportProgress? = nil, ingestionReport: IngestionProgress? = nil, processingReport: ProcessingProgress? = nil,
+        predictionReport: PredictionProgress? = nil
     ) async throws -> Applied {
         try await postgres.withTransaction(logger: logger) { connection in
             // No row: the config was deleted while its import ran; the report is acknowledged.
@@ -140,7 +146,8 @@ public struct ModelPipelineService: Sendable {
                 return nil
             case .applied(let next, let commands):
                 try await store.save(
-                    id: configId, next, importReport: importReport, ingestionReport: ingestionReport, processingReport: processingReport, on: connection)
+                    id: configId, next, importReport: importReport, ingestionReport: ingestionReport, processingReport: processingReport,
+                    predictionReport: predictionReport, on: connection)
                 try await issue(commands, for: config, on: connection)
                 return config.ownerId
             }
@@ -177,6 +184,10 @@ public struct ModelPipelineService: Sendable {
                     requestId: "\(config.id)-\(UUID().uuidString)")
                 try await Outbox.enqueue(
                     to: .featureExtractor, FeatureMethods.process, request, key: "process-request:\(request.requestId)", queue: queue, on: connection)
+            case .startPrediction:
+                let request = PredictRequest(pipelineId: String(config.id), requestId: "\(config.id)-\(UUID().uuidString)")
+                try await Outbox.enqueue(
+                    to: .predictor, PredictionMethods.predict, request, key: "predict-request:\(request.requestId)", queue: queue, on: connection)
             case .forget:
                 try await Outbox.enqueue(
                     to: .sourceValidator, WarehouseMethods.forgetRepository, ForgetRepositoryParams(importId: String(config.id), githubId: githubId),
@@ -187,6 +198,9 @@ public struct ModelPipelineService: Sendable {
                 try await Outbox.enqueue(
                     to: .featureExtractor, FeatureMethods.forget, FeaturePipelineParams(pipelineId: String(config.id)),
                     key: "forget-features:\(config.id)", queue: queue, on: connection)
+                try await Outbox.enqueue(
+                    to: .predictor, PredictionMethods.forget, PredictionPipelineParams(pipelineId: String(config.id)),
+                    key: "forget-predictions:\(config.id)", queue: queue, on: connection)
             }
         }
     }

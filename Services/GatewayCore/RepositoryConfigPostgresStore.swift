@@ -19,6 +19,8 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public var ingestion: IngestionProgress?
     /// The latest processing report (feature extraction of the ingested builds).
     public var processing: ProcessingProgress?
+    /// The latest prediction report (the extracted builds' risk by the active model).
+    public var prediction: PredictionProgress?
     public var createdAt: Date
     public var updatedAt: Date
 }
@@ -63,6 +65,9 @@ public struct RepositoryConfigPostgresStore: Sendable {
                 ADD COLUMN ingestion_ended boolean NOT NULL DEFAULT false
             """,
         ]),
+        Migration(version: 105, name: "repo_configs_prediction", statements: [
+            "ALTER TABLE {schema}.repo_configs ADD COLUMN prediction jsonb, ADD COLUMN prediction_sequence integer NOT NULL DEFAULT 0",
+        ]),
     ]
 
     /// Inserts a config (status queued) on `connection`; the caller issues its import in the same transaction.
@@ -78,7 +83,7 @@ public struct RepositoryConfigPostgresStore: Sendable {
         let (id, createdAt) = try row.decode((Int64, Date).self)
         return RepositoryConfig(
             id: id, ownerId: ownerId, fullName: fullName, options: options, status: .queued, message: nil,
-            repository: nil, progress: nil, ingestion: nil, processing: nil, createdAt: createdAt, updatedAt: createdAt)
+            repository: nil, progress: nil, ingestion: nil, processing: nil, prediction: nil, createdAt: createdAt, updatedAt: createdAt)
     }
 
     /// Which of `names` (lower-cased) the owner has imported already.
@@ -94,7 +99,7 @@ public struct RepositoryConfigPostgresStore: Sendable {
     func lock(id: Int64, ownerId: Int64?, on connection: PostgresConnection) async throws -> (RepositoryConfig, ModelPipeline)? {
         let rows = try await connection.query(
             """
-            SELECT \(unescaped: Self.columns), sequence, ingestion_sequence, processing_sequence, ingestion_ended FROM \(unescaped: schema).repo_configs
+            SELECT \(unescaped: Self.columns), sequence, ingestion_sequence, processing_sequence, ingestion_ended, prediction_sequence FROM \(unescaped: schema).repo_configs
             WHERE id = \(id) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))
             FOR UPDATE
             """, logger: logger
@@ -106,15 +111,17 @@ public struct RepositoryConfigPostgresStore: Sendable {
         return (config, ModelPipeline(
             status: config.status, message: config.message, importSequence: try cells[first].decode(Int.self),
             ingestionSequence: try cells[first + 1].decode(Int.self), processingSequence: try cells[first + 2].decode(Int.self),
-            autoProcess: config.options.autoProcess ?? false, ingestionEnded: try cells[first + 3].decode(Bool.self)))
+            predictionSequence: try cells[first + 4].decode(Int.self), autoProcess: config.options.autoProcess ?? false,
+            ingestionEnded: try cells[first + 3].decode(Bool.self)))
     }
 
     /// Writes a config's pipeline state, with the report that moved it when there is one.
     func save(
         id: Int64, _ pipeline: ModelPipeline, importReport: ImportProgress? = nil, ingestionReport: IngestionProgress? = nil,
-        processingReport: ProcessingProgress? = nil, on connection: PostgresConnection
+        processingReport: ProcessingProgress? = nil, predictionReport: PredictionProgress? = nil, on connection: PostgresConnection
     ) async throws {
         let encoder = JSONEncoder()
+        let prediction = try predictionReport.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let processing = try processingReport.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let progress = try importReport.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let repository = try importReport?.repository.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
@@ -126,6 +133,7 @@ public struct RepositoryConfigPostgresStore: Sendable {
                 sequence = \(pipeline.importSequence), ingestion_sequence = \(pipeline.ingestionSequence),
                 processing_sequence = \(pipeline.processingSequence), ingestion_ended = \(pipeline.ingestionEnded),
                 processing = coalesce(\(processing)::jsonb, processing),
+                prediction_sequence = \(pipeline.predictionSequence), prediction = coalesce(\(prediction)::jsonb, prediction),
                 progress = coalesce(\(progress)::jsonb, progress), repository = coalesce(\(repository)::jsonb, repository),
                 ingestion = coalesce(\(ingestion)::jsonb, ingestion), updated_at = now()
             WHERE id = \(id)
@@ -164,8 +172,8 @@ public struct RepositoryConfigPostgresStore: Sendable {
             """, logger: logger)).first
     }
 
-    private static let columns = "id, owner_id, full_name, options::text, status, message, repository::text, progress::text, ingestion::text, processing::text, created_at, updated_at"
-    private static let columnCount = 12
+    private static let columns = "id, owner_id, full_name, options::text, status, message, repository::text, progress::text, ingestion::text, processing::text, prediction::text, created_at, updated_at"
+    private static let columnCount = 13
 
     private func decode(_ rows: PostgresRowSequence) async throws -> [RepositoryConfig] {
         var configs: [RepositoryConfig] = []
@@ -175,7 +183,7 @@ public struct RepositoryConfigPostgresStore: Sendable {
 
     private static func config(_ row: PostgresRow) throws -> RepositoryConfig {
         let decoder = JSONDecoder()
-        let row = try row.decode((Int64, Int64, String, String, String, String?, String?, String?, String?, String?, Date, Date).self)
+        let row = try row.decode((Int64, Int64, String, String, String, String?, String?, String?, String?, String?, String?, Date, Date).self)
         return RepositoryConfig(
             id: row.0, ownerId: row.1, fullName: row.2,
             options: try decoder.decode(ImportOptions.self, from: Data(row.3.utf8)),
@@ -184,6 +192,7 @@ public struct RepositoryConfigPostgresStore: Sendable {
             progress: try row.7.map { try decoder.decode(ImportProgress.self, from: Data($0.utf8)) },
             ingestion: try row.8.map { try decoder.decode(IngestionProgress.self, from: Data($0.utf8)) },
             processing: try row.9.map { try decoder.decode(ProcessingProgress.self, from: Data($0.utf8)) },
-            createdAt: row.10, updatedAt: row.11)
+            prediction: try row.10.map { try decoder.decode(PredictionProgress.self, from: Data($0.utf8)) },
+            createdAt: row.11, updatedAt: row.12)
     }
 }

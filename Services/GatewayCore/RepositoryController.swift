@@ -33,6 +33,7 @@ struct RepositoryController: Sendable {
         var fetch: ImportProgress
         var ingestion: IngestionProgress?
         var processing: ProcessingProgress?
+        var prediction: PredictionProgress?
     }
 
     /// One build of `training-builds`: its run, its ingestion and its extraction.
@@ -45,11 +46,24 @@ struct RepositoryController: Sendable {
         var error: String?
         var trPrevBuild: Int64?
         var extractedAt: String
+        /// The build's current prediction (nil before the predictor has seen it).
+        var predictionStatus: PredictionStatus?
+        var pendingReason: String?
+        var predictionError: String?
+        var riskLevel: PredictedRisk?
+        var score: Double?
+        var uncertainty: Double?
+        var modelName: String?
+        var modelVersion: Int?
+        var predictedAt: String?
     }
 
     struct TrainingBuildPage: ResponseEncodable {
         var counts: ExtractionCounts
+        var predictionCounts: PredictionCounts?
         var builds: [TrainingBuild]
+        /// With `?risk`, the `before` that continues the listing (nil at its end).
+        var nextBefore: Int64?
     }
 
     /// `GET /repos/{id}/builds/{buildId}`: the run, its ingestion record and its features.
@@ -57,6 +71,8 @@ struct RepositoryController: Sendable {
         var run: BuildRun?
         var ingestion: IngestionBuildRecord?
         var features: FeatureVectorRecord?
+        /// The current prediction with its contributions, and every earlier one with its model version.
+        var prediction: PredictionHistory?
     }
 
     func addRoutes(to api: RouterGroup<AuthenticatedContext>) {
@@ -74,6 +90,8 @@ struct RepositoryController: Sendable {
         api.post("/repos/{id}/reprocess-failed", use: reprocessFailed)
         api.get("/repos/{id}/training-builds", use: trainingBuilds)
         api.get("/repos/{id}/builds/{buildId}", use: build)
+        api.post("/repos/{id}/repredict", use: repredict)
+        api.post("/repos/{id}/retry-predictions", use: retryPredictions)
     }
 
     /// Starts feature extraction of the ingested builds (oldest to newest, from the checkpoint on).
@@ -102,30 +120,88 @@ struct RepositoryController: Sendable {
         }
     }
 
-    /// Every processed build with its extraction status, feature count, missing resources and error.
+    /// Every processed build with its extraction status, feature count, missing resources and error,
+    /// and its current prediction; `?risk=LOW|MEDIUM|HIGH` keeps the builds predicted at that level.
     @Sendable func trainingBuilds(_ request: Request, context: AuthenticatedContext) async throws -> TrainingBuildPage {
         let query = request.uri.queryParameters
         let status = query.get("status")
         if let status, ExtractionStatus(rawValue: status) == nil {
             throw APIError.badRequest("invalid_status", "status must be one of \(ExtractionStatus.contractValues.joined(separator: ", "))")
         }
-        let config = try await config(context)
-        let params = FeatureVectorsParams(
-            pipelineId: String(config.id), limit: min(max(query.get("limit", as: Int.self) ?? 100, 1), 1000),
-            beforeRunId: query.get("before", as: Int64.self), status: status.flatMap(ExtractionStatus.init(rawValue:)), withFeatures: false)
-        let page: FeatureVectorPage
-        do {
-            page = try await directory.client(for: .featureExtractor).call(FeatureMethods.vectors, params)
-        } catch let error where remoteError(error)?.kind == .notFound {
-            return TrainingBuildPage(counts: ExtractionCounts(), builds: [])
-        } catch {
-            throw APIError.unavailable("feature_extractor_unavailable", "the feature-extractor could not list the builds: \(error)")
+        let risk = query.get("risk")
+        if let risk, PredictedRisk(rawValue: risk.uppercased()) == nil {
+            throw APIError.badRequest("invalid_risk", "risk must be one of \(PredictedRisk.contractValues.joined(separator: ", "))")
         }
-        return TrainingBuildPage(counts: page.counts, builds: page.vectors.map {
-            TrainingBuild(
-                runId: $0.runId, extractionStatus: $0.status, featureCount: $0.featureCount, missingResources: $0.missingResources,
-                skippedFeatures: $0.skippedFeatures, error: $0.error, trPrevBuild: $0.trPrevBuild, extractedAt: $0.extractedAt)
-        })
+        let level = risk.flatMap { PredictedRisk(rawValue: $0.uppercased()) }
+        let limit = min(max(query.get("limit", as: Int.self) ?? 100, 1), 1000)
+        let config = try await config(context)
+        var before = query.get("before", as: Int64.self)
+        var builds: [TrainingBuild] = []
+        var counts = ExtractionCounts()
+        var predictionCounts: PredictionCounts?
+        // With a risk filter the vectors are read page by page until `limit` builds match.
+        repeat {
+            let params = FeatureVectorsParams(
+                pipelineId: String(config.id), limit: limit, beforeRunId: before, status: status.flatMap(ExtractionStatus.init(rawValue:)), withFeatures: false)
+            var page: FeatureVectorPage?
+            do {
+                page = try await directory.client(for: .featureExtractor).call(FeatureMethods.vectors, params)
+            } catch {
+                guard remoteError(error)?.kind == .notFound else {
+                    throw APIError.unavailable("feature_extractor_unavailable", "the feature-extractor could not list the builds: \(error)")
+                }
+            }
+            guard let page else { break }
+            counts = page.counts
+            let predictions = try? await directory.client(for: .predictor).call(
+                PredictionMethods.list, PredictionListParams(pipelineId: String(config.id), limit: 1000, runIds: page.vectors.map(\.runId)))
+            predictionCounts = predictions?.counts
+            let byRun = Dictionary((predictions?.predictions ?? []).map { ($0.runId, $0) }, uniquingKeysWith: { first, _ in first })
+            for vector in page.vectors {
+                let prediction = byRun[vector.runId]
+                if let level, prediction?.status != .completed || prediction?.riskLevel != level { continue }
+                builds.append(TrainingBuild(
+                    runId: vector.runId, extractionStatus: vector.status, featureCount: vector.featureCount, missingResources: vector.missingResources,
+                    skippedFeatures: vector.skippedFeatures, error: vector.error, trPrevBuild: vector.trPrevBuild, extractedAt: vector.extractedAt,
+                    predictionStatus: prediction?.status, pendingReason: prediction?.pendingReason, predictionError: prediction?.error,
+                    riskLevel: prediction?.riskLevel, score: prediction?.score, uncertainty: prediction?.uncertainty, modelName: prediction?.modelName,
+                    modelVersion: prediction?.modelVersion, predictedAt: prediction?.predictedAt))
+                if builds.count == limit { break }
+            }
+            guard level != nil, builds.count < limit, page.vectors.count == limit, let last = page.vectors.last else {
+                before = level != nil && builds.count == limit ? builds.last?.runId : nil
+                break
+            }
+            before = last.runId
+        } while true
+        return TrainingBuildPage(counts: counts, predictionCounts: predictionCounts, builds: builds, nextBefore: level == nil ? nil : before)
+    }
+
+    /// Predicts every extracted build again with the active model (the earlier predictions stay in
+    /// each build's history with their version).
+    @Sendable func repredict(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<PredictAccepted> {
+        try await askPredictor(context, PredictionMethods.repredict)
+    }
+
+    /// Predicts again the builds whose prediction failed.
+    @Sendable func retryPredictions(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<PredictAccepted> {
+        try await askPredictor(context, PredictionMethods.retryFailed)
+    }
+
+    private func askPredictor(
+        _ context: AuthenticatedContext, _ method: RPCMethod<PredictionPipelineParams, PredictAccepted>
+    ) async throws -> EditedResponse<PredictAccepted> {
+        let config = try await config(context)
+        var accepted: PredictAccepted?
+        do {
+            accepted = try await directory.client(for: .predictor).call(method, PredictionPipelineParams(pipelineId: String(config.id)))
+        } catch {
+            if remoteError(error)?.kind == .notFound {
+                throw APIError.conflict("not_predicted", "repository \(config.id) has not reached the prediction phase yet")
+            }
+            throw APIError.unavailable("predictor_unavailable", "the predictor could not queue it: \(error)")
+        }
+        return EditedResponse(status: .accepted, response: accepted!)
     }
 
     /// One build: its run from the warehouse, its ingestion record and its feature vector.
@@ -135,6 +211,8 @@ struct RepositoryController: Sendable {
         let pipelineId = String(config.id)
         async let vector = try? directory.client(for: .featureExtractor).call(
             FeatureMethods.vectors, FeatureVectorsParams(pipelineId: pipelineId, limit: 1, runId: runId))
+        async let prediction = try? directory.client(for: .predictor).call(
+            PredictionMethods.get, PredictionBuildParams(pipelineId: pipelineId, runId: runId))
         async let record = try? directory.client(for: .ingestor).call(
             IngestionMethods.builds, IngestionBuildsParams(pipelineId: pipelineId, limit: 1, beforeRunId: runId + 1))
         var run: BuildRun?
@@ -144,7 +222,8 @@ struct RepositoryController: Sendable {
             ).builds.first { $0.runId == runId }
         }
         let detail = BuildDetail(
-            run: run, ingestion: await record?.builds.first { $0.runId == runId }, features: await vector?.vectors.first)
+            run: run, ingestion: await record?.builds.first { $0.runId == runId }, features: await vector?.vectors.first,
+            prediction: await prediction)
         guard detail.run != nil || detail.ingestion != nil || detail.features != nil else {
             throw APIError.notFound("repository \(config.id) has no build \(runId)")
         }
@@ -196,7 +275,7 @@ struct RepositoryController: Sendable {
         return PipelineProgress(
             id: config.id, status: config.status, message: config.message,
             fetch: config.progress ?? ImportProgress(importId: String(config.id), sequence: 0, status: .queued),
-            ingestion: config.ingestion, processing: config.processing)
+            ingestion: config.ingestion, processing: config.processing, prediction: config.prediction)
     }
 
     /// The ingestion record of every build, from the ingestor.

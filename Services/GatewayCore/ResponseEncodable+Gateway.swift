@@ -14,6 +14,8 @@ extension ProcessFeaturesAccepted: ResponseEncodable {}
 extension ScanRequestAccepted: ResponseEncodable {}
 extension ScanStatusSummary: ResponseEncodable {}
 extension ScanRetryResult: ResponseEncodable {}
+extension PredictAccepted: ResponseEncodable {}
+extension ScoreAnswer: ResponseEncodable {}
 
 /// `{"id": …}`: the answer of a request accepted for a record.
 struct Accepted: ResponseEncodable {

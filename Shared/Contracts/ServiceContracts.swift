@@ -11,6 +11,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.sourceProgress.descriptor)
             methods.append(GatewayMethods.processingProgress.descriptor)
             methods.append(GatewayMethods.trainingUpdate.descriptor)
+            methods.append(GatewayMethods.predictionProgress.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
@@ -49,7 +50,16 @@ public enum ServiceContracts {
                 ModelRegistryMethods.alias.descriptor, ModelRegistryMethods.deleteVersion.descriptor,
                 ExperimentMethods.list.descriptor, ExperimentMethods.get.descriptor, ExperimentMethods.compare.descriptor,
             ]
-        case .predictor, .datasetSplitter:
+        case .predictor:
+            methods.append(PredictorMethods.activeModelChanged.descriptor)
+            methods.append(PredictionMethods.predict.descriptor)
+            methods.append(PredictionMethods.repredict.descriptor)
+            methods.append(PredictionMethods.retryFailed.descriptor)
+            methods.append(PredictionMethods.forget.descriptor)
+            methods.append(PredictionMethods.list.descriptor)
+            methods.append(PredictionMethods.get.descriptor)
+            methods.append(PredictionMethods.score.descriptor)
+        case .datasetSplitter:
             break
         }
         return methods

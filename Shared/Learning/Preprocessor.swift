@@ -50,6 +50,12 @@ public struct Preprocessor: Codable, Sendable, Equatable {
     /// The names of the matrix columns `transform` produces, in order.
     public let outputNames: [String]
 
+    /// The raw columns read as categories (the others are numeric), so a caller holding untyped
+    /// values builds the `FeatureTable` this preprocessor was fitted on.
+    public var categoricalColumns: Set<String> {
+        Set(steps.compactMap { if case .categorical(let categorical) = $0 { categorical.name } else { nil } })
+    }
+
     /// Fits on `training` only; nothing from validation or test rows may reach these statistics.
     public static func fit(_ training: FeatureTable, options: Options) throws(LearningError) -> Preprocessor {
         guard training.rowCount > 0 else { throw .invalidInput("no training rows to fit preprocessing on") }

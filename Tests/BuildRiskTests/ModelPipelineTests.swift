@@ -22,6 +22,11 @@ struct ModelPipelineTests {
             pipelineId: "7", sequence: sequence, status: status, counts: ExtractionCounts(total: 2, completed: 2), message: "processing \(status.rawValue)"))
     }
 
+    static func predictionReport(_ sequence: Int, _ phase: PredictionPhase) -> Pipeline.Event {
+        .predictionReport(PredictionProgress(
+            pipelineId: "7", sequence: sequence, phase: phase, counts: PredictionCounts(total: 2, completed: 2, low: 2), message: "prediction \(phase.rawValue)"))
+    }
+
     @Test func aNewConfigIsQueuedAndAsksForItsImport() {
         let (state, commands) = Pipeline.created()
         #expect(state.status == .queued)
@@ -33,11 +38,14 @@ struct ModelPipelineTests {
     /// From every status: where each event leads, and what it issues.
     @Test(arguments: RepositoryStatus.allCases)
     func everyEventFromEveryStatus(_ status: RepositoryStatus) {
-        let state = Pipeline(status: status, message: "before", importSequence: 3, ingestionSequence: 5, processingSequence: 2)
-        func with(_ status: RepositoryStatus, _ message: String?, importSequence: Int = 3, ingestionSequence: Int = 5, processingSequence: Int = 2, ingestionEnded: Bool = false) -> Pipeline {
+        let state = Pipeline(status: status, message: "before", importSequence: 3, ingestionSequence: 5, processingSequence: 2, predictionSequence: 4)
+        func with(
+            _ status: RepositoryStatus, _ message: String?, importSequence: Int = 3, ingestionSequence: Int = 5, processingSequence: Int = 2,
+            predictionSequence: Int = 4, ingestionEnded: Bool = false
+        ) -> Pipeline {
             Pipeline(
                 status: status, message: message, importSequence: importSequence, ingestionSequence: ingestionSequence,
-                processingSequence: processingSequence, ingestionEnded: ingestionEnded)
+                processingSequence: processingSequence, predictionSequence: predictionSequence, ingestionEnded: ingestionEnded)
         }
 
         // A sync is accepted in any status and asks for a sync import.
@@ -75,7 +83,7 @@ struct ModelPipelineTests {
         #expect(state.transition(.processingRequested) == .refused(.notApplicable(status)))
         var ingested = state
         ingested.ingestionEnded = true
-        let processable: Set<RepositoryStatus> = [.ingested, .partial, .processed, .failed]
+        let processable: Set<RepositoryStatus> = [.ingested, .partial, .predicting, .processed, .failed]
         if processable.contains(status) {
             #expect(ingested.transition(.processingRequested) == .applied(
                 with(.processing, "processing queued", ingestionEnded: true), [.startProcessing]))
@@ -83,12 +91,29 @@ struct ModelPipelineTests {
             #expect(ingested.transition(.processingRequested) == .refused(.notApplicable(status)))
         }
 
-        // Processing reports by their own numbering; they issue nothing.
-        let expectedProcessing: [(ProcessingStatus, RepositoryStatus)] = [(.processing, .processing), (.processed, .processed), (.failed, .failed)]
-        for (reported, expected) in expectedProcessing {
-            #expect(state.transition(Self.processingReport(3, reported)) == .applied(
-                with(expected, "processing \(reported.rawValue)", processingSequence: 3), []))
+        // Processing reports by their own numbering; the end of the extraction starts the prediction.
+        let expectedProcessing: [(ProcessingStatus, RepositoryStatus, String, [Pipeline.Command])] = [
+            (.processing, .processing, "processing processing", []), (.processed, .predicting, "prediction queued", [.startPrediction]),
+            (.failed, .failed, "processing failed", []),
+        ]
+        for (reported, expected, message, commands) in expectedProcessing {
+            #expect(state.transition(Self.processingReport(3, reported)) == .applied(with(expected, message, processingSequence: 3), commands))
             #expect(state.transition(Self.processingReport(2, reported)) == .refused(.staleReport(sequence: 2, applied: 2)))
+        }
+
+        // Prediction reports by their own numbering, applied only while predicting or once processed
+        // (a repredict); builds waiting for a model end the phase as well, the message saying so.
+        let expectedPrediction: [(PredictionPhase, RepositoryStatus)] = [
+            (.predicting, .predicting), (.predicted, .processed), (.waiting, .processed), (.failed, .failed),
+        ]
+        for (reported, expected) in expectedPrediction {
+            if status == .predicting || status == .processed {
+                #expect(state.transition(Self.predictionReport(5, reported)) == .applied(
+                    with(expected, "prediction \(reported.rawValue)", predictionSequence: 5), []))
+            } else {
+                #expect(state.transition(Self.predictionReport(5, reported)) == .refused(.notApplicable(status)))
+            }
+            #expect(state.transition(Self.predictionReport(4, reported)) == .refused(.staleReport(sequence: 4, applied: 4)))
         }
 
         // Handing the builds to the ingestor moves only a fetched config on.
@@ -102,7 +127,7 @@ struct ModelPipelineTests {
         #expect(state.transition(.deleted) == .applied(state, [.forget]))
     }
 
-    /// A whole import, ingestion and processing, with late reports in between, as the services deliver them.
+    /// A whole import, ingestion, processing and prediction, with late reports in between, as the services deliver them.
     @Test func aRepositoryGoesFromQueuedToProcessedAndIgnoresLateReports() {
         var state = Pipeline.created(autoProcess: true).0
         var issued: [Pipeline.Command] = []
@@ -110,7 +135,8 @@ struct ModelPipelineTests {
             Self.importReport(1, .fetching), Self.importReport(3, .fetched), Self.importReport(2, .fetching),
             .ingestionHandedOver(builds: 40), Self.ingestionReport(1, .ingesting), Self.ingestionReport(2, .ingested),
             .ingestionHandedOver(builds: 40), Self.processingReport(1, .processing), Self.processingReport(3, .processed),
-            Self.processingReport(2, .processing), .processingRequested,
+            Self.processingReport(2, .processing), Self.predictionReport(1, .predicting), Self.predictionReport(2, .waiting),
+            Self.predictionReport(1, .predicted), .processingRequested,
         ]
         var refused = 0
         for event in events {
@@ -123,7 +149,7 @@ struct ModelPipelineTests {
             }
         }
         #expect(state.status == .processing)  // asked again after it was processed
-        #expect(issued == [.startIngestion(sequence: 3), .startProcessing, .startProcessing])
-        #expect(refused == 3)  // the late `fetching` report, the second hand-over, the late `processing` report
+        #expect(issued == [.startIngestion(sequence: 3), .startProcessing, .startPrediction, .startProcessing])
+        #expect(refused == 4)  // the late `fetching` report, the second hand-over, the late `processing` and `predicted` reports
     }
 }

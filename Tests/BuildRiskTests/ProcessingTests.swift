@@ -59,7 +59,8 @@ struct ProcessingTests {
             var faults = SandboxFaults()
             faults.logRetentionDays = 7
             try await ingestion.setFaults(baseURL, faults)
-            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {
+            // The predictor too: a processed repository's builds go on to prediction (pending here: no model).
+            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
             try await withServices(runtimes) {

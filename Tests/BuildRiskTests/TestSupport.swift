@@ -15,6 +15,7 @@ import NIOFoundationCompat
 import NIOHTTP1
 import PostgresNIO
 import ScannerBridgeCore
+import PredictorCore
 import SourceValidatorCore
 import Synchronization
 import Testing
@@ -183,6 +184,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .featureExtractor: FeatureExtractorService.definition(github: GitHubConfiguration(baseURL: githubURL, tokens: [TestEnvironment.githubTokens[3]], secondaryRateLimitWait: .seconds(1)))
     case .scannerBridge: ScannerBridgeService.definition
     case .trainingOrchestrator: TrainingOrchestratorService.definition
+    case .predictor: PredictorService.definition
     default: ServiceDefinition(service: service)
     }
 }

@@ -1,0 +1,87 @@
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import Hummingbird
+
+/// `POST /api/v1/predictions` and `/predictions/batch`: the risk of a build scored on the spot by
+/// the active model (nothing stored), from a repository's build by run id or from posted feature
+/// vectors.
+struct PredictionController: Sendable {
+    let repositories: RepositoryConfigPostgresStore
+    let directory: ServiceDirectory
+
+    /// A batch of 1,000 vectors of the whole catalogue is a few MB: more than the default upload cap.
+    static let maxBody = 32 * 1024 * 1024
+
+    struct ScoreBody: Decodable {
+        var repoId: Int64?
+        var runId: Int64?
+        var features: [String: FeatureValue]?
+        var topContributions: Int?
+    }
+
+    struct BatchBody: Decodable {
+        var vectors: [[String: FeatureValue]]
+        var topContributions: Int?
+    }
+
+    func addRoutes(to api: RouterGroup<AuthenticatedContext>) {
+        api.post("/predictions", use: score)
+        api.post("/predictions/batch", use: batch)
+    }
+
+    @Sendable func score(_ request: Request, context: AuthenticatedContext) async throws -> ScoreAnswer {
+        let body: ScoreBody = try await decode(request, "{\"repoId\", \"runId\"} or {\"features\": {name: value}}, with \"topContributions\"?")
+        if let features = body.features {
+            guard body.repoId == nil, body.runId == nil else {
+                throw APIError.badRequest("invalid_body", "send either features or repoId and runId, not both")
+            }
+            return try await call(ScoreRequest(vectors: [features], topContributions: body.topContributions))
+        }
+        guard let repoId = body.repoId, let runId = body.runId else {
+            throw APIError.badRequest("invalid_body", "send {\"repoId\", \"runId\"} or {\"features\": {...}}")
+        }
+        guard try await repositories.get(id: repoId, ownerId: context.visibility) != nil else {
+            throw APIError.notFound("you have no repository \(repoId)")
+        }
+        return try await call(ScoreRequest(pipelineId: String(repoId), runId: runId, topContributions: body.topContributions))
+    }
+
+    /// Up to 1,000 vectors in one call; more is refused before anything is scored.
+    @Sendable func batch(_ request: Request, context: AuthenticatedContext) async throws -> ScoreAnswer {
+        let body: BatchBody = try await decode(request, "{\"vectors\": [{name: value}, ...]} (1 to 1,000), with \"topContributions\"?")
+        guard (1...1000).contains(body.vectors.count) else {
+            throw APIError.badRequest("invalid_batch", "send 1 to 1,000 vectors, not \(body.vectors.count)")
+        }
+        return try await call(ScoreRequest(vectors: body.vectors, topContributions: body.topContributions))
+    }
+
+    private func decode<Body: Decodable>(_ request: Request, _ expected: String) async throws -> Body {
+        do {
+            let buffer = try await request.body.collect(upTo: Self.maxBody)
+            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw APIError.badRequest("invalid_body", "expected \(expected): \(error)")
+        }
+    }
+
+    private func call(_ score: ScoreRequest) async throws -> ScoreAnswer {
+        var answer: ScoreAnswer?
+        var refusal: RPCError?
+        do {
+            answer = try await directory.client(for: .predictor).call(PredictionMethods.score, score)
+        } catch {
+            refusal = remoteError(error)
+            if refusal == nil { throw APIError.unavailable("predictor_unavailable", "the predictor could not score: \(error)") }
+        }
+        if let answer { return answer }
+        let reason = refusal?.data?.reason ?? refusal?.message ?? "refused"
+        switch refusal?.kind {
+        case .conflict?: throw APIError.conflict("no_active_model", reason)
+        case .notFound?: throw APIError.notFound(reason)
+        case .invalidInput?: throw APIError.badRequest("invalid_body", reason)
+        default: throw APIError.unavailable("predictor_unavailable", "the predictor could not score: \(reason)")
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import BuildRiskContracts
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The predictor: the active model of `build-risk` held in memory, predictions of every extracted
+/// build of a pipeline (stored with the model version that made them), and scores on demand.
+public enum PredictorService {
+    /// Contributions answered per scored build unless asked otherwise.
+    static let defaultTopContributions = 10
+    /// Vectors scored in one call at most.
+    public static let maxScoredVectors = 1000
+
+    public static let definition = ServiceDefinition(
+        service: .predictor, migrations: PredictionPostgresStore.migrations, jobKinds: PredictionProcessor.jobKinds
+    ) { environment in
+        let store = PredictionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let models = ActiveModel(modelName: ModelNames.standard, dataDirectory: environment.configuration.dataDirectory)
+        let processor = PredictionProcessor(
+            store: store, models: models, postgres: environment.postgres, queue: environment.queue, directory: environment.directory,
+            logger: environment.logger)
+
+        let activation = ModelActivation(models: models, store: store, processor: processor, postgres: environment.postgres, logger: environment.logger)
+
+        @Sendable func known(_ pipelineId: String) async throws {
+            guard try await store.pipelineExists(pipelineId) else {
+                throw RPCError(.notFound, "No such pipeline", reason: "the predictor has no pipeline \(pipelineId)")
+            }
+        }
+
+        var methods = RPCDispatcher()
+        methods.register(PredictorMethods.activeModelChanged) { change, _ in
+            try await activation.apply(change)
+            return Empty()
+        }
+        methods.register(PredictionMethods.predict) { request, _ in
+            guard !request.pipelineId.isEmpty, !request.requestId.isEmpty else {
+                throw RPCError(.invalidInput, "Invalid prediction request", reason: "pipelineId and requestId must be set")
+            }
+            let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
+                try await store.upsertPipeline(request.pipelineId, on: connection)
+                return try await processor.enqueue(.init(pipelineId: request.pipelineId, scope: .unpredicted), key: request.requestId, on: connection)
+            }
+            return PredictAccepted(pipelineId: request.pipelineId, queued: queued)
+        }
+        methods.register(PredictionMethods.repredict) { params, _ in
+            try await known(params.pipelineId)
+            let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
+                try await processor.enqueue(.init(pipelineId: params.pipelineId, scope: .all), key: nil, on: connection)
+            }
+            return PredictAccepted(pipelineId: params.pipelineId, queued: queued)
+        }
+        methods.register(PredictionMethods.retryFailed) { params, _ in
+            try await known(params.pipelineId)
+            let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
+                try await processor.enqueue(.init(pipelineId: params.pipelineId, scope: .failed), key: nil, on: connection)
+            }
+            return PredictAccepted(pipelineId: params.pipelineId, queued: queued)
+        }
+        methods.register(PredictionMethods.forget) { params, _ in
+            PredictionForgetResult(predictionsDeleted: try await store.forget(pipelineId: params.pipelineId))
+        }
+        methods.register(PredictionMethods.list) { params, _ in
+            if let runIds = params.runIds, runIds.count > 1000 {
+                throw RPCError(.invalidInput, "Too many runs", reason: "ask for at most 1,000 runs, not \(runIds.count)")
+            }
+            guard let page = try await store.list(params) else {
+                throw RPCError(.notFound, "No such pipeline", reason: "the predictor has no pipeline \(params.pipelineId)")
+            }
+            return page
+        }
+        methods.register(PredictionMethods.get) { params, _ in
+            try await known(params.pipelineId)
+            return try await store.history(params)
+        }
+        methods.register(PredictionMethods.score) { request, _ in
+            let rows: [[String: FeatureValue]]
+            var runId: Int64?
+            if let vectors = request.vectors {
+                guard (1...maxScoredVectors).contains(vectors.count), request.runId == nil else {
+                    throw RPCError(.invalidInput, "Invalid score request", reason: "send 1 to \(maxScoredVectors) vectors, or a pipelineId and a runId (not both); got \(vectors.count) vectors")
+                }
+                rows = vectors
+            } else if let pipelineId = request.pipelineId, let id = request.runId {
+                var page: FeatureVectorPage?
+                do {
+                    page = try await environment.directory.client(for: .featureExtractor).call(
+                        FeatureMethods.vectors, FeatureVectorsParams(pipelineId: pipelineId, limit: 1, runId: id))
+                } catch {
+                    guard case RPCClientError.remote(let remote) = error, remote.kind == .notFound else { throw error }
+                }
+                guard let vector = page?.vectors.first, vector.status == .completed || vector.status == .partial, let features = vector.features else {
+                    throw RPCError(.notFound, "No such build", reason: "pipeline \(pipelineId) has no extracted build \(id)")
+                }
+                rows = [features]
+                runId = id
+            } else {
+                throw RPCError(.invalidInput, "Invalid score request", reason: "send vectors, or a pipelineId and a runId")
+            }
+            guard let served = await models.current() else {
+                throw RPCError(.conflict, "No active model", reason: "no model is active: train and activate one first")
+            }
+            let scored = try await served.score(rows, top: request.topContributions ?? defaultTopContributions)
+            return ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: scored.map {
+                BuildScore(
+                    runId: runId, riskLevel: PredictedRisk($0.prediction.level), score: $0.prediction.failureProbability,
+                    rawProbability: $0.prediction.rawProbability, uncertainty: $0.prediction.uncertainty, contributions: $0.top,
+                    otherContributions: $0.rest)
+            })
+        }
+
+        var jobs = JobHandlers()
+        jobs.register(PredictionProcessor.predictJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
+            try await processor.run(job)
+        }
+        let registry = RegistryWatcher(directory: environment.directory, modelName: ModelNames.standard, logger: environment.logger, activation: activation)
+        return ServiceAssembly(methods: methods, jobs: jobs, services: [registry])
+    }
+}
+
+/// Asks the registry for the active model at start, again while it cannot be reached; later
+/// changes arrive through `predictions.activeModelChanged`.
+struct RegistryWatcher: Service {
+    let directory: ServiceDirectory
+    let modelName: String
+    let logger: Logger
+    let activation: ModelActivation
+
+    func run() async throws {
+        // Cancelled at shutdown, so a wait between attempts does not hold the service up.
+        await cancelWhenGracefulShutdown { await askUntilAnswered() }
+        // A service that returns would stop the whole group: stay until shutdown.
+        try? await gracefulShutdown()
+    }
+
+    private func askUntilAnswered() async {
+        var delay = Duration.seconds(1)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var answer: ActiveModelAnswer?
+            do {
+                answer = try await directory.client(for: .trainingOrchestrator).call(RegistryMethods.active, ActiveModelParams(modelName: modelName))
+            } catch {
+                if case RPCClientError.remote(let remote) = error, remote.kind == .methodNotFound {
+                    logger.notice("the training-orchestrator has no registry: no active model until one is activated")
+                    return
+                }
+                logger.debug("the registry cannot be asked yet", metadata: ["error": "\(error)"])
+            }
+            if let answer {
+                do {
+                    try await activation.apply(ActiveModelChange(modelName: modelName, active: answer.model, sequence: answer.sequence))
+                    return
+                } catch {
+                    logger.error("the active model could not be loaded; asking again", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(30))
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import AsyncHTTPClient
+import BuildRiskContracts
+import BuildRiskLearning
+import BuildRiskRPC
+import BuildRiskRuntime
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+// scripts/bench-predict: the latency of `POST /api/v1/predictions` by run id at N requests in
+// flight, and of `POST /api/v1/predictions/batch` with 1,000 vectors, through the running system
+// (scripts/up). Before measuring it makes sure a model is active: it trains one on the
+// repository's own vectors and hands it to the predictor as the registry's outbox would (the
+// artifact under the data directory, then `predictions.activeModelChanged`).
+//
+// Usage: bench-predict --gateway URL --token T --repo ID --predictor URL --service-token T
+//        --tls-dir DIR --data-dir DIR [--requests 2000] [--in-flight 50] [--batches 5]
+
+struct Options: Sendable {
+    var gateway = ""
+    var token = ""
+    var repo = 0
+    var predictor = ""
+    var serviceToken = ""
+    var tlsDirectory = ""
+    var dataDirectory = ""
+    var requests = 2000
+    var inFlight = 50
+    var batches = 5
+}
+
+var parsed = Options()
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    let value = arguments.next() ?? ""
+    switch argument {
+    case "--gateway": parsed.gateway = value
+    case "--token": parsed.token = value
+    case "--repo": parsed.repo = Int(value) ?? 0
+    case "--predictor": parsed.predictor = value
+    case "--service-token": parsed.serviceToken = value
+    case "--tls-dir": parsed.tlsDirectory = value
+    case "--data-dir": parsed.dataDirectory = value
+    case "--requests": parsed.requests = max(1, Int(value) ?? parsed.requests)
+    case "--in-flight": parsed.inFlight = max(1, Int(value) ?? parsed.inFlight)
+    case "--batches": parsed.batches = max(1, Int(value) ?? parsed.batches)
+    default:
+        FileHandle.standardError.write(Data("bench-predict: unknown argument \(argument)\n".utf8))
+        exit(2)
+    }
+}
+
+let options = parsed
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+}
+
+var pool = HTTPClient.Configuration.ConnectionPool()
+pool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(options.inFlight, 8)
+let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
+
+/// One REST call; answers the status, the body and the seconds it took.
+func call(_ method: HTTPMethod, _ path: String, _ body: Data? = nil) async throws -> (Int, Data, Double) {
+    var request = HTTPClientRequest(url: options.gateway + "/api/v1" + path)
+    request.method = method
+    request.headers.add(name: "Authorization", value: "Bearer \(options.token)")
+    if let body {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(data: body))
+    }
+    let start = ContinuousClock.now
+    let response = try await client.execute(request, timeout: .seconds(60))
+    let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
+    let elapsed = start.duration(to: .now)
+    return (Int(response.status.code), Data(bytes.readableBytesView), Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+struct TrainingBuild: Decodable {
+    var runId: Int64
+    var predictionStatus: String?
+    var modelVersion: Int?
+}
+
+struct TrainingBuildPage: Decodable {
+    var builds: [TrainingBuild]
+}
+
+struct BuildDetail: Decodable {
+    var features: FeatureVectorRecord?
+}
+
+func trainingBuilds() async throws -> [TrainingBuild] {
+    let (status, body, _) = try await call(.GET, "/repos/\(options.repo)/training-builds?limit=1000")
+    guard status == 200 else { throw BenchError(description: "training-builds answered \(status): \(String(decoding: body, as: UTF8.self))") }
+    return try JSONDecoder().decode(TrainingBuildPage.self, from: body).builds
+}
+
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+}
+
+func milliseconds(_ seconds: Double) -> String { String(format: "%.1f ms", seconds * 1000) }
+
+// The repository's vectors, read through its builds' pages.
+let builds = try await trainingBuilds()
+guard !builds.isEmpty else { throw BenchError(description: "repository \(options.repo) has no processed builds") }
+var vectors: [FeatureVectorRecord] = []
+for build in builds {
+    let (status, body, _) = try await call(.GET, "/repos/\(options.repo)/builds/\(build.runId)")
+    guard status == 200, let vector = try JSONDecoder().decode(BuildDetail.self, from: body).features, vector.features != nil else { continue }
+    if vector.status == .completed || vector.status == .partial { vectors.append(vector) }
+}
+print("bench-predict: repository \(options.repo), \(vectors.count) extracted builds")
+
+// A model, unless every build is predicted already.
+if !builds.allSatisfy({ $0.predictionStatus == "completed" }) {
+    let (_, catalogueBody, _) = try await call(.GET, "/features")
+    let document = try JSONSerialization.jsonObject(with: catalogueBody) as? [String: Any] ?? [:]
+    let columns = (document["features"] as? [[String: Any]] ?? []).compactMap { feature -> String? in
+        guard feature["timing"] as? String == "pre", ["integer", "number", "boolean"].contains(feature["type"] as? String ?? "") else { return nil }
+        return feature["name"] as? String
+    }
+    let ordered = vectors.sorted { $0.runId < $1.runId }
+    let rows = ordered.map { $0.features ?? [:] }
+    func table(_ rows: ArraySlice<[String: FeatureValue]>) throws -> FeatureTable {
+        try FeatureTable(rowCount: rows.count, columns: columns.map { name in
+            .numeric(name: name, values: rows.map { $0[name]?.double ?? $0[name]?.bool.map { $0 ? 1 : 0 } ?? .nan })
+        })
+    }
+    let failed = rows.map { $0["build_successful"] == .boolean(false) }
+    let cut = rows.count * 7 / 10
+    var trees = XGBoostParameters()
+    trees.rounds = 100
+    trees.maxDepth = 6
+    let artifact = try RiskModelTrainer.train(
+        configuration: TrainingConfiguration(kind: .xgboost, xgboost: trees, bootstrapModels: 5),
+        training: LabeledTable(table: table(rows[..<cut]), failed: Array(failed[..<cut])),
+        validation: LabeledTable(table: table(rows[cut...]), failed: Array(failed[cut...])))
+    // Versions and sequences from the clock: above whatever the predictor served before.
+    let stamp = Int(Date().timeIntervalSince1970)
+    let path = ModelNames.artifactPath(modelName: ModelNames.standard, version: stamp)
+    try artifact.save(to: URL(filePath: options.dataDirectory).appending(path: path))
+    let tls = try TLSMaterial(directory: options.tlsDirectory).clientConfiguration()
+    let internalClient = ServiceDirectory.makeHTTPClient(tls: tls)
+    let registry = RPCClient(httpClient: internalClient, baseURL: options.predictor, token: options.serviceToken)
+    _ = try await registry.call(
+        PredictorMethods.activeModelChanged,
+        ActiveModelChange(
+            modelName: ModelNames.standard, active: ModelVersionRef(modelName: ModelNames.standard, version: stamp, kind: "xgboost", artifactPath: path, dagVersion: vectors.first?.dagVersion),
+            sequence: Int64(stamp)))
+    try await internalClient.shutdown()
+    print("bench-predict: trained and activated version \(stamp) (XGBoost, 100 rounds, depth 6, 5 bootstrap members, \(columns.count) pre-build features)")
+    let activated = ContinuousClock.now
+    while !(try await trainingBuilds()).allSatisfy({ $0.predictionStatus == "completed" }) {
+        guard activated.duration(to: .now) < .seconds(600) else { throw BenchError(description: "the builds were not predicted within 10 minutes") }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    print("bench-predict: every build predicted \(milliseconds(Double(activated.duration(to: .now).components.seconds) + Double(activated.duration(to: .now).components.attoseconds) / 1e18)) after the activation")
+}
+
+// POST /predictions by run id, `inFlight` at a time.
+let runIds = vectors.map(\.runId)
+_ = try await call(.POST, "/predictions", Data(#"{"repoId":\#(options.repo),"runId":\#(runIds[0])}"#.utf8))  // warm-up
+let started = ContinuousClock.now
+let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+    for worker in 0..<options.inFlight {
+        group.addTask {
+            var mine: [Double] = []
+            var index = worker
+            while index < options.requests {
+                let runId = runIds[index % runIds.count]
+                let (status, body, seconds) = try await call(.POST, "/predictions", Data(#"{"repoId":\#(options.repo),"runId":\#(runId)}"#.utf8))
+                guard status == 200 else { throw BenchError(description: "POST /predictions answered \(status): \(String(decoding: body, as: UTF8.self))") }
+                mine.append(seconds)
+                index += options.inFlight
+            }
+            return mine
+        }
+    }
+    var all: [Double] = []
+    for try await part in group { all += part }
+    return all.sorted()
+}
+let wall = started.duration(to: .now)
+let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+print("POST /predictions by run id: \(latencies.count) requests, \(options.inFlight) in flight: p50 \(milliseconds(percentile(latencies, 0.5))), p99 \(milliseconds(percentile(latencies, 0.99))), max \(milliseconds(latencies.last ?? 0)), \(String(format: "%.0f", Double(latencies.count) / wallSeconds)) requests/s")
+
+// POST /predictions/batch with 1,000 vectors (the repository's, repeated to fill the batch).
+let batchVectors = (0..<1000).map { vectors[$0 % vectors.count].features ?? [:] }
+let batchBody = try JSONEncoder().encode(["vectors": batchVectors])
+var batchTimes: [Double] = []
+for _ in 0..<options.batches {
+    let (status, body, seconds) = try await call(.POST, "/predictions/batch", batchBody)
+    guard status == 200 else { throw BenchError(description: "POST /predictions/batch answered \(status): \(String(decoding: body, as: UTF8.self))") }
+    batchTimes.append(seconds)
+}
+batchTimes.sort()
+print("POST /predictions/batch of 1,000 vectors (\(batchBody.count / 1024) KiB): \(options.batches) runs, median \(milliseconds(percentile(batchTimes, 0.5))), min \(milliseconds(batchTimes.first ?? 0)), max \(milliseconds(batchTimes.last ?? 0))")
+try await client.shutdown()
