@@ -94,7 +94,7 @@ struct ScanServiceTests {
         try await imports.withSandbox([("acme/scanned", 40)]) { api, baseURL in
             try await withSonarQube(webhookURL: "http://127.0.0.1:\(webhookPort)/webhooks/sonarqube", secret: secret) { sonar, sonarURL in
                 let trivy = TrivyConfiguration(executable: emulatorPath("trivy-emulator"), timeout: .seconds(60), environment: ["TRIVY_EMULATOR_LOG": trivyLog])
-                var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {
+                var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor].map {
                     try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
                 }
                 runtimes.append(try makeRuntime(.scannerBridge, in: cluster, definition: bridge(trivy: trivy, sonarURL: sonarURL, secret: secret, webhookPort: webhookPort)))

@@ -57,7 +57,7 @@ struct TrainingTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/risky", 120)]) { _, baseURL in
-            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .trainingOrchestrator].map {
+            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .trainingOrchestrator, .predictor].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
             try await withServices(runtimes) {
@@ -109,6 +109,13 @@ struct TrainingTests {
                 #expect(active.sequence == 1)
                 let artifactPath = try #require(active.model?.artifactPath)
                 #expect(artifactPath == ModelNames.artifactPath(modelName: "build-risk", version: 1))
+                // The registry told the predictor (through its outbox): the builds that waited for a
+                // model are predicted by version 1 with no manual step.
+                let predictions = PredictionTests()
+                try await waitUntil("every build is predicted by the first trained version", timeout: .seconds(120)) {
+                    let builds = try await predictions.trainingBuilds(cluster, repoId)
+                    return !builds.isEmpty && builds.allSatisfy { $0.predictionStatus == .completed && $0.modelVersion == 1 }
+                }
 
                 // The artifact loads and predicts; none of its inputs is a post-build feature.
                 let artifact = try ModelArtifact.load(from: URL(fileURLWithPath: cluster.dataDirectory).appending(path: artifactPath))
