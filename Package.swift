@@ -299,7 +299,7 @@ var targets: [Target] = [
     // scripts/bench-predict: POST /predictions latency at 50 in flight and a batch of 1,000, through the running system.
     .executableTarget(
         name: "BenchPredict",
-        dependencies: runtimeDependencies + ["BuildRiskLearning", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+        dependencies: runtimeDependencies + [.product(name: "AsyncHTTPClient", package: "async-http-client")],
         path: "Tools/BenchPredict",
         swiftSettings: swiftSettings
     ),

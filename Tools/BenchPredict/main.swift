@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import BuildRiskContracts
-import BuildRiskLearning
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
@@ -10,20 +9,15 @@ import NIOHTTP1
 // scripts/bench-predict: the latency of `POST /api/v1/predictions` by run id at N requests in
 // flight, and of `POST /api/v1/predictions/batch` with 1,000 vectors, through the running system
 // (scripts/up). Before measuring it makes sure a model is active: it trains one on the
-// repository's own vectors and hands it to the predictor as the registry's outbox would (the
-// artifact under the data directory, then `predictions.activeModelChanged`).
+// repository through `POST /api/v1/training/jobs` and activates the version through the registry
+// (`POST /api/v1/models/build-risk/versions/{v}/activate`), as a user would.
 //
-// Usage: bench-predict --gateway URL --token T --repo ID --predictor URL --service-token T
-//        --tls-dir DIR --data-dir DIR [--requests 2000] [--in-flight 50] [--batches 5]
+// Usage: bench-predict --gateway URL --token T --repo ID [--requests 2000] [--in-flight 50] [--batches 5]
 
 struct Options: Sendable {
     var gateway = ""
     var token = ""
     var repo = 0
-    var predictor = ""
-    var serviceToken = ""
-    var tlsDirectory = ""
-    var dataDirectory = ""
     var requests = 2000
     var inFlight = 50
     var batches = 5
@@ -37,10 +31,6 @@ while let argument = arguments.next() {
     case "--gateway": parsed.gateway = value
     case "--token": parsed.token = value
     case "--repo": parsed.repo = Int(value) ?? 0
-    case "--predictor": parsed.predictor = value
-    case "--service-token": parsed.serviceToken = value
-    case "--tls-dir": parsed.tlsDirectory = value
-    case "--data-dir": parsed.dataDirectory = value
     case "--requests": parsed.requests = max(1, Int(value) ?? parsed.requests)
     case "--in-flight": parsed.inFlight = max(1, Int(value) ?? parsed.inFlight)
     case "--batches": parsed.batches = max(1, Int(value) ?? parsed.batches)
@@ -115,42 +105,29 @@ print("bench-predict: repository \(options.repo), \(vectors.count) extracted bui
 
 // A model, unless every build is predicted already.
 if !builds.allSatisfy({ $0.predictionStatus == "completed" }) {
-    let (_, catalogueBody, _) = try await call(.GET, "/features")
-    let document = try JSONSerialization.jsonObject(with: catalogueBody) as? [String: Any] ?? [:]
-    let columns = (document["features"] as? [[String: Any]] ?? []).compactMap { feature -> String? in
-        guard feature["timing"] as? String == "pre", ["integer", "number", "boolean"].contains(feature["type"] as? String ?? "") else { return nil }
-        return feature["name"] as? String
+    // Trained by the training-orchestrator and activated through the registry, as a user would.
+    let body = #"{"parameters":{"kind":"xgboost","rounds":100,"maxDepth":6,"bootstrapModels":5},"repositoryIds":[\#(options.repo)]}"#
+    let (startStatus, startBody, _) = try await call(.POST, "/training/jobs", Data(body.utf8))
+    guard startStatus == 201, let job = try JSONSerialization.jsonObject(with: startBody) as? [String: Any], let jobId = job["id"] as? Int else {
+        throw BenchError(description: "POST /training/jobs answered \(startStatus): \(String(decoding: startBody, as: UTF8.self))")
     }
-    let ordered = vectors.sorted { $0.runId < $1.runId }
-    let rows = ordered.map { $0.features ?? [:] }
-    func table(_ rows: ArraySlice<[String: FeatureValue]>) throws -> FeatureTable {
-        try FeatureTable(rowCount: rows.count, columns: columns.map { name in
-            .numeric(name: name, values: rows.map { $0[name]?.double ?? $0[name]?.bool.map { $0 ? 1 : 0 } ?? .nan })
-        })
+    var version: Int?
+    while version == nil {
+        try await Task.sleep(for: .milliseconds(500))
+        let (_, jobBody, _) = try await call(.GET, "/training/jobs/\(jobId)")
+        let record = try JSONSerialization.jsonObject(with: jobBody) as? [String: Any] ?? [:]
+        switch record["status"] as? String {
+        case "completed": version = record["modelVersion"] as? Int
+        case "failed", "cancelled": throw BenchError(description: "training job \(jobId) ended \(record["status"] ?? ""): \(record["error"] ?? "")")
+        default: continue
+        }
     }
-    let failed = rows.map { $0["build_successful"] == .boolean(false) }
-    let cut = rows.count * 7 / 10
-    var trees = XGBoostParameters()
-    trees.rounds = 100
-    trees.maxDepth = 6
-    let artifact = try RiskModelTrainer.train(
-        configuration: TrainingConfiguration(kind: .xgboost, xgboost: trees, bootstrapModels: 5),
-        training: LabeledTable(table: table(rows[..<cut]), failed: Array(failed[..<cut])),
-        validation: LabeledTable(table: table(rows[cut...]), failed: Array(failed[cut...])))
-    // Versions and sequences from the clock: above whatever the predictor served before.
-    let stamp = Int(Date().timeIntervalSince1970)
-    let path = ModelNames.artifactPath(modelName: ModelNames.standard, version: stamp)
-    try artifact.save(to: URL(filePath: options.dataDirectory).appending(path: path))
-    let tls = try TLSMaterial(directory: options.tlsDirectory).clientConfiguration()
-    let internalClient = ServiceDirectory.makeHTTPClient(tls: tls)
-    let registry = RPCClient(httpClient: internalClient, baseURL: options.predictor, token: options.serviceToken)
-    _ = try await registry.call(
-        PredictorMethods.activeModelChanged,
-        ActiveModelChange(
-            modelName: ModelNames.standard, active: ModelVersionRef(modelName: ModelNames.standard, version: stamp, kind: "xgboost", artifactPath: path, dagVersion: vectors.first?.dagVersion),
-            sequence: Int64(stamp)))
-    try await internalClient.shutdown()
-    print("bench-predict: trained and activated version \(stamp) (XGBoost, 100 rounds, depth 6, 5 bootstrap members, \(columns.count) pre-build features)")
+    guard let trained = version else { throw BenchError(description: "training job \(jobId) named no model version") }
+    let (activateStatus, activateBody, _) = try await call(.POST, "/models/\(ModelNames.standard)/versions/\(trained)/activate")
+    guard activateStatus == 200 || activateStatus == 409 else {
+        throw BenchError(description: "activating version \(trained) answered \(activateStatus): \(String(decoding: activateBody, as: UTF8.self))")
+    }
+    print("bench-predict: trained version \(trained) through the training-orchestrator (XGBoost, 100 rounds, depth 6, 5 bootstrap members) and activated it")
     let activated = ContinuousClock.now
     while !(try await trainingBuilds()).allSatisfy({ $0.predictionStatus == "completed" }) {
         guard activated.duration(to: .now) < .seconds(600) else { throw BenchError(description: "the builds were not predicted within 10 minutes") }
