@@ -52,18 +52,11 @@ extension SandboxAPI {
         }
         api.get("/repos/{owner}/{repo}/pulls") { request, context in
             guard let repository = self.repository(context) else { return Self.notFound() }
-            let query = request.uri.queryParameters
-            let state = query.get("state") ?? "open"
-            let perPage = min(max(query.get("per_page", as: Int.self) ?? 30, 1), 100)
-            let page = max(query.get("page", as: Int.self) ?? 1, 1)
+            let state = request.uri.queryParameters.get("state") ?? "open"
             // Newest first, GitHub's default order (sort=created, direction=desc).
             let pulls = repository.pulls.reversed().filter { state == "all" || (state == "closed") == ($0.closedAt != nil) }
-            let start = min((page - 1) * perPage, pulls.count)
-            let slice = pulls[start..<min(start + perPage, pulls.count)].map { PullJSON($0, in: repository, world: self.world, baseURL: baseURL) }
-            var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-            headers[.link] = Self.links(
-                baseURL + "/repos/\(repository.fullName)/pulls", query: query, page: page, lastPage: max(1, (pulls.count + perPage - 1) / perPage))
-            return self.conditional(request, Self.encode(slice), headers: headers)
+            return self.page(pulls.map { PullJSON($0, in: repository, world: self.world, baseURL: baseURL) }, request: request,
+                             url: baseURL + "/repos/\(repository.fullName)/pulls")
         }
         api.get("/repos/{owner}/{repo}/pulls/{number}") { request, context in
             guard let repository = self.repository(context), let number = context.parameters.get("number", as: Int.self),
