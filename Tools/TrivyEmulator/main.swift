@@ -21,13 +21,13 @@ func fatal(_ message: String) -> Never {
 
 let environment = ProcessInfo.processInfo.environment
 if let log = environment["TRIVY_EMULATOR_LOG"] {
-    let line = Data("\(Date().timeIntervalSince1970) \(CommandLine.arguments.dropFirst().joined(separator: " "))\n".utf8)
-    if let handle = FileHandle(forWritingAtPath: log) {
-        handle.seekToEndOfFile()
-        handle.write(line)
-        handle.closeFile()
-    } else {
-        _ = FileManager.default.createFile(atPath: log, contents: line)
+    // O_APPEND makes each short write land whole at the end, however many runs log at once (a
+    // seek-then-write, or creating the file, lets two concurrent runs overwrite each other's line).
+    let line = "\(Date().timeIntervalSince1970) \(CommandLine.arguments.dropFirst().joined(separator: " "))\n"
+    let descriptor = open(log, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    if descriptor >= 0 {
+        _ = line.withCString { write(descriptor, $0, strlen($0)) }
+        close(descriptor)
     }
 }
 
