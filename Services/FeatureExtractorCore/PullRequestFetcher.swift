@@ -1,5 +1,6 @@
 import BuildRiskGitHub
 import Foundation
+import Logging
 
 /// Reads what the pull-request features need from GitHub's REST API: the pull request
 /// (`GET /repos/{owner}/{repo}/pulls/{number}`: when it was opened, its title and description) and
@@ -7,6 +8,7 @@ import Foundation
 /// (`/pulls/{number}/comments`) was written, every page of them.
 struct PullRequestFetcher: Sendable {
     let github: GitHubClient
+    let logger: Logger
 
     /// GitHub's pages hold at most 100 items.
     static let perPage = 100
@@ -22,10 +24,10 @@ struct PullRequestFetcher: Sendable {
         var created_at: String
     }
 
-    /// The pull request's facts; nil when GitHub has no such pull request (404, 410), refuses the
-    /// credentials or answers something else than its documented JSON: those builds then report
-    /// `github_api` missing. A retryable failure (GitHub
-    /// unavailable after the client's own retries) is thrown, so the job is tried again later.
+    /// The pull request's facts; nil when GitHub could not give them: no such pull request (404,
+    /// 410), refused credentials, an answer that is not its documented JSON, or GitHub unreachable
+    /// after the client's own retries. Those builds then say `github_api` is missing (partial)
+    /// instead of holding up the repository's extraction, and the reason is logged.
     func facts(fullName: String, number: Int) async throws -> PullRequestFacts? {
         do {
             let response = try await github.get("/repos/\(fullName)/pulls/\(number)")
@@ -37,9 +39,10 @@ struct PullRequestFetcher: Sendable {
                 number: pull.number, createdAt: opened, title: pull.title ?? "", body: pull.body ?? "",
                 issueCommentTimes: try await commentTimes("/repos/\(fullName)/issues/\(number)/comments?per_page=\(Self.perPage)"),
                 reviewCommentTimes: try await commentTimes("/repos/\(fullName)/pulls/\(number)/comments?per_page=\(Self.perPage)"))
-        } catch let error as GitHubError where !error.isRetryable {
-            return nil
-        } catch is DecodingError {
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            logger.warning("pull request facts unavailable", metadata: ["repository": "\(fullName)", "number": "\(number)", "reason": "\(error)"])
             return nil
         }
     }
