@@ -164,7 +164,6 @@ public struct GitHubClient: Sendable {
                 let answer = try await httpClient.client().execute(request, timeout: .seconds(30))
                 var buffer = try await answer.body.collect(upTo: 32 * 1024 * 1024)
                 response = GitHubResponse(status: Int(answer.status.code), headers: answer.headers, body: buffer.readData(length: buffer.readableBytes) ?? Data())
-                await tokens.release(token)
             } catch {
                 await tokens.release(token)
                 lastProblem = "\(error)"
@@ -173,26 +172,29 @@ public struct GitHubClient: Sendable {
                 continue
             }
             counter?.record(status: response.status)
-            await tokens.update(token, headers: response.headers, status: response.status, sentAt: sentAt)
+            // What the answer says of the token is recorded in the same step that frees it, so no
+            // request waiting for the token is sent between a refusal and the rest it starts.
+            let limit = Self.rateLimit(status: response.status, headers: response.headers, body: response.body)
+            let rest = await tokens.answered(token, status: response.status, headers: response.headers, sentAt: sentAt,
+                                             limit: limit, secondaryBase: configuration.secondaryRateLimitWait)
             switch response.status {
             case 200..<300, 304:
                 return response
             case 300..<400 where response.headers.first(name: "location") != nil:
                 return response
             case 403, 429:
-                switch Self.rateLimit(status: response.status, headers: response.headers, body: response.body) {
-                case .primary(let reset):
+                switch limit {
+                case .primary:
                     // The pool rests this token until its reset and hands out another, or waits.
                     lastProblem = "primary rate limit"
                     attempt -= 1
-                    await tokens.spent(token, until: reset ?? Date().addingTimeInterval(60))
                     continue
-                case .secondary(let retryAfter):
+                case .secondary:
                     // The token rests: this request and every other one on it wait in the pool, so
                     // none is sent while GitHub refuses them ("continuing to make requests while
                     // you are rate limited may result in the banning of your integration").
                     secondaryLimits += 1
-                    let rest = await tokens.rest(token, retryAfter: retryAfter, base: configuration.secondaryRateLimitWait, sentAt: sentAt)
+                    let rest = rest ?? configuration.secondaryRateLimitWait
                     lastProblem = "secondary rate limit"
                     logger.notice("GitHub secondary rate limit; the token rests", metadata: ["url": "\(url)", "rest": "\(rest)", "status": "\(response.status)"])
                     guard secondaryLimits <= Self.maxSecondaryLimits, rest <= configuration.maximumRateLimitWait else {
@@ -329,7 +331,25 @@ public actor TokenPool {
         if status != 403, status != 429, sentAt >= states[index].restingUntil { states[index].strikes = 0 }
     }
 
-    /// The request that ``next(maximumWait:)`` handed `token` to was answered (or failed).
+    /// Records an answer on `token` and frees the token in one step: its budget, and the primary
+    /// rest or secondary rest `limit` calls for (returned). A request waiting in ``next(maximumWait:)``
+    /// sees the token either busy or resting, never free in between.
+    public func answered(_ token: String?, status: Int, headers: HTTPHeaders, sentAt: Date,
+                         limit: GitHubClient.RateLimit?, secondaryBase: Duration) -> Duration? {
+        defer { release(token) }
+        update(token, headers: headers, status: status, sentAt: sentAt)
+        switch limit {
+        case .primary(let reset):
+            spent(token, until: reset ?? Date().addingTimeInterval(60))
+            return nil
+        case .secondary(let retryAfter):
+            return rest(token, retryAfter: retryAfter, base: secondaryBase, sentAt: sentAt)
+        case nil:
+            return nil
+        }
+    }
+
+    /// The request that ``next(maximumWait:)`` handed `token` to failed without an answer.
     public func release(_ token: String?) {
         guard let index = states.firstIndex(where: { $0.token == token }) else { return }
         states[index].inFlight = max(states[index].inFlight - 1, 0)
