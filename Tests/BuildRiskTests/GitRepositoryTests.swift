@@ -89,7 +89,7 @@ struct GitRepositoryTests {
         // SIGKILL: the test process ignores SIGTERM (ServiceLifecycle handles it), and children inherit that.
         servers.add(pid)
         let base = "http://127.0.0.1:\(port)"
-        try await waitUntil("the git HTTP server answers", timeout: .seconds(20)) {
+        try await waitUntil("the git HTTP server answers", timeout: startupTimeout) {
             (try? await http(TestEnvironment.httpClient, .GET, base + "/"))?.status != nil
         }
         return base

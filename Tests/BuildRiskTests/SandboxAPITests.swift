@@ -55,7 +55,7 @@ struct SandboxAPITests {
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { tasks.cancelAll() }
-            try await waitUntil("the sandbox answers") { (try? await request(baseURL + "/_sandbox/stats"))?.status == 200 }
+            try await waitUntil("the sandbox answers", timeout: startupTimeout) { (try? await request(baseURL + "/_sandbox/stats"))?.status == 200 }
             let result = try await body(api, baseURL)
             await group.triggerGracefulShutdown()
             return result

@@ -44,7 +44,7 @@ struct ScanServiceTests {
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { tasks.cancelAll() }
-            try await waitUntil("the SonarQube emulator answers") {
+            try await waitUntil("the SonarQube emulator answers", timeout: startupTimeout) {
                 (try? await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + "/_emulator/deliveries"), timeout: .seconds(2)))?.status == .ok
             }
             let result = try await body(emulator, baseURL)

@@ -25,7 +25,7 @@ struct SchemaTests {
         let httpClient = try makeTestHTTPClient()
         for environment in [first, second] {
             let url = "https://127.0.0.1:\(environment["INGESTOR_PORT"] ?? "")/ready"
-            try await waitUntil("copy on \(url) is ready", timeout: .seconds(60)) {
+            try await waitUntil("copy on \(url) is ready", timeout: startupTimeout) {
                 (try? await http(httpClient, .GET, url))?.status == 200
             }
         }
@@ -126,7 +126,7 @@ struct SchemaTests {
         let httpClient = try makeTestHTTPClient()
         let url = "https://127.0.0.1:\(unreachable["INGESTOR_PORT"] ?? "")/ready"
         let answer = Locked<HTTPResult?>(nil)
-        try await waitUntil("/ready answers", timeout: .seconds(60)) {
+        try await waitUntil("/ready answers", timeout: startupTimeout) {
             let result = try? await http(httpClient, .GET, url)
             answer.update { $0 = result }
             return result != nil
@@ -144,7 +144,7 @@ struct SchemaTests {
         let reachable = cluster.environment(for: .ingestor)
         let healthy = try ChildProcess(executable: "ingestor", environment: reachable)
         let readyURL = "https://127.0.0.1:\(reachable["INGESTOR_PORT"] ?? "")/ready"
-        try await waitUntil("the ingestor is ready", timeout: .seconds(60)) {
+        try await waitUntil("the ingestor is ready", timeout: startupTimeout) {
             (try? await http(httpClient, .GET, readyURL))?.status == 200
         }
         healthy.kill(SIGTERM)

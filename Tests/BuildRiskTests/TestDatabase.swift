@@ -136,20 +136,54 @@ struct TestDatabaseScope: SuiteTrait, TestTrait, TestScoping {
     }
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        await TestSlots.shared.acquire()
         let made = Made()
+        let outcome: Result<Void, any Error>
         do {
             try await Self.$current.withValue(made) { try await function() }
+            outcome = .success(())
         } catch {
-            await made.dropAll()
-            throw error
+            outcome = .failure(error)
         }
         await made.dropAll()
+        await TestSlots.shared.release()
+        try outcome.get()
     }
 }
 
 extension Trait where Self == TestDatabaseScope {
     /// Every test database a test of this suite makes is dropped when the test ends.
     static var dropsTestDatabases: Self { Self() }
+}
+
+/// At most so many tests that need a database (most start services, clone, import) run at once.
+/// Swift Testing starts every test together; on a two-core machine some forty such tests at once
+/// starve each other past their timeouts (a CI run once spent its first 30 s with no test able to
+/// answer its own in-process emulator). Set BUILDRISK_TEST_SLOTS to change the width.
+actor TestSlots {
+    static let shared = TestSlots(width: ProcessInfo.processInfo.environment["BUILDRISK_TEST_SLOTS"].flatMap(Int.init)
+        ?? 3 * ProcessInfo.processInfo.activeProcessorCount)
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) { free = max(width, 1) }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the slot to the longest-waiting test, or frees it.
+    func release() {
+        if waiting.isEmpty {
+            free += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
 }
 
 /// Runs `body` with a running PostgresClient for `url`.

@@ -209,7 +209,7 @@ func withServices<T: Sendable>(
         do {
             for runtime in runtimes {
                 let service = runtime.environment.configuration.service
-                try await waitUntil("\(service.rawValue) is ready", timeout: .seconds(30)) {
+                try await waitUntil("\(service.rawValue) is ready", timeout: startupTimeout) {
                     if let reason = stopped.value[service] { throw WaitTimeout(description: "\(service.rawValue) stopped before it was ready: \(reason)") }
                     return await runtime.readinessReport().ready
                 }
@@ -242,6 +242,10 @@ struct WaitTimeout: Error, CustomStringConvertible {
 }
 
 /// Polls `condition` until it holds, failing after `timeout`.
+/// How long a server a test started (a service, an emulator) may take to answer its first
+/// request. Only load makes it slow: on a loaded two-core machine a start has taken over 30 s.
+let startupTimeout = Duration.seconds(90)
+
 func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

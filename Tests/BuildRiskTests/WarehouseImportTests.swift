@@ -36,7 +36,7 @@ struct WarehouseImportTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            try await waitUntil("the sandbox answers") {
+            try await waitUntil("the sandbox answers", timeout: startupTimeout) {
                 (try? await http(TestEnvironment.httpClient, .GET, baseURL + "/_sandbox/stats"))?.status == 200
             }
             do {
