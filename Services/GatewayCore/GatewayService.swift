@@ -69,6 +69,19 @@ public enum GatewayService {
             return try await repositories.get(id: id, ownerId: nil)?.ownerId
         }
 
+        /// Pushes what a phase's progress report says: its builds (news even when the report was
+        /// stale, to the config's owner) and, when the report was applied, the repository's state.
+        @Sendable func publish(
+            _ id: Int64, applied: Int64?, builds: GatewayEvent?, status: String, message: String?, counts: [String: Int]
+        ) async throws {
+            if let builds, let owner = try await owner(of: id, applied: applied) {
+                events.publish(builds, ownerId: owner)
+            }
+            if let owner = applied {
+                events.publish(.repoUpdate(.init(repoId: id, status: status, message: message, counts: counts, at: Date())), ownerId: owner)
+            }
+        }
+
         var methods = RPCDispatcher()
         methods.register(GatewayMethods.reportStep) { report, _ in
             try await reports.record(report)
@@ -83,53 +96,36 @@ public enum GatewayService {
             }
             return Empty()
         }
+        // Settled, extracted and predicted builds are news even in a report that arrived after a newer one.
         methods.register(GatewayMethods.ingestionProgress) { progress, _ in
             let id = try configId(progress.pipelineId, field: "pipelineId")
-            let applied = try await pipeline.apply(progress, configId: id)
-            // Settled builds are news even in a report that arrived after a newer one.
-            if !progress.settled.isEmpty, let owner = try await owner(of: id, applied: applied) {
-                events.publish(.buildUpdate(.init(repoId: id, builds: progress.settled, at: Date())), ownerId: owner)
-            }
-            if let owner = applied {
-                events.publish(.repoUpdate(.init(
-                    repoId: id, status: progress.status.rawValue, message: progress.message,
-                    counts: ["total": progress.counts.total, "pending": progress.counts.pending, "ingested": progress.counts.ingested,
-                             "missing_resource": progress.counts.missingResource, "failed": progress.counts.failed],
-                    at: Date())), ownerId: owner)
-            }
+            try await publish(
+                id, applied: try await pipeline.apply(progress, configId: id),
+                builds: progress.settled.isEmpty ? nil : .buildUpdate(.init(repoId: id, builds: progress.settled, at: Date())),
+                status: progress.status.rawValue, message: progress.message,
+                counts: ["total": progress.counts.total, "pending": progress.counts.pending, "ingested": progress.counts.ingested,
+                         "missing_resource": progress.counts.missingResource, "failed": progress.counts.failed])
             return Empty()
         }
         methods.register(GatewayMethods.processingProgress) { progress, _ in
             let id = try configId(progress.pipelineId, field: "pipelineId")
-            let applied = try await pipeline.apply(progress, configId: id)
-            // Extracted builds are news even in a stale report, as settled ones are.
-            if !progress.extracted.isEmpty, let owner = try await owner(of: id, applied: applied) {
-                events.publish(.buildExtracted(.init(repoId: id, builds: progress.extracted, at: Date())), ownerId: owner)
-            }
-            if let owner = applied {
-                events.publish(.repoUpdate(.init(
-                    repoId: id, status: progress.status.rawValue, message: progress.message,
-                    counts: ["extracted": progress.counts.total, "completed": progress.counts.completed,
-                             "partial": progress.counts.partial, "failed": progress.counts.failed],
-                    at: Date())), ownerId: owner)
-            }
+            try await publish(
+                id, applied: try await pipeline.apply(progress, configId: id),
+                builds: progress.extracted.isEmpty ? nil : .buildExtracted(.init(repoId: id, builds: progress.extracted, at: Date())),
+                status: progress.status.rawValue, message: progress.message,
+                counts: ["extracted": progress.counts.total, "completed": progress.counts.completed,
+                         "partial": progress.counts.partial, "failed": progress.counts.failed])
             return Empty()
         }
         methods.register(GatewayMethods.predictionProgress) { progress, _ in
             let id = try configId(progress.pipelineId, field: "pipelineId")
-            let applied = try await pipeline.apply(progress, configId: id)
-            // Predicted builds are news even in a stale report, as extracted ones are.
-            if !progress.predicted.isEmpty, let owner = try await owner(of: id, applied: applied) {
-                events.publish(.buildPredicted(.init(repoId: id, builds: progress.predicted, at: Date())), ownerId: owner)
-            }
-            if let owner = applied {
-                events.publish(.repoUpdate(.init(
-                    repoId: id, status: progress.phase.rawValue, message: progress.message,
-                    counts: ["predictions": progress.counts.total, "pending": progress.counts.pending, "completed": progress.counts.completed,
-                             "failed": progress.counts.failed, "low": progress.counts.low, "medium": progress.counts.medium,
-                             "high": progress.counts.high],
-                    at: Date())), ownerId: owner)
-            }
+            try await publish(
+                id, applied: try await pipeline.apply(progress, configId: id),
+                builds: progress.predicted.isEmpty ? nil : .buildPredicted(.init(repoId: id, builds: progress.predicted, at: Date())),
+                status: progress.phase.rawValue, message: progress.message,
+                counts: ["predictions": progress.counts.total, "pending": progress.counts.pending, "completed": progress.counts.completed,
+                         "failed": progress.counts.failed, "low": progress.counts.low, "medium": progress.counts.medium,
+                         "high": progress.counts.high])
             return Empty()
         }
         methods.register(GatewayMethods.sourceProgress) { source, _ in

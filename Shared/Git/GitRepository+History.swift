@@ -232,12 +232,9 @@ public struct GitTreeEntry: Sendable, Equatable {
 extension GitRepository {
     /// The id of a commit's root tree.
     public func treeID(ofCommit sha: String) throws -> String {
-        var oid = try Self.oid(sha)
-        var commit: OpaquePointer?
-        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "look up \(sha)")
-        defer { git_commit_free(commit) }
-        guard let tree = git_commit_tree_id(commit) else { throw GitError(code: -1, message: "no tree", operation: "tree of \(sha)") }
-        return Self.string(tree.pointee)
+        let tree = try tree(of: sha)
+        defer { git_tree_free(tree) }
+        return Self.string(git_tree_id(tree).pointee)
     }
 
     /// The entries of one tree object (not recursive): subtrees are named by their ids, which
