@@ -45,6 +45,23 @@ public struct FeatureSelection: Sendable {
     public let dagVersion: String
 
     public var names: [String] { features.map(\.definition.name) }
+
+    /// The selection as the contract states it, with what its pipeline must ingest.
+    public var resolved: ResolvedFeatureSelection {
+        var ingestion: Set<IngestionResource> = [.gitHistory]
+        for resource in resources {
+            switch resource {
+            case .gitHistory: ingestion.insert(.gitHistory)
+            case .gitWorktree: ingestion.insert(.gitWorktree)
+            case .buildLogs: ingestion.insert(.buildLogs)
+            // Fetched from GitHub's API while extracting, not ingested.
+            case .githubAPI: break
+            }
+        }
+        return ResolvedFeatureSelection(
+            requested: requested, features: names, resources: resources.map(\.rawValue),
+            ingestion: IngestionResource.allCases.filter(ingestion.contains), dagVersion: dagVersion)
+    }
 }
 
 /// The feature DAG: every feature declared once, in an order where dependencies come first.

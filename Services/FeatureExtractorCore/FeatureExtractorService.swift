@@ -76,6 +76,15 @@ public enum FeatureExtractorService {
         methods.register(FeatureMethods.catalogue) { _, _ in
             FeatureCatalogueText(json: catalogue)
         }
+        methods.register(FeatureMethods.resolve) { params, _ in
+            let selection: FeatureSelection
+            do {
+                selection = try dag.select(params.selection)
+            } catch {
+                throw RPCError(.invalidInput, "Invalid feature selection", reason: "\(error)")
+            }
+            return selection.resolved
+        }
         methods.register(FeatureMethods.forget) { params, _ in
             FeatureForgetResult(vectorsDeleted: try await store.forget(pipelineId: params.pipelineId))
         }

@@ -24,7 +24,8 @@ public struct ModelPipelineService: Sendable {
     /// The job that hands a fetched repository's builds to the ingestor.
     static let startIngestionJob = JobKind<StartIngestion>("gateway.startIngestion")
     static let jobKinds = [startIngestionJob.erased]
-    /// What the model pipeline needs of each build: its commit's history and its logs.
+    /// What the model pipeline needs of each build when the import selects no features (the whole
+    /// catalogue): its commit's history and its logs.
     public static let modelResources: [IngestionResource] = [.gitHistory, .buildLogs]
 
     struct StartIngestion: Codable, Sendable {
@@ -47,6 +48,14 @@ public struct ModelPipelineService: Sendable {
             if let max = request.options.maxBuilds, max < 1 { throw RepositoryConfigError.invalid(index: index, reason: "maxBuilds must be at least 1") }
             if let days = request.options.sinceDays, days < 1 { throw RepositoryConfigError.invalid(index: index, reason: "sinceDays must be at least 1") }
         }
+        for (index, request) in requests.enumerated() {
+            guard let selection = request.options.features else { continue }
+            do {
+                _ = try await resolve(selection)
+            } catch RPCClientError.remote(let error) where error.kind == .invalidInput {
+                throw RepositoryConfigError.invalid(index: index, reason: "features: \(error.data?.reason ?? error.message)")
+            }
+        }
         let names = requests.map { $0.fullName.lowercased() }
         if Set(names).count != names.count {
             throw RepositoryConfigError.duplicate(Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.map(\.key))
@@ -68,6 +77,11 @@ public struct ModelPipelineService: Sendable {
             if let configError = error.closureError as? RepositoryConfigError { throw configError }
             throw error
         }
+    }
+
+    /// A feature selection as the feature-extractor, which owns the catalogue, resolves it.
+    func resolve(_ selection: [String]) async throws -> ResolvedFeatureSelection {
+        try await directory.client(for: .featureExtractor).call(FeatureMethods.resolve, FeatureSelectionParams(selection: selection))
     }
 
     /// Queues a sync of a config; false when the user has no such config.
@@ -180,7 +194,8 @@ public struct ModelPipelineService: Sendable {
                 // The config has been fetched (processing follows an ingestion), so it knows its repository.
                 guard let repository = config.repository else { continue }
                 let request = ProcessFeaturesRequest(
-                    pipelineId: String(config.id), githubId: repository.githubId, fullName: repository.fullName, selection: [],
+                    pipelineId: String(config.id), githubId: repository.githubId, fullName: repository.fullName,
+                    selection: config.options.features ?? [],
                     requestId: "\(config.id)-\(UUID().uuidString)")
                 try await Outbox.enqueue(
                     to: .featureExtractor, FeatureMethods.process, request, key: "process-request:\(request.requestId)", queue: queue, on: connection)
@@ -211,6 +226,10 @@ public struct ModelPipelineService: Sendable {
         guard let config = try await store.get(id: job.configId, ownerId: nil), let repository = config.repository else { return }
         let warehouse = directory.client(for: .sourceValidator)
         let ingestor = directory.client(for: .ingestor)
+        // Exactly what the selected features need (a feature-extractor that is down fails the job,
+        // which is retried).
+        var resources = Self.modelResources
+        if let selection = config.options.features { resources = try await resolve(selection).ingestion }
         var before: Int64?
         var total = 0
         repeat {
@@ -219,7 +238,7 @@ public struct ModelPipelineService: Sendable {
             let builds = page.builds.map { IngestionBuild(runId: $0.runId, headSha: $0.headSha, event: $0.event, createdAt: $0.createdAt) }
             _ = try await ingestor.call(IngestionMethods.start, IngestionRequest(
                 pipelineId: String(config.id), fullName: repository.fullName, githubId: repository.githubId,
-                resources: Self.modelResources, builds: builds))
+                resources: resources, builds: builds))
             total += builds.count
             before = page.builds.last?.runId
         } while true

@@ -21,6 +21,7 @@ struct RepositoryController: Sendable {
             var excludeBots: Bool?
             var onlyWithLogs: Bool?
             var autoProcess: Bool?
+            var features: [String]?
         }
         var repositories: [Item]
     }
@@ -235,7 +236,7 @@ struct RepositoryController: Sendable {
         do {
             body = try await request.decode(as: ImportRequest.self, context: context)
         } catch {
-            throw APIError.badRequest("invalid_body", "expected {\"repositories\": [{\"fullName\": \"owner/name\", \"ciProvider\"?, \"maxBuilds\"?, \"sinceDays\"?, \"syncUntilExisting\"?, \"excludeBots\"?, \"onlyWithLogs\"?}]}: \(error)")
+            throw APIError.badRequest("invalid_body", "expected {\"repositories\": [{\"fullName\": \"owner/name\", \"ciProvider\"?, \"maxBuilds\"?, \"sinceDays\"?, \"syncUntilExisting\"?, \"excludeBots\"?, \"onlyWithLogs\"?, \"autoProcess\"?, \"features\"?}]}: \(error)")
         }
         guard !body.repositories.isEmpty, body.repositories.count <= 500 else {
             throw APIError.badRequest("invalid_body", "send 1 to 500 repositories")
@@ -244,7 +245,7 @@ struct RepositoryController: Sendable {
             (item.fullName.trimmingCharacters(in: .whitespaces), ImportOptions(
                 ciProvider: item.ciProvider ?? .githubActions, maxBuilds: item.maxBuilds, sinceDays: item.sinceDays,
                 syncUntilExisting: item.syncUntilExisting ?? false, excludeBots: item.excludeBots ?? false,
-                onlyWithLogs: item.onlyWithLogs ?? false, autoProcess: item.autoProcess ?? false))
+                onlyWithLogs: item.onlyWithLogs ?? false, autoProcess: item.autoProcess ?? false, features: item.features))
         }
         do {
             return EditedResponse(status: .accepted, response: try await pipeline.create(ownerId: context.user.id, requests: requests))

@@ -16,6 +16,10 @@ public enum FeatureMethods {
         "features.catalogue",
         summary: "The feature catalogue (every declared feature: category, type, dependencies, resources, definition, source, pre/post-build) as the JSON document contracts/features.json holds."
     )
+    public static let resolve = RPCMethod<FeatureSelectionParams, ResolvedFeatureSelection>(
+        "features.resolve",
+        summary: "Expands a feature selection (names and wildcards) with its dependencies and derives what must be ingested for it; an unknown name or a pattern that matches nothing is invalid input."
+    )
     public static let forget = RPCMethod<FeaturePipelineParams, FeatureForgetResult>(
         "features.forget",
         summary: "Deletes a pipeline's vectors and checkpoint (its record was deleted)."
@@ -162,6 +166,37 @@ public struct FeatureVectorPage: Codable, Sendable, Equatable {
     public init(counts: ExtractionCounts, vectors: [FeatureVectorRecord]) {
         self.counts = counts
         self.vectors = vectors
+    }
+}
+
+/// A feature selection to resolve: names and wildcards (`git_*`, `tr_prev_*`, `*`).
+public struct FeatureSelectionParams: Codable, Sendable, Equatable {
+    public var selection: [String]
+
+    public init(selection: [String]) {
+        self.selection = selection
+    }
+}
+
+/// A selection as the DAG resolves it.
+public struct ResolvedFeatureSelection: Codable, Sendable, Equatable {
+    /// The names asked for, wildcards expanded.
+    public var requested: [String]
+    /// Those and every feature they depend on, in evaluation order.
+    public var features: [String]
+    /// What the features need (`git_history`, `git_worktree`, `build_logs`, `github_api`).
+    public var resources: [String]
+    /// What a pipeline extracting them asks the ingestor for: the ingested resources among
+    /// ``resources``, and always `git_history` (a build's effective commit is found in the clone).
+    public var ingestion: [IngestionResource]
+    public var dagVersion: String
+
+    public init(requested: [String], features: [String], resources: [String], ingestion: [IngestionResource], dagVersion: String) {
+        self.requested = requested
+        self.features = features
+        self.resources = resources
+        self.ingestion = ingestion
+        self.dagVersion = dagVersion
     }
 }
 

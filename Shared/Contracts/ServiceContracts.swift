@@ -33,6 +33,7 @@ public enum ServiceContracts {
             methods.append(FeatureMethods.vectors.descriptor)
             methods.append(FeatureMethods.reprocessFailed.descriptor)
             methods.append(FeatureMethods.catalogue.descriptor)
+            methods.append(FeatureMethods.resolve.descriptor)
             methods.append(FeatureMethods.forget.descriptor)
             methods.append(FeatureMethods.backfillScanMetrics.descriptor)
         case .scannerBridge:

@@ -21,10 +21,13 @@ public struct ImportOptions: Codable, Sendable, Equatable {
     public var onlyWithLogs: Bool?
     /// Start feature extraction by itself when the ingestion ends (nil means false).
     public var autoProcess: Bool?
+    /// The features to extract (names and wildcards); nil means the whole catalogue. The
+    /// ingestion asks for exactly the resources they need.
+    public var features: [String]?
 
     public init(
         ciProvider: CIProvider = .githubActions, maxBuilds: Int? = nil, sinceDays: Int? = nil, syncUntilExisting: Bool = false,
-        excludeBots: Bool = false, onlyWithLogs: Bool = false, autoProcess: Bool = false
+        excludeBots: Bool = false, onlyWithLogs: Bool = false, autoProcess: Bool = false, features: [String]? = nil
     ) {
         self.ciProvider = ciProvider
         self.maxBuilds = maxBuilds
@@ -33,6 +36,7 @@ public struct ImportOptions: Codable, Sendable, Equatable {
         self.excludeBots = excludeBots
         self.onlyWithLogs = onlyWithLogs
         self.autoProcess = autoProcess
+        self.features = features
     }
 }
 

@@ -1,5 +1,6 @@
 import BuildRiskContracts
 import BuildRiskRPC
+import FeatureExtractorCore
 import Foundation
 import GatewayCore
 import GitHubSandboxCore
@@ -154,6 +155,57 @@ struct ProcessingTests {
                 try await waitUntil("the ingestor forgot the builds") {
                     try await ingestor.call(IngestionMethods.builds, IngestionBuildsParams(pipelineId: String(id), limit: 1)).counts.total == 0
                 }
+            }
+        }
+    }
+
+    /// An import that selects no features extracts the whole catalogue, and asks for what that needs.
+    @Test func theWholeCataloguesResourcesAreWhatAnImportWithoutASelectionIngests() throws {
+        #expect(try FeatureDAG.standard.select(["*"]).resolved.ingestion == ModelPipelineService.modelResources)
+    }
+
+    /// An import that selects features asks the ingestor for exactly what they need and extracts
+    /// only them and their dependencies; a selection the catalogue cannot meet is refused and
+    /// writes nothing. (From contracts/features.json: `gh_event` needs nothing, and
+    /// `git_num_all_built_commits` the git history through its dependency `git_all_built_commits`.)
+    @Test func anImportsFeatureSelectionDecidesWhatIsIngestedAndExtracted() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/lean", 40)]) { _, baseURL in
+            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor].map {
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+            }
+            try await withServices(runtimes) {
+                for (selection, reason) in [(#"["nope_*"]"#, "no feature matches nope_*"), (#"[]"#, "select at least one feature")] {
+                    let refused = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/lean","features":"# + selection + "}]}")
+                    #expect(refused.status == 400, "\(refused.text)")
+                    #expect(refused.text.contains(reason), "\(refused.text)")
+                }
+                let listed = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos", token: TestEnvironment.adminToken)
+                #expect((try JSONSerialization.jsonObject(with: listed.body) as? [Any])?.isEmpty == true, "a refused import writes nothing: \(listed.text)")
+
+                let created = try await imports.importRepositories(
+                    cluster, #"{"repositories":[{"fullName":"acme/lean","autoProcess":true,"features":["gh_event","git_num_all_built_commits"]}]}"#)
+                #expect(created.status == 202, "\(created.text)")
+                let id = try #require(try JSONDecoder().decode([IngestionTests.IDOnly].self, from: created.body).first?.id)
+                _ = try await waitForProcessing(cluster, id, after: 0)
+
+                // The logs were never asked for: every build was ingested with its git history only.
+                let (_, records) = try await ingestion.importBuilds(cluster, id)
+                #expect(!records.isEmpty)
+                for record in records {
+                    let asked = record.resources.filter { $0.status != .skipped }.map(\.resource)
+                    #expect(asked == [.gitHistory], "run \(record.runId): \(record.resources)")
+                }
+                let page = try await trainingBuilds(cluster, id)
+                #expect(page.builds.count == records.count)
+                var names: Set<String> = []
+                for build in page.builds {
+                    #expect(build.missingResources.isEmpty, "run \(build.runId) misses \(build.missingResources)")
+                    names.formUnion(try await features(cluster, id, build.runId).keys)
+                }
+                #expect(names.contains("gh_event") && names.contains("git_num_all_built_commits"), "\(names.sorted())")
+                #expect(names.isSubset(of: ["gh_event", "git_num_all_built_commits", "git_all_built_commits"]), "\(names.sorted())")
             }
         }
     }
