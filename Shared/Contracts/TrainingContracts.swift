@@ -269,12 +269,15 @@ public struct TrainingJobRecord: Codable, Sendable, Equatable {
     public var createdAt: String
     public var startedAt: String?
     public var finishedAt: String?
+    /// The schedule that queued it, for its due time `scheduledFor`.
+    public var scheduleId: Int64?
+    public var scheduledFor: String?
 
     public init(
         id: Int64, modelName: String, kind: String, status: TrainingJobStatus, priority: TrainingPriority, parameters: TrainingParameters,
         data: TrainingDataSpec, baseVersion: Int?, progress: Double, phase: String?, estimatedSeconds: Double, latest: RoundLoss?,
         error: String?, retryOf: Int64?, createdBy: Int64, modelVersion: Int?, experimentId: Int64?, createdAt: String,
-        startedAt: String?, finishedAt: String?
+        startedAt: String?, finishedAt: String?, scheduleId: Int64? = nil, scheduledFor: String? = nil
     ) {
         self.id = id
         self.modelName = modelName
@@ -296,6 +299,8 @@ public struct TrainingJobRecord: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
+        self.scheduleId = scheduleId
+        self.scheduledFor = scheduledFor
     }
 }
 
