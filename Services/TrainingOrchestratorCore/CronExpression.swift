@@ -5,7 +5,7 @@ import Foundation
 /// field's end), or a comma-separated list of those; months and days of the week also by their
 /// three-letter English names; day of week 0 or 7 is Sunday. As in Vixie cron (and POSIX), when
 /// both day of month and day of week are restricted (neither starts with `*`), a day matches
-/// when either does.
+/// when either does; otherwise it must match both.
 public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     public let description: String
     let minutes: Set<Int>
@@ -140,12 +140,10 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     private func matchesDay(dayOfMonth: Int, weekday: Int) -> Bool {
-        switch (daysRestricted, weekdaysRestricted) {
-        case (true, true): days.contains(dayOfMonth) || weekdays.contains(weekday)
-        case (true, false): days.contains(dayOfMonth)
-        case (false, true): weekdays.contains(weekday)
-        case (false, false): true
-        }
+        // Vixie cron's rule: either field starting with `*` ("*/10" too) makes it "both", else "either".
+        daysRestricted && weekdaysRestricted
+            ? days.contains(dayOfMonth) || weekdays.contains(weekday)
+            : days.contains(dayOfMonth) && weekdays.contains(weekday)
     }
 
     /// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days).
