@@ -271,6 +271,29 @@ struct TrainingTests {
                 let bestScore = trials.compactMap(\.metrics.validation.rocAUC).max()
                 #expect(registered.first?.metrics.validation.rocAUC == bestScore)
                 #expect(try await versions(cluster).first { $0.version == 3 }?.parameters == registered.first?.parameters)
+
+                // Successive halving: 4 configurations on 2 rounds, the better 2 on 4, the best on the job's 8;
+                // every training an experiment, the last one registered.
+                for body in [
+                    #"{"parameters":{"kind":"logistic_regression","search":{"trials":4,"strategy":"successive_halving","dimensions":[{"name":"l2","type":"float","min":0,"max":1}]}},"repositoryIds":[\#(repoId)]}"#,
+                    #"{"parameters":{"kind":"xgboost","search":{"trials":4,"strategy":"successive_halving","dimensions":[{"name":"rounds","type":"int","min":2,"max":9}]}},"repositoryIds":[\#(repoId)]}"#,
+                ] {
+                    let answer = try await call(cluster, .POST, "/training/jobs", body: body)
+                    #expect(answer.status == 400 && answer.text.contains("successive_halving"), "\(answer.status) \(answer.text)")
+                }
+                let halving = try await waitForEnd(cluster, try await start(cluster, #"{"parameters":{"kind":"xgboost","rounds":8,"bootstrapModels":0,"search":{"trials":4,"strategy":"successive_halving","dimensions":[{"name":"maxDepth","type":"categorical","values":[2,4]},{"name":"learningRate","type":"float","min":0.1,"max":0.5}]}},"repositoryIds":[\#(repoId)]}"#).id)
+                #expect(halving.status == .completed && halving.modelVersion == 4, "\(halving.error ?? "")")
+                let rungs = try HTTPHelpers.decoder.decode([ExperimentRecord].self, from: try await call(cluster, .GET, "/experiments?modelName=build-risk").body)
+                    .filter { $0.jobId == halving.id }
+                #expect(rungs.compactMap(\.parameters.rounds).sorted() == [2, 2, 2, 2, 4, 4, 8])
+                let kept = try #require(rungs.first { $0.parameters.rounds == 8 })
+                #expect(kept.modelVersion == 4 && kept.id == halving.experimentId)
+                // The one kept was among the better half of the rung before it, on validation.
+                let secondRung = rungs.filter { $0.parameters.rounds == 4 }
+                var keptAt4 = kept.parameters
+                keptAt4.rounds = 4
+                let atFour = try #require(secondRung.first { $0.parameters == keptAt4 })
+                #expect(secondRung.allSatisfy { ($0.metrics.validation.rocAUC ?? -1) <= (atFour.metrics.validation.rocAUC ?? -1) })
             }
         }
     }
@@ -282,13 +305,24 @@ struct TrainingTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         let logger = TestEnvironment.logger
-        let client = RPCClient(
-            httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.trainingOrchestrator), token: TestEnvironment.tokens.token(for: .gateway))
+        // A client per start: a connection to a stopped replica's server could still be answered by it.
+        @Sendable func withOrchestrator<T: Sendable>(_ body: @Sendable (RPCClient) async throws -> T) async throws -> T {
+            let httpClient = try makeTestHTTPClient()
+            let client = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.trainingOrchestrator), token: TestEnvironment.tokens.token(for: .gateway))
+            do {
+                let result = try await body(client)
+                try await httpClient.shutdown()
+                return result
+            } catch {
+                try? await httpClient.shutdown()
+                throw error
+            }
+        }
         let data = TrainingDataSpec(repositories: [TrainingRepository(pipelineId: "1", fullName: "acme/nowhere")])
         @Sendable func create(_ cron: String) -> CreateTrainingScheduleParams {
             CreateTrainingScheduleParams(cron: cron, modelName: "hourly", parameters: TrainingParameters(kind: "logistic_regression"), data: data, createdBy: 7)
         }
-        let schedule = try await withServices([try makeRuntime(.trainingOrchestrator, in: cluster)]) {
+        let schedule = try await withServices([try makeRuntime(.trainingOrchestrator, in: cluster)]) { try await withOrchestrator { client in
             for bad in ["0 * * *", "61 * * * *", "0 0 30 2 *"] {
                 let refused = await #expect(throws: RPCClientError.self) { try await client.call(TrainingScheduleMethods.create, create(bad)) }
                 if case .remote(let error)? = refused {
@@ -299,7 +333,7 @@ struct TrainingTests {
             }
             #expect(try await client.call(TrainingScheduleMethods.list, ListTrainingSchedulesParams()).isEmpty)
             return try await client.call(TrainingScheduleMethods.create, create("0 * * * *"))
-        }
+        } }
         #expect(schedule.nextDueAt.hasSuffix(":00:00.000Z"), "an hourly schedule is due on the hour: \(schedule.nextDueAt)")
 
         try await withClient(database.url(forSchema: "training_orchestrator")) { sql in
@@ -311,7 +345,7 @@ struct TrainingTests {
                 WHERE id = \(schedule.id) RETURNING extract(epoch FROM next_due_at)::double precision
                 """, logger: logger).collect().first?.decode(Double.self))
             let second = try makeRuntime(.trainingOrchestrator, in: cluster, overrides: ["TRAINING_ORCHESTRATOR_PORT": String(freePort())])
-            try await withServices([try makeRuntime(.trainingOrchestrator, in: cluster), second]) {
+            try await withServices([try makeRuntime(.trainingOrchestrator, in: cluster), second]) { try await withOrchestrator { client in
                 try await waitUntil("the schedule served its missed due time", timeout: .seconds(60)) {
                     (try? await client.call(TrainingScheduleMethods.list, ListTrainingSchedulesParams()))?.first?.lastJobId != nil
                 }
@@ -338,7 +372,7 @@ struct TrainingTests {
                 let job = try #require(jobs.first?.0)
                 let firstLine = try await client.call(TrainingMethods.logs, TrainingLogsParams(jobId: job)).first?.message ?? ""
                 #expect(firstLine.contains("queued by schedule \(schedule.id)") && firstLine.contains("\(skipped) later due times passed"), "\(firstLine)")
-            }
+            } }
         }
     }
 
