@@ -73,10 +73,21 @@ struct TrainingSchedules: Sendable {
         }
     }
 
-    /// At start, arms every schedule that is not paused: a due time that passed while no replica
-    /// ran is served at once (one job); one whose tick is already queued queues nothing.
+    /// At start, every schedule that is not paused: a due time that passed while no replica ran is
+    /// served at once (one job), here rather than only by its tick, which may have gone dead after
+    /// its attempts and would hold the schedule for ever; a future one is armed (nothing new when
+    /// its tick is queued).
     func start() async throws {
+        let now = Date()
         for row in try await store.activeSchedules() {
+            if row.nextDueAt <= now {
+                do {
+                    try await fire(ScheduleTick(scheduleId: row.record.id, dueAt: Int64(row.nextDueAt.timeIntervalSince1970.rounded())))
+                    continue
+                } catch {
+                    logger.warning("a schedule's missed due time could not be served at start; its tick will", metadata: ["schedule": "\(row.record.id)", "error": "\(error)"])
+                }
+            }
             try await postgres.withConnection { try await arm(row.record.id, row.nextDueAt, on: $0) }
         }
     }
