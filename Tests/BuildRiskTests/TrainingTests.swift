@@ -116,6 +116,12 @@ struct TrainingTests {
                 #expect(try await schedules().map(\.paused) == [true])
                 let resumed = try await call(cluster, .POST, "/training/schedules/\(schedule.id)/resume")
                 #expect(try HTTPHelpers.decoder.decode(TrainingScheduleRecord.self, from: resumed.body).paused == false)
+                // Another user neither sees nor changes it.
+                let sam = try await call(cluster, .POST, "/users", body: #"{"username":"sam"}"#)
+                let samToken = try #require(try sam.json()["token"] as? String)
+                #expect(try await call(cluster, .GET, "/training/schedules", token: samToken).text == "[]")
+                #expect(try await call(cluster, .POST, "/training/schedules/\(schedule.id)/pause", token: samToken).status == 404)
+                #expect(try await call(cluster, .DELETE, "/training/schedules/\(schedule.id)", token: samToken).status == 404)
                 #expect(try await call(cluster, .DELETE, "/training/schedules/\(schedule.id)").status == 204)
                 #expect(try await call(cluster, .DELETE, "/training/schedules/\(schedule.id)").status == 404)
                 #expect(try await call(cluster, .POST, "/training/schedules/\(schedule.id)/pause").status == 404)
