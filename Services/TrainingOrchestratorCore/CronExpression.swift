@@ -109,18 +109,18 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     /// within eight years (only an expression that never matches).
     public func next(after date: Date) -> Date? {
         let start = Int64((date.timeIntervalSince1970 / 60).rounded(.down)) + 1
-        var day = start.floorDiv(1440)
+        var day = Int64((Double(start) / 1440).rounded(.down))
         var minuteOfDay = Int(start - day * 1440)
         let lastDay = day + 8 * 366
         while day <= lastDay {
-            let (year, month, dayOfMonth) = Self.civil(fromDays: day)
+            let (year, month, dayOfMonth, weekday) = Self.civil(fromDays: day)
             guard months.contains(month) else {
                 // Straight to the first of the next month.
                 day += Int64(Self.daysIn(month: month, year: year) - dayOfMonth + 1)
                 minuteOfDay = 0
                 continue
             }
-            guard matchesDay(dayOfMonth: dayOfMonth, weekday: Self.weekday(ofDays: day)) else {
+            guard matchesDay(dayOfMonth: dayOfMonth, weekday: weekday) else {
                 day += 1
                 minuteOfDay = 0
                 continue
@@ -146,23 +146,16 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
             : days.contains(dayOfMonth) && weekdays.contains(weekday)
     }
 
-    /// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-    static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = z.floorDiv(146_097)
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (Int(year), Int(month), Int(day))
-    }
+    private static let utc: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!  // a constant identifier
+        return calendar
+    }()
 
-    /// 0 (Sunday) … 6; 1970-01-01 was a Thursday.
-    static func weekday(ofDays days: Int64) -> Int {
-        Int((days + 4).floorMod(7))
+    /// Year, month, day and weekday (0 Sunday … 6) of a count of days since 1970-01-01.
+    static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int, weekday: Int) {
+        let parts = utc.dateComponents([.year, .month, .day, .weekday], from: Date(timeIntervalSince1970: TimeInterval(days * 86_400)))
+        return (parts.year ?? 1970, parts.month ?? 1, parts.day ?? 1, (parts.weekday ?? 1) - 1)
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
@@ -171,16 +164,5 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         case 4, 6, 9, 11: 30
         default: 31
         }
-    }
-}
-
-extension Int64 {
-    fileprivate func floorDiv(_ divisor: Int64) -> Int64 {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
-    }
-
-    fileprivate func floorMod(_ divisor: Int64) -> Int64 {
-        self - floorDiv(divisor) * divisor
     }
 }
