@@ -29,3 +29,4 @@ extension TrainingStats: ResponseEncodable {}
 extension ModelVersionRecord: ResponseEncodable {}
 extension ActiveModelAnswer: ResponseEncodable {}
 extension ExperimentRecord: ResponseEncodable {}
+extension TrainingScheduleRecord: ResponseEncodable {}

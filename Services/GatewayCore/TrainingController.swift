@@ -17,6 +17,11 @@ struct TrainingController: Sendable {
         api.delete("/training/jobs/{id}", use: cancel)
         api.post("/training/jobs/{id}/retry", use: retry)
         api.get("/training/jobs/{id}/logs", use: logs)
+        api.post("/training/schedules", use: createSchedule)
+        api.get("/training/schedules", use: listSchedules)
+        api.delete("/training/schedules/{id}", use: deleteSchedule)
+        api.post("/training/schedules/{id}/pause", use: pauseSchedule)
+        api.post("/training/schedules/{id}/resume", use: resumeSchedule)
     }
 
     struct StartBody: Decodable {
@@ -36,22 +41,28 @@ struct TrainingController: Sendable {
                 "invalid_body",
                 "expected {\"modelName\"?, \"parameters\": {\"kind\": \"xgboost\"|\"logistic_regression\", \"rounds\"?, …}, \"repositoryIds\": [id], \"priority\"?: \"urgent\"|\"high\"|\"normal\"|\"low\", \"baseVersion\"?}: \(error)")
         }
-        guard !body.repositoryIds.isEmpty, body.repositoryIds.count <= 100, Set(body.repositoryIds).count == body.repositoryIds.count else {
+        let data = try await trainingData(body.repositoryIds, context: context)
+        let params = StartTrainingParams(
+            modelName: body.modelName ?? ModelNames.standard, parameters: body.parameters, data: data,
+            priority: body.priority ?? .normal, baseVersion: body.baseVersion, createdBy: context.user.id)
+        let job = try await orchestrator { try await $0.call(TrainingMethods.start, params) }
+        return EditedResponse(status: .created, response: job)
+    }
+
+    /// The repositories a training reads: 1 to 100, each one the caller may see, with extracted features.
+    func trainingData(_ repositoryIds: [Int64], context: AuthenticatedContext) async throws -> TrainingDataSpec {
+        guard !repositoryIds.isEmpty, repositoryIds.count <= 100, Set(repositoryIds).count == repositoryIds.count else {
             throw APIError.badRequest("invalid_body", "repositoryIds names 1 to 100 different repositories")
         }
         var data: [TrainingRepository] = []
-        for id in body.repositoryIds {
+        for id in repositoryIds {
             guard let config = try await repositories.get(id: id, ownerId: context.visibility) else { throw APIError.notFound("no repository \(id)") }
             guard config.processing != nil else {
                 throw APIError.conflict("not_processed", "repository \(id) (\(config.fullName)) has no extracted features yet")
             }
             data.append(TrainingRepository(pipelineId: String(id), fullName: config.fullName))
         }
-        let params = StartTrainingParams(
-            modelName: body.modelName ?? ModelNames.standard, parameters: body.parameters, data: TrainingDataSpec(repositories: data),
-            priority: body.priority ?? .normal, baseVersion: body.baseVersion, createdBy: context.user.id)
-        let job = try await orchestrator { try await $0.call(TrainingMethods.start, params) }
-        return EditedResponse(status: .created, response: job)
+        return TrainingDataSpec(repositories: data)
     }
 
     @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> TrainingJobPage {

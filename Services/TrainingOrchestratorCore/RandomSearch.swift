@@ -14,6 +14,14 @@ enum RandomSearch {
         guard !space.dimensions.isEmpty, Set(space.dimensions.map(\.name)).count == space.dimensions.count else {
             throw TrainingDataError("search.dimensions names one or more different parameters")
         }
+        if space.strategy == .successiveHalving {
+            guard parameters.kind == "xgboost" else {
+                throw TrainingDataError("search.strategy successive_halving spends boosting rounds: it needs kind xgboost")
+            }
+            guard !space.dimensions.contains(where: { $0.name == "rounds" }) else {
+                throw TrainingDataError("search.strategy successive_halving sets the rounds itself (up to the job's rounds): 'rounds' cannot be a dimension")
+            }
+        }
         for dimension in space.dimensions {
             guard searchable.contains(dimension.name) else {
                 throw TrainingDataError("search.dimensions: '\(dimension.name)' is not one of \(searchable.joined(separator: ", "))")

@@ -34,7 +34,7 @@ public enum TrainingOrchestratorService {
         // slots does (below), so a replica never runs more trainings than its cores can carry.
         ServiceDefinition(
             service: .trainingOrchestrator, settings: TrainingOrchestratorSettings.settings, migrations: TrainingPostgresStore.migrations,
-            jobKinds: [TrainingRetention.job.erased]
+            jobKinds: [TrainingRetention.job.erased, TrainingSchedules.tick.erased]
         ) { environment in
             let workers = try TrainingOrchestratorSettings.workers.read(environment.configuration.environment)
             let store = TrainingPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
@@ -48,6 +48,7 @@ public enum TrainingOrchestratorService {
                 store: store, registry: registry, postgres: environment.postgres, queue: environment.queue,
                 dataSource: makeDataSource?(environment) ?? FeatureVectorDataSource(directory: environment.directory), logger: environment.logger)
             let jobs = TrainingJobs(store: store, registry: registry, postgres: environment.postgres, queue: environment.queue, logger: environment.logger)
+            let schedules = TrainingSchedules(store: store, jobs: jobs, postgres: environment.postgres, queue: environment.queue, logger: environment.logger)
 
             var methods = RPCDispatcher()
             methods.register(RegistryMethods.active) { params, _ in
@@ -130,6 +131,20 @@ public enum TrainingOrchestratorService {
                 return ids.map { byId[$0]! }  // every id was found just above
             }
 
+            methods.register(TrainingScheduleMethods.create) { params, _ in
+                try await refusals { try await schedules.create(params) }
+            }
+            methods.register(TrainingScheduleMethods.list) { params, _ in
+                try await store.schedules(modelName: params.modelName, ownerId: params.ownerId)
+            }
+            methods.register(TrainingScheduleMethods.delete) { params, _ in
+                try await refusals { try await schedules.delete(params) }
+                return Empty()
+            }
+            methods.register(TrainingScheduleMethods.setPaused) { params, _ in
+                try await refusals { try await schedules.setPaused(params) }
+            }
+
             var trainingHandlers = JobHandlers()
             trainingHandlers.register(TrainingRunner.runJob, backoff: Backoff(base: .seconds(5), cap: .seconds(60))) { payload, _ in
                 try await runner.run(payload)
@@ -146,7 +161,13 @@ public enum TrainingOrchestratorService {
                 })
             var handlers = JobHandlers()
             handlers.register(TrainingRetention.job) { run, _ in try await retention.run(run) }
-            return ServiceAssembly(methods: methods, jobs: handlers, services: [trainingWorker], afterMigrations: { try await retention.start() })
+            handlers.register(TrainingSchedules.tick) { tick, _ in try await schedules.fire(tick) }
+            return ServiceAssembly(
+                methods: methods, jobs: handlers, services: [trainingWorker],
+                afterMigrations: {
+                    try await retention.start()
+                    try await schedules.start()
+                })
         }
     }
 
@@ -193,6 +214,22 @@ struct TrainingJobs: Sendable {
     let logger: Logger
 
     func start(_ params: StartTrainingParams, retryOf: Int64?) async throws -> TrainingJobRecord {
+        try await validate(params)
+        let estimate = try await estimate(params.parameters)
+        // The answer is the job as created (queued): a worker may claim it the moment this commits.
+        let job = try await postgres.withTransaction(logger: logger) { connection in
+            let id = try await queueJob(
+                params, estimatedSeconds: estimate, retryOf: retryOf, note: retryOf.map { "queued (a retry of job \($0))" } ?? "queued",
+                on: connection)
+            return try await store.job(id, on: connection)
+        }
+        guard let job else { throw StoreError.notWritten("training job") }
+        return job
+    }
+
+    /// Refuses, with the reason, a request that could not train: a bad name, parameters or
+    /// search space, no repositories, a base version that is missing or not XGBoost.
+    func validate(_ params: StartTrainingParams) async throws {
         guard ModelNames.isValid(params.modelName) else {
             throw TrainingRefusal.invalid("modelName must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit")
         }
@@ -210,18 +247,23 @@ struct TrainingJobs: Sendable {
             }
             guard ref.kind == "xgboost" else { throw TrainingRefusal.invalid("base version \(base) is not an XGBoost model") }
         }
-        let estimate = TrainingParametersMapping.estimate(params.parameters, recent: try await store.recentDurations(kind: params.parameters.kind))
-        // The answer is the job as created (queued): a worker may claim it the moment this commits.
-        let job = try await postgres.withTransaction(logger: logger) { connection in
-            let id = try await store.insertJob(params, estimatedSeconds: estimate, retryOf: retryOf, on: connection)
-            try await store.log(id, "info", retryOf.map { "queued (a retry of job \($0))" } ?? "queued", on: connection)
-            try await queue.enqueue(
-                TrainingRunner.runJob, TrainingRun(jobId: id),
-                options: JobOptions(priority: TrainingOrchestratorService.queuePriority(params.priority), maxAttempts: 3), on: connection)
-            return try await store.job(id, on: connection)
-        }
-        guard let job else { throw StoreError.notWritten("training job") }
-        return job
+    }
+
+    func estimate(_ parameters: TrainingParameters) async throws -> Double {
+        TrainingParametersMapping.estimate(parameters, recent: try await store.recentDurations(kind: parameters.kind))
+    }
+
+    /// The job's row, its first log line and its entry in the queue, on the caller's transaction.
+    func queueJob(
+        _ params: StartTrainingParams, estimatedSeconds: Double, retryOf: Int64?, scheduled: (id: Int64, dueAt: Date)? = nil, note: String,
+        on connection: PostgresConnection
+    ) async throws -> Int64 {
+        let id = try await store.insertJob(params, estimatedSeconds: estimatedSeconds, retryOf: retryOf, scheduled: scheduled, on: connection)
+        try await store.log(id, "info", note, on: connection)
+        try await queue.enqueue(
+            TrainingRunner.runJob, TrainingRun(jobId: id),
+            options: JobOptions(priority: TrainingOrchestratorService.queuePriority(params.priority), maxAttempts: 3), on: connection)
+        return id
     }
 
     func cancel(_ ref: TrainingJobRef) async throws -> TrainingJobRecord {

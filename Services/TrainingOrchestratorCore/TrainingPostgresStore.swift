@@ -109,13 +109,34 @@ public struct TrainingPostgresStore: Sendable {
                 FOREIGN KEY (model_name, version) REFERENCES {schema}.model_versions (model_name, version) ON DELETE CASCADE
             )
             """,
-        ])
+        ]),
+        Migration(version: 101, name: "training_schedules", statements: [
+            """
+            CREATE TABLE {schema}.training_schedules (
+                id bigserial PRIMARY KEY,
+                cron text NOT NULL,
+                model_name text NOT NULL,
+                parameters jsonb NOT NULL,
+                data_spec jsonb NOT NULL,
+                priority text NOT NULL CHECK (priority IN ('urgent', 'high', 'normal', 'low')),
+                paused boolean NOT NULL DEFAULT false,
+                next_due_at timestamptz NOT NULL,
+                last_due_at timestamptz,
+                last_job_id bigint,
+                created_by bigint NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "ALTER TABLE {schema}.training_jobs ADD COLUMN schedule_id bigint, ADD COLUMN scheduled_for timestamptz",
+            // A second guard beside the schedule's row lock: one job per (schedule, due time).
+            "CREATE UNIQUE INDEX training_jobs_schedule_due ON {schema}.training_jobs (schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL",
+        ]),
     ]
 
     // MARK: Jobs
 
     /// A timestamp column as ISO 8601 text in UTC.
-    private static func iso(_ column: String) -> String {
+    static func iso(_ column: String) -> String {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
     }
 
@@ -123,7 +144,7 @@ public struct TrainingPostgresStore: Sendable {
         """
         id, model_name, kind, status, priority, parameters::text, data_spec::text, base_version, progress, phase, latest::text,
         estimated_seconds, error, retry_of, created_by, model_version, experiment_id, \(Self.iso("created_at")),
-        \(Self.iso("started_at")), \(Self.iso("finished_at"))
+        \(Self.iso("started_at")), \(Self.iso("finished_at")), schedule_id, \(Self.iso("scheduled_for"))
         """
     }
 
@@ -143,21 +164,26 @@ public struct TrainingPostgresStore: Sendable {
                 estimatedSeconds: try cells[11].decode(Double.self), latest: latest, error: try text(12),
                 retryOf: try cells[13].decode(Int64?.self), createdBy: try cells[14].decode(Int64.self),
                 modelVersion: try cells[15].decode(Int?.self), experimentId: try cells[16].decode(Int64?.self),
-                createdAt: try cells[17].decode(String.self), startedAt: try text(18), finishedAt: try text(19)))
+                createdAt: try cells[17].decode(String.self), startedAt: try text(18), finishedAt: try text(19),
+                scheduleId: try cells[20].decode(Int64?.self), scheduledFor: try text(21)))
         }
         return jobs
     }
 
-    /// Inserts a queued job on `connection`; returns its id.
-    func insertJob(_ params: StartTrainingParams, estimatedSeconds: Double, retryOf: Int64?, on connection: PostgresConnection) async throws -> Int64 {
+    /// Inserts a queued job on `connection`; returns its id. `scheduled` names the schedule that
+    /// queues it and the due time it is for.
+    func insertJob(
+        _ params: StartTrainingParams, estimatedSeconds: Double, retryOf: Int64?, scheduled: (id: Int64, dueAt: Date)? = nil,
+        on connection: PostgresConnection
+    ) async throws -> Int64 {
         let parameters = String(decoding: try JSONEncoder().encode(params.parameters), as: UTF8.self)
         let data = String(decoding: try JSONEncoder().encode(params.data), as: UTF8.self)
         let rows = try await connection.query(
             """
             INSERT INTO \(unescaped: schema).training_jobs
-                (model_name, kind, priority, parameters, data_spec, base_version, estimated_seconds, retry_of, created_by)
+                (model_name, kind, priority, parameters, data_spec, base_version, estimated_seconds, retry_of, created_by, schedule_id, scheduled_for)
             VALUES (\(params.modelName), \(params.parameters.kind), \(params.priority.rawValue), \(parameters)::jsonb, \(data)::jsonb,
-                    \(params.baseVersion), \(estimatedSeconds), \(retryOf), \(params.createdBy))
+                    \(params.baseVersion), \(estimatedSeconds), \(retryOf), \(params.createdBy), \(scheduled?.id), \(scheduled?.dueAt))
             RETURNING id
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }

@@ -129,20 +129,26 @@ struct TrainingRunner: Sendable {
         if flag.isCancelled { throw CancellationError() }
 
         // The best trial is chosen on validation: the test rows stay unseen until its evaluation.
-        var best: (artifact: ModelArtifact, parameters: TrainingParameters, experimentId: Int64?, score: Double)?
-        for (index, parameters) in trials.enumerated() {
+        typealias Trial = (artifact: ModelArtifact, parameters: TrainingParameters, experimentId: Int64?, score: Double)
+        let halving = job.parameters.search?.strategy == .successiveHalving
+        let fullRounds = job.parameters.rounds ?? XGBoostParameters().rounds
+        let trainings = halving ? SuccessiveHalving.survivors(configurations: trials.count).reduce(0, +) : trials.count
+        var trained = 0
+        func trainTrial(_ parameters: TrainingParameters, _ label: String) async throws -> Trial {
             let configuration = try TrainingParametersMapping.configuration(parameters)
-            let share = 0.85 / Double(trials.count)
+            let share = 0.85 / Double(trainings)
+            let slot = Double(trained)
             let artifact = try await NIOThreadPool.singleton.runIfActive { [flag, base] in
                 try RiskModelTrainer.train(
                     configuration: configuration, training: data.training, validation: data.validation, test: data.test, base: base,
                     isCancelled: flag.check
                 ) { step in
                     progress.set(
-                        0.1 + share * (Double(index) + step.fraction), step.phase.rawValue,
+                        0.1 + share * (slot + step.fraction), step.phase.rawValue,
                         round: step.round.map { RoundLoss(round: $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) })
                 }
             }
+            trained += 1
             if flag.isCancelled { throw CancellationError() }
             let score = artifact.evaluation.validation.rocAUC ?? -1
             var experimentId: Int64?
@@ -154,9 +160,24 @@ struct TrainingRunner: Sendable {
                         version: nil, trainingSeconds: artifact.trainingSeconds, createdBy: job.createdBy, on: connection)
                 }
                 try await store.log(
-                    job.id, "info", "trial \(index + 1)/\(trials.count): \(RandomSearch.describe(parameters)); validation ROC AUC \(String(format: "%.4f", score))")
+                    job.id, "info", "\(label): \(RandomSearch.describe(parameters)); validation ROC AUC \(String(format: "%.4f", score))")
             }
-            if score > best?.score ?? -.infinity { best = (artifact, parameters, experimentId, score) }
+            return (artifact, parameters, experimentId, score)
+        }
+        var best: Trial?
+        if halving {
+            // Each rung's trainings are experiments; the last rung's one, on the job's rounds, is registered.
+            best = try await SuccessiveHalving.run(configurations: trials.count, fullRounds: fullRounds) { index, rounds in
+                var parameters = trials[index]
+                parameters.rounds = rounds
+                let trial = try await trainTrial(parameters, "configuration \(index + 1)/\(trials.count) on \(rounds) rounds")
+                return (trial.score, trial)
+            }?.trained
+        } else {
+            for (index, parameters) in trials.enumerated() {
+                let trial = try await trainTrial(parameters, "trial \(index + 1)/\(trials.count)")
+                if trial.score > best?.score ?? -.infinity { best = trial }
+            }
         }
         guard let best else { throw TrainingDataError("no trial was trained") }
         let artifact = best.artifact
@@ -292,7 +313,10 @@ enum TrainingParametersMapping {
     /// else a rough prior from the work asked (rounds or iterations, times the ensemble); times the
     /// trials of a search.
     static func estimate(_ parameters: TrainingParameters, recent: [Double]) -> Double {
-        let trials = Double(parameters.search?.trials ?? 1)
+        let fullRounds = parameters.rounds ?? XGBoostParameters().rounds
+        let trials = parameters.search.map {
+            $0.strategy == .successiveHalving ? SuccessiveHalving.work(configurations: $0.trials, fullRounds: fullRounds) : Double($0.trials)
+        } ?? 1
         if !recent.isEmpty { return trials * recent.sorted()[recent.count / 2] }
         let members = Double(1 + (parameters.bootstrapModels ?? TrainingConfiguration(kind: .xgboost).bootstrapModels))
         let steps = Double(parameters.kind == ModelKind.xgboost.rawValue ? parameters.rounds ?? XGBoostParameters().rounds : parameters.maxIterations ?? 100)

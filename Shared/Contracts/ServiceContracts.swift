@@ -50,6 +50,8 @@ public enum ServiceContracts {
                 ModelRegistryMethods.setAlias.descriptor, ModelRegistryMethods.removeAlias.descriptor,
                 ModelRegistryMethods.alias.descriptor, ModelRegistryMethods.deleteVersion.descriptor,
                 ExperimentMethods.list.descriptor, ExperimentMethods.get.descriptor, ExperimentMethods.compare.descriptor,
+                TrainingScheduleMethods.create.descriptor, TrainingScheduleMethods.list.descriptor,
+                TrainingScheduleMethods.delete.descriptor, TrainingScheduleMethods.setPaused.descriptor,
             ]
         case .predictor:
             methods.append(PredictorMethods.activeModelChanged.descriptor)

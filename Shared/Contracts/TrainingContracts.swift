@@ -121,16 +121,28 @@ public struct TrainingParameters: Codable, Sendable, Equatable {
     }
 }
 
-/// A random search's space and number of trials.
+/// A search's space, number of trials and strategy.
 public struct SearchSpace: Codable, Sendable, Equatable {
-    /// 2–50.
+    /// 2–50: configurations drawn.
     public var trials: Int
     public var dimensions: [SearchDimension]
+    /// Random search when left out.
+    public var strategy: SearchStrategy?
 
-    public init(trials: Int, dimensions: [SearchDimension]) {
+    public init(trials: Int, dimensions: [SearchDimension], strategy: SearchStrategy? = nil) {
         self.trials = trials
         self.dimensions = dimensions
+        self.strategy = strategy
     }
+}
+
+public enum SearchStrategy: String, ContractEnum {
+    /// Every drawn configuration trained on the full budget.
+    case random
+    /// XGBoost only, rounds not searched: every drawn configuration trained on a small budget of
+    /// boosting rounds, the better half on validation kept and trained on twice the rounds, until
+    /// one is left, trained on the job's rounds.
+    case successiveHalving = "successive_halving"
 }
 
 public enum SearchDimensionType: String, ContractEnum {
@@ -269,12 +281,15 @@ public struct TrainingJobRecord: Codable, Sendable, Equatable {
     public var createdAt: String
     public var startedAt: String?
     public var finishedAt: String?
+    /// The schedule that queued it, for its due time `scheduledFor`.
+    public var scheduleId: Int64?
+    public var scheduledFor: String?
 
     public init(
         id: Int64, modelName: String, kind: String, status: TrainingJobStatus, priority: TrainingPriority, parameters: TrainingParameters,
         data: TrainingDataSpec, baseVersion: Int?, progress: Double, phase: String?, estimatedSeconds: Double, latest: RoundLoss?,
         error: String?, retryOf: Int64?, createdBy: Int64, modelVersion: Int?, experimentId: Int64?, createdAt: String,
-        startedAt: String?, finishedAt: String?
+        startedAt: String?, finishedAt: String?, scheduleId: Int64? = nil, scheduledFor: String? = nil
     ) {
         self.id = id
         self.modelName = modelName
@@ -296,6 +311,8 @@ public struct TrainingJobRecord: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
+        self.scheduleId = scheduleId
+        self.scheduledFor = scheduledFor
     }
 }
 

@@ -1,5 +1,6 @@
 import BuildRiskContracts
 import BuildRiskLearning
+import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
 import GatewayCore
@@ -89,6 +90,42 @@ struct TrainingTests {
                 #expect(try await call(cluster, .POST, "/models/build-risk/versions/1/activate").status == 404)
                 let empty = try HTTPHelpers.decoder.decode(TrainingJobPage.self, from: try await call(cluster, .GET, "/training/jobs").body)
                 #expect(empty.total == 0 && empty.jobs.isEmpty)
+
+                // Schedules: a bad cron expression is refused with its reason and writes nothing; one
+                // that fires on 1 January is created (due next New Year), paused, resumed and deleted.
+                for cron in ["0 0 1 1", "0 0 31 2 *", "*/0 * * * *", "0 25 * * *"] {
+                    let answer = try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"\#(cron)","parameters":{"kind":"xgboost"},"repositoryIds":[\#(repoId)]}"#)
+                    #expect(answer.status == 400, "\(cron) → \(answer.status) \(answer.text)")
+                    #expect((try? answer.json()["reason"] as? String)?.contains("cron") == true, "\(answer.text)")
+                }
+                #expect(try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"xgboost"},"repositoryIds":[999999]}"#).status == 404)
+                #expect(try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"svm"},"repositoryIds":[\#(repoId)]}"#).status == 400)
+                @Sendable func schedules() async throws -> [TrainingScheduleRecord] {
+                    try HTTPHelpers.decoder.decode([TrainingScheduleRecord].self, from: try await call(cluster, .GET, "/training/schedules").body)
+                }
+                #expect(try await schedules().isEmpty)
+                let yearly = try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"xgboost","rounds":10},"repositoryIds":[\#(repoId)]}"#)
+                #expect(yearly.status == 201, "\(yearly.text)")
+                let schedule = try HTTPHelpers.decoder.decode(TrainingScheduleRecord.self, from: yearly.body)
+                var utc = Calendar(identifier: .gregorian)
+                utc.timeZone = TimeZone(identifier: "UTC")!
+                #expect(schedule.nextDueAt == "\(utc.component(.year, from: Date()) + 1)-01-01T00:00:00.000Z")
+                #expect(schedule.data.repositories.map(\.pipelineId) == [String(repoId)] && !schedule.paused && schedule.lastJobId == nil)
+                let paused = try await call(cluster, .POST, "/training/schedules/\(schedule.id)/pause")
+                #expect(try HTTPHelpers.decoder.decode(TrainingScheduleRecord.self, from: paused.body).paused)
+                #expect(try await schedules().map(\.paused) == [true])
+                let resumed = try await call(cluster, .POST, "/training/schedules/\(schedule.id)/resume")
+                #expect(try HTTPHelpers.decoder.decode(TrainingScheduleRecord.self, from: resumed.body).paused == false)
+                // Another user neither sees nor changes it.
+                let sam = try await call(cluster, .POST, "/users", body: #"{"username":"sam"}"#)
+                let samToken = try #require(try sam.json()["token"] as? String)
+                #expect(try await call(cluster, .GET, "/training/schedules", token: samToken).text == "[]")
+                #expect(try await call(cluster, .POST, "/training/schedules/\(schedule.id)/pause", token: samToken).status == 404)
+                #expect(try await call(cluster, .DELETE, "/training/schedules/\(schedule.id)", token: samToken).status == 404)
+                #expect(try await call(cluster, .DELETE, "/training/schedules/\(schedule.id)").status == 204)
+                #expect(try await call(cluster, .DELETE, "/training/schedules/\(schedule.id)").status == 404)
+                #expect(try await call(cluster, .POST, "/training/schedules/\(schedule.id)/pause").status == 404)
+                #expect(try await schedules().isEmpty)
 
                 // A training completes; its owner hears of it; the first version of the name is active.
                 let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
@@ -240,7 +277,108 @@ struct TrainingTests {
                 let bestScore = trials.compactMap(\.metrics.validation.rocAUC).max()
                 #expect(registered.first?.metrics.validation.rocAUC == bestScore)
                 #expect(try await versions(cluster).first { $0.version == 3 }?.parameters == registered.first?.parameters)
+
+                // Successive halving: 4 configurations on 2 rounds, the better 2 on 4, the best on the job's 8;
+                // every training an experiment, the last one registered.
+                for body in [
+                    #"{"parameters":{"kind":"logistic_regression","search":{"trials":4,"strategy":"successive_halving","dimensions":[{"name":"l2","type":"float","min":0,"max":1}]}},"repositoryIds":[\#(repoId)]}"#,
+                    #"{"parameters":{"kind":"xgboost","search":{"trials":4,"strategy":"successive_halving","dimensions":[{"name":"rounds","type":"int","min":2,"max":9}]}},"repositoryIds":[\#(repoId)]}"#,
+                ] {
+                    let answer = try await call(cluster, .POST, "/training/jobs", body: body)
+                    #expect(answer.status == 400 && answer.text.contains("successive_halving"), "\(answer.status) \(answer.text)")
+                }
+                let halving = try await waitForEnd(cluster, try await start(cluster, #"{"parameters":{"kind":"xgboost","rounds":8,"bootstrapModels":0,"search":{"trials":4,"strategy":"successive_halving","dimensions":[{"name":"maxDepth","type":"categorical","values":[2,4]},{"name":"learningRate","type":"float","min":0.1,"max":0.5}]}},"repositoryIds":[\#(repoId)]}"#).id)
+                #expect(halving.status == .completed && halving.modelVersion == 4, "\(halving.error ?? "")")
+                let rungs = try HTTPHelpers.decoder.decode([ExperimentRecord].self, from: try await call(cluster, .GET, "/experiments?modelName=build-risk").body)
+                    .filter { $0.jobId == halving.id }
+                #expect(rungs.compactMap(\.parameters.rounds).sorted() == [2, 2, 2, 2, 4, 4, 8])
+                let kept = try #require(rungs.first { $0.parameters.rounds == 8 })
+                #expect(kept.modelVersion == 4 && kept.id == halving.experimentId)
+                // The one kept was among the better half of the rung before it, on validation.
+                let secondRung = rungs.filter { $0.parameters.rounds == 4 }
+                var keptAt4 = kept.parameters
+                keptAt4.rounds = 4
+                let atFour = try #require(secondRung.first { $0.parameters == keptAt4 })
+                #expect(secondRung.allSatisfy { ($0.metrics.validation.rocAUC ?? -1) <= (atFour.metrics.validation.rocAUC ?? -1) })
             }
+        }
+    }
+
+    /// A schedule whose due times passed while no replica ran (three hourly ones): two replicas
+    /// start at once and exactly one job is queued for it, and the next due time is the next
+    /// full hour; a bad expression is refused and writes nothing.
+    @Test func aScheduleDueWhileNoReplicaRanQueuesExactlyOneJobWhenTwoReplicasStart() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let logger = TestEnvironment.logger
+        // A client per start: a connection to a stopped replica's server could still be answered by it.
+        @Sendable func withOrchestrator<T: Sendable>(_ body: @Sendable (RPCClient) async throws -> T) async throws -> T {
+            let httpClient = try makeTestHTTPClient()
+            let client = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.trainingOrchestrator), token: TestEnvironment.tokens.token(for: .gateway))
+            do {
+                let result = try await body(client)
+                try await httpClient.shutdown()
+                return result
+            } catch {
+                try? await httpClient.shutdown()
+                throw error
+            }
+        }
+        let data = TrainingDataSpec(repositories: [TrainingRepository(pipelineId: "1", fullName: "acme/nowhere")])
+        @Sendable func create(_ cron: String) -> CreateTrainingScheduleParams {
+            CreateTrainingScheduleParams(cron: cron, modelName: "hourly", parameters: TrainingParameters(kind: "logistic_regression"), data: data, createdBy: 7)
+        }
+        let schedule = try await withServices([try makeRuntime(.trainingOrchestrator, in: cluster)]) { try await withOrchestrator { client in
+            for bad in ["0 * * *", "61 * * * *", "0 0 30 2 *"] {
+                let refused = await #expect(throws: RPCClientError.self) { try await client.call(TrainingScheduleMethods.create, create(bad)) }
+                if case .remote(let error)? = refused {
+                    #expect(error.kind == .invalidInput && error.data?.reason?.hasPrefix("cron:") == true, "\(error)")
+                } else {
+                    Issue.record("\(bad): not a refusal: \(String(describing: refused))")
+                }
+            }
+            #expect(try await client.call(TrainingScheduleMethods.list, ListTrainingSchedulesParams()).isEmpty)
+            return try await client.call(TrainingScheduleMethods.create, create("0 * * * *"))
+        } }
+        #expect(schedule.nextDueAt.hasSuffix(":00:00.000Z"), "an hourly schedule is due on the hour: \(schedule.nextDueAt)")
+
+        try await withClient(database.url(forSchema: "training_orchestrator")) { sql in
+            // No replica ran through the last three due times: the row's next due time is two hours
+            // before this hour's (which has passed too).
+            let missedFrom = try #require(try await sql.query(
+                """
+                UPDATE training_orchestrator.training_schedules SET next_due_at = date_trunc('hour', now()) - interval '2 hours'
+                WHERE id = \(schedule.id) RETURNING extract(epoch FROM next_due_at)::double precision
+                """, logger: logger).collect().first?.decode(Double.self))
+            let second = try makeRuntime(.trainingOrchestrator, in: cluster, overrides: ["TRAINING_ORCHESTRATOR_PORT": String(freePort())])
+            try await withServices([try makeRuntime(.trainingOrchestrator, in: cluster), second]) { try await withOrchestrator { client in
+                try await waitUntil("the schedule served its missed due time", timeout: .seconds(60)) {
+                    (try? await client.call(TrainingScheduleMethods.list, ListTrainingSchedulesParams()))?.first?.lastJobId != nil
+                }
+                // Every tick due by now has run (both replicas armed the schedule at start).
+                try await waitUntil("no due tick is left", timeout: .seconds(60)) {
+                    try await sql.query(
+                        """
+                        SELECT count(*)::int8 FROM training_orchestrator.jobs
+                        WHERE kind = 'training.scheduleTick' AND state IN ('queued', 'running') AND run_at <= now()
+                        """, logger: logger).collect().first?.decode(Int64.self) == 0
+                }
+                let jobs = try await sql.query(
+                    "SELECT id, extract(epoch FROM scheduled_for)::double precision FROM training_orchestrator.training_jobs WHERE schedule_id = \(schedule.id)",
+                    logger: logger).collect().map { try $0.decode((Int64, Double).self) }
+                #expect(jobs.count == 1, "one job for the missed due times, not one per due time or per replica: \(jobs)")
+                #expect(jobs.first?.1 == missedFrom)
+                let served = try #require(try await client.call(TrainingScheduleMethods.list, ListTrainingSchedulesParams()).first)
+                #expect(served.lastJobId == jobs.first?.0)
+                let next = try #require(ISO8601DateFormatter().date(from: served.nextDueAt.replacingOccurrences(of: ".000Z", with: "Z")))
+                #expect(next.timeIntervalSince1970 > missedFrom + 2 * 3600 && next.timeIntervalSince(Date()) <= 3600 && served.nextDueAt.hasSuffix(":00:00.000Z"),
+                        "the next due time is the next full hour: \(served.nextDueAt)")
+                // The due times between the one served and the next (two, unless an hour turned meanwhile) are in its log.
+                let skipped = Int(((next.timeIntervalSince1970 - missedFrom) / 3600).rounded()) - 1
+                let job = try #require(jobs.first?.0)
+                let firstLine = try await client.call(TrainingMethods.logs, TrainingLogsParams(jobId: job)).first?.message ?? ""
+                #expect(firstLine.contains("queued by schedule \(schedule.id)") && firstLine.contains("\(skipped) later due times passed"), "\(firstLine)")
+            } }
         }
     }
 
