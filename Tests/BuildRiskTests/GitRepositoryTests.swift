@@ -90,19 +90,8 @@ struct GitRepositoryTests {
         // SIGKILL: the test process ignores SIGTERM (ServiceLifecycle handles it), and children inherit that.
         servers.add(pid)
         // A TCP connection, not a request: a server whose certificate nobody trusts is ready too.
-        try await waitUntil("the git HTTP server listens", timeout: startupTimeout) { Self.acceptsConnections(port: port) }
+        try await waitUntil("the git HTTP server listens", timeout: startupTimeout) { PortAllocator.acceptsConnections(port) }
         return "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"
-    }
-
-    static func acceptsConnections(port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) } } == 0
     }
 
     /// A certificate for 127.0.0.1 signed by the tests' CA, which libgit2 is told to trust (the
