@@ -72,9 +72,9 @@ public enum IngestorService {
                 return IngestionAccepted(pipelineId: params.pipelineId, queued: try await store.retryFailed(pipelineId: params.pipelineId, queue: environment.queue))
             }
             methods.register(IngestionMethods.releaseWorktrees) { params, _ in
-                let released = try await store.releaseWorktrees(pipelineId: params.pipelineId)
-                _ = try await ingestor.sweepWorktrees()
-                return IngestionForgetResult(buildsDeleted: released)
+                // The worktrees stay as a cache until a new one needs their room (ensureWorktree):
+                // removing hundreds at once outlasted the caller's deadline under load.
+                IngestionForgetResult(buildsDeleted: try await store.releaseWorktrees(pipelineId: params.pipelineId))
             }
             methods.register(IngestionMethods.forget) { params, _ in
                 IngestionForgetResult(buildsDeleted: try await ingestor.forget(pipelineId: params.pipelineId))
