@@ -3,18 +3,25 @@
 through `git http-backend` (the protocol GitHub speaks over https), so libgit2 and the git CLI
 can be timed fetching from the same server. With TOKEN, it asks for HTTP basic authentication
 the way GitHub does for a private repository over https (any user name, the token as password)
-and answers 401 without it.
+and answers 401 without it. With --tls, it speaks https with that certificate (PEM) and key, as
+GitHub does, so a client's certificate checks and its token over https can be tested.
 
-    git-http-server.py ROOT PORT [TOKEN]
+    git-http-server.py ROOT PORT [TOKEN] [--tls CERT KEY]
 """
+import argparse
 import base64
 import http.server
 import os
+import ssl
 import subprocess
-import sys
 
-root, port = sys.argv[1], int(sys.argv[2])
-token = sys.argv[3] if len(sys.argv) > 3 else None
+parser = argparse.ArgumentParser()
+parser.add_argument("root")
+parser.add_argument("port", type=int)
+parser.add_argument("token", nargs="?")
+parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+arguments = parser.parse_args()
+root, port, token = arguments.root, arguments.port, arguments.token
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,4 +78,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+if arguments.tls:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*arguments.tls)
+    # The handshake runs in the request's thread (on its first read), not in the accept loop, so
+    # a client that refuses the certificate holds up no one else.
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+server.serve_forever()

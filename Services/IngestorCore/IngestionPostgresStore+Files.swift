@@ -67,8 +67,14 @@ extension IngestionPostgresStore {
         try await client.query(
             """
             INSERT INTO \(unescaped: schema).worktrees (github_id, sha, name, path, bytes) VALUES (\(githubId), \(worktree.sha), \(worktree.name), \(worktree.path), \(worktree.bytes))
-            ON CONFLICT (github_id, sha) DO UPDATE SET name = EXCLUDED.name, path = EXCLUDED.path, bytes = EXCLUDED.bytes
+            ON CONFLICT (github_id, sha) DO UPDATE SET name = EXCLUDED.name, path = EXCLUDED.path, bytes = EXCLUDED.bytes, last_used = now()
             """, logger: logger)
+    }
+
+    /// Marks a worktree used now (a build or a scan reused it), which puts it last in line for eviction.
+    func touchWorktree(githubId: Int64, sha: String) async throws {
+        try await client.query(
+            "UPDATE \(unescaped: schema).worktrees SET last_used = now() WHERE github_id = \(githubId) AND sha = \(sha)", logger: logger)
     }
 
     func forgetWorktree(githubId: Int64, sha: String) async throws {
@@ -82,7 +88,7 @@ extension IngestionPostgresStore {
     }
 
     /// Worktrees that no pipeline still needs: no unreleased pipeline has a build of that commit
-    /// whose worktree is pending, in progress or completed.
+    /// whose worktree is pending, in progress or completed. Least recently used first.
     func unneededWorktrees(githubId: Int64? = nil) async throws -> [(githubId: Int64, worktree: Worktree)] {
         let rows = try await client.query(
             """
@@ -92,7 +98,7 @@ extension IngestionPostgresStore {
                 WHERE b.github_id = w.github_id AND b.effective_sha = w.sha AND NOT p.worktrees_released
                     AND b.worktree_status IN ('pending', 'in_progress', 'completed'))
                 AND NOT EXISTS (SELECT 1 FROM \(unescaped: schema).worktree_holds h WHERE h.github_id = w.github_id AND h.sha = w.sha)
-            ORDER BY w.created_at
+            ORDER BY w.last_used, w.created_at
             """, logger: logger)
         var result: [(Int64, Worktree)] = []
         for try await (githubId, sha, name, path, bytes) in rows.decode((Int64, String, String, String, Int64).self) {

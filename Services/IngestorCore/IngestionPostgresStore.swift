@@ -107,6 +107,10 @@ public struct IngestionPostgresStore: Sendable {
             )
             """,
         ]),
+        // Released worktrees stay as a cache; the least recently used goes first when room is needed.
+        Migration(version: 102, name: "worktree_last_used", statements: [
+            "ALTER TABLE {schema}.worktrees ADD COLUMN last_used timestamptz NOT NULL DEFAULT now()",
+        ]),
     ]
 
     /// The job kinds the ingestor runs.

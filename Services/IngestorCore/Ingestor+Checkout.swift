@@ -48,13 +48,11 @@ extension Ingestor {
         return CommitCheckout(path: worktree.path, effectiveSha: sha)
     }
 
-    /// Drops `holder`'s hold; the commit's worktree goes when no holder and no pipeline needs it.
+    /// Drops `holder`'s hold; with no holder and no pipeline needing it, the commit's worktree stays
+    /// as a cache, evicted when a new worktree needs its room.
     func release(_ params: CommitCheckoutParams) async throws {
         let sha = try await store.effectiveSha(githubId: params.githubId, headSha: params.commitSha) ?? params.commitSha
         try await store.release(githubId: params.githubId, sha: sha, holder: params.holder)
-        for (githubId, worktree) in try await store.unneededWorktrees(githubId: params.githubId) where worktree.sha == sha {
-            try await removeWorktree(githubId: githubId, worktree)
-        }
     }
 }
 

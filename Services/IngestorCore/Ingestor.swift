@@ -234,11 +234,12 @@ public struct Ingestor: Sendable {
 
     func ensureWorktree(githubId: Int64, sha: String, clonePath: String, estimate cloneBytes: Int64) async throws {
         if let existing = try await store.worktree(githubId: githubId, sha: sha), FileManager.default.fileExists(atPath: existing.path + "/.git") {
-            return
+            return try await store.touchWorktree(githubId: githubId, sha: sha)
         }
         let name = "\(githubId)-\(sha.prefix(16))"
         let path = "\(worktreeDirectory)/\(githubId)/\(sha)"
-        // Make room: worktrees no pending pipeline needs go first, oldest first.
+        // Make room: worktrees no pending pipeline needs (released ones, kept as a cache) go,
+        // least recently used first.
         var used = try await store.worktreeBytes()
         if used + cloneBytes > configuration.worktreeBudgetBytes {
             for (owner, worktree) in try await store.unneededWorktrees() where used + cloneBytes > configuration.worktreeBudgetBytes {
@@ -272,7 +273,7 @@ public struct Ingestor: Sendable {
         try await store.forgetWorktree(githubId: githubId, sha: worktree.sha)
     }
 
-    /// Removes every worktree no pending pipeline needs.
+    /// Removes every worktree no pending pipeline needs (forgetting a pipeline; a release keeps them as a cache).
     func sweepWorktrees() async throws -> Int {
         let unneeded = try await store.unneededWorktrees()
         for (githubId, worktree) in unneeded { try await removeWorktree(githubId: githubId, worktree) }

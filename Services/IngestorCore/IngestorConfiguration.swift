@@ -15,6 +15,8 @@ public struct IngestorConfiguration: Sendable {
     public var logConcurrency: Int
     /// A log download that receives no byte for this long is broken off (and tried again).
     public var logStallTimeout: Duration = .seconds(30)
+    /// PEM CA certificates git over https trusts instead of the system's (a private CA); nil keeps the system's.
+    public var gitCAFile: String?
 
     public init(worktreeBudgetBytes: Int64 = 10 << 30, maxLogBytes: Int64 = 256 << 20, cloneTimeout: Duration = .seconds(900), logTimeout: Duration = .seconds(120), logConcurrency: Int = 4) {
         self.worktreeBudgetBytes = worktreeBudgetBytes
@@ -27,7 +29,7 @@ public struct IngestorConfiguration: Sendable {
     /// The ingestor's settings; its definition lists them.
     public static let settings = [
         worktreeBudgetMB.declaration, maxLogMB.declaration, cloneTimeoutSetting.declaration, logTimeoutSetting.declaration,
-        logConcurrencySetting.declaration, logStallSetting.declaration,
+        logConcurrencySetting.declaration, logStallSetting.declaration, gitCAFileSetting.declaration,
     ]
     static let worktreeBudgetMB: Setting<Int> = .integer(
         "INGESTOR_WORKTREE_BUDGET_MB", default: 10 << 10, in: 1...(1 << 30),
@@ -45,6 +47,14 @@ public struct IngestorConfiguration: Sendable {
         "INGESTOR_LOG_STALL_SECONDS", default: 30, in: 1...3600,
         meaning: "a log download that receives no byte for this long is cut off and retried")
 
+    static let gitCAFileSetting = Setting<String?>(
+        "GIT_SSL_CA_FILE", default: nil, defaultText: nil, expected: "a readable PEM file of CA certificates",
+        meaning: "CA certificates (PEM) clones and fetches over https trust instead of the system's, for a server a private CA signs"
+    ) { path in
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") else { return nil }
+        return path
+    }
+
     /// The settings as `environment` sets them; a bad value throws with the variable's name.
     public init(environment: [String: String]) throws {
         self.init(
@@ -54,5 +64,6 @@ public struct IngestorConfiguration: Sendable {
             logTimeout: try Self.logTimeoutSetting.read(environment),
             logConcurrency: try Self.logConcurrencySetting.read(environment))
         logStallTimeout = try Self.logStallSetting.read(environment)
+        gitCAFile = try Self.gitCAFileSetting.read(environment)
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BuildRiskContracts
+import BuildRiskGit
 import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
@@ -28,6 +29,9 @@ public enum IngestorService {
     ) -> ServiceDefinition {
         ServiceDefinition(service: .ingestor, settings: settings, migrations: IngestionPostgresStore.migrations, jobKinds: IngestionPostgresStore.Jobs.all) { environment in
             let (github, configuration) = try read(environment.configuration.environment)
+            // Before any job runs: libgit2's trust store is one per process. A file that is not a
+            // bundle libgit2 can load stops the ingestor at start rather than failing every clone.
+            if let caFile = configuration.gitCAFile { try GitRepository.trustCertificates(inFile: caFile) }
             let store = IngestionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
             // Run logs answer 302 to a signed URL that must be fetched without the API token, so
             // the API client does not follow redirects and downloads go through a client without it.
@@ -68,9 +72,9 @@ public enum IngestorService {
                 return IngestionAccepted(pipelineId: params.pipelineId, queued: try await store.retryFailed(pipelineId: params.pipelineId, queue: environment.queue))
             }
             methods.register(IngestionMethods.releaseWorktrees) { params, _ in
-                let released = try await store.releaseWorktrees(pipelineId: params.pipelineId)
-                _ = try await ingestor.sweepWorktrees()
-                return IngestionForgetResult(buildsDeleted: released)
+                // The worktrees stay as a cache until a new one needs their room (ensureWorktree):
+                // removing hundreds at once outlasted the caller's deadline under load.
+                IngestionForgetResult(buildsDeleted: try await store.releaseWorktrees(pipelineId: params.pipelineId))
             }
             methods.register(IngestionMethods.forget) { params, _ in
                 IngestionForgetResult(buildsDeleted: try await ingestor.forget(pipelineId: params.pipelineId))

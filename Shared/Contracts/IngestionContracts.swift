@@ -247,7 +247,7 @@ public enum IngestionMethods {
     )
     public static let releaseWorktrees = RPCMethod<IngestionPipelineParams, IngestionForgetResult>(
         "ingestion.releaseWorktrees",
-        summary: "Says a pipeline no longer needs its worktrees; a worktree no pending pipeline needs is removed."
+        summary: "Says a pipeline no longer needs its worktrees; one no pending pipeline needs stays as a cache, evicted least recently used first when a new worktree needs the room."
     )
     public static let logFacts = RPCMethod<LogFactsParams, [RunLogFactsRecord]>(
         "ingestion.logFacts",

@@ -215,7 +215,7 @@ extension IngestionMethods {
     )
     public static let releaseCommit = RPCMethod<CommitCheckoutParams, Empty>(
         "ingestion.releaseCommit",
-        summary: "Drops a caller's hold on a commit's worktree; a worktree nobody needs any more is removed."
+        summary: "Drops a caller's hold on a commit's worktree; a worktree nobody needs any more stays as a cache until its room is needed."
     )
 }
 

@@ -337,6 +337,12 @@ final class TransferContext {
                 : "authentication failed (HTTP 401): the remote refused the token"
             throw GitError(code: code, message: message, operation: operation)
         }
+        if code == GIT_ECERTIFICATE.rawValue {
+            // libgit2 names mbedTLS's verdict ("not correctly signed by the trusted CA", "CN mismatch").
+            let reason = git_error_last().map { String(cString: $0.pointee.message) } ?? "certificate refused"
+            let message = "the server's TLS certificate is not trusted (\(reason)); a private CA's bundle is set with GIT_SSL_CA_FILE"
+            throw GitError(code: code, message: message, operation: operation)
+        }
         try GitError.check(code, operation)
     }
 }

@@ -16,12 +16,17 @@ struct ConfigurationTests {
     @Test func theIngestorsOwnSettingsAreReadFromTheEnvironmentAndFlags() throws {
         let configuration = try ServiceConfiguration.load(
             .ingestor, settings: IngestorService.settings,
-            environment: Self.base.merging(["INGESTOR_MAX_LOG_MB": "12", "INGESTOR_LOG_CONCURRENCY": "3", "GITHUB_TOKEN": "one-token"]) { $1 },
+            environment: Self.base.merging([
+                "INGESTOR_MAX_LOG_MB": "12", "INGESTOR_LOG_CONCURRENCY": "3", "GITHUB_TOKEN": "one-token",
+                "GIT_SSL_CA_FILE": TestEnvironment.tls.caCertificatePath,
+            ]) { $1 },
             arguments: ["--log-concurrency", "9", "--github-api-url=http://127.0.0.1:9100"])
         let ingestor = try IngestorConfiguration(environment: configuration.environment)
         #expect(ingestor.maxLogBytes == 12 << 20)
         #expect(ingestor.logConcurrency == 9)
         #expect(ingestor.cloneTimeout == IngestorConfiguration().cloneTimeout)
+        #expect(ingestor.gitCAFile == TestEnvironment.tls.caCertificatePath)
+        #expect(IngestorConfiguration().gitCAFile == nil)
         let github = try GitHubConfiguration(environment: configuration.environment)
         #expect(github.baseURL == "http://127.0.0.1:9100")
         #expect(github.tokens == ["one-token"])
@@ -31,6 +36,8 @@ struct ConfigurationTests {
     @Test(arguments: [
         ("INGESTOR_MAX_LOG_MB", "lots"), ("INGESTOR_LOG_CONCURRENCY", "100"), ("INGESTOR_CLONE_TIMEOUT_SECONDS", "-3"),
         ("INGESTOR_WORKTREE_BUDGET_MB", "0"), ("BUILDRISK_JOB_CONCURRENCY", "many"),
+        // A CA bundle that is not there, or holds no certificate (a key, say).
+        ("GIT_SSL_CA_FILE", "/nonexistent/ca.pem"), ("GIT_SSL_CA_FILE", TestEnvironment.tls.directory + "/ca.key"),
     ])
     func aBadValueIsRefusedWithTheVariablesName(name: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

@@ -1,4 +1,5 @@
 import BuildRiskGit
+import BuildRiskRuntime
 import Foundation
 import GitHubSandboxCore
 import IngestorCore
@@ -73,14 +74,14 @@ struct GitRepositoryTests {
     }
 
     /// Serves every repository under `root` over smart HTTP (`git http-backend`, the protocol
-    /// GitHub speaks) until the test ends; with `token`, only to requests that carry it.
-    /// Answers the server's base URL.
-    func startGitHTTPServer(root: String, token: String? = nil) async throws -> String {
+    /// GitHub speaks) until the test ends; with `token`, only to requests that carry it; with
+    /// `tls`, over https with that certificate and key. Answers the server's base URL.
+    func startGitHTTPServer(root: String, token: String? = nil, tls: (certificate: String, key: String)? = nil) async throws -> String {
         let port = freePort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/git-http-server.py").path
-        server.arguments = ["python3", script, root, String(port)] + (token.map { [$0] } ?? [])
+        server.arguments = ["python3", script, root, String(port)] + (token.map { [$0] } ?? []) + (tls.map { ["--tls", $0.certificate, $0.key] } ?? [])
         // Not our stdout: a server outliving a crashed test process would hold swift test's pipe open.
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
@@ -88,27 +89,39 @@ struct GitRepositoryTests {
         let pid = server.processIdentifier
         // SIGKILL: the test process ignores SIGTERM (ServiceLifecycle handles it), and children inherit that.
         servers.add(pid)
-        let base = "http://127.0.0.1:\(port)"
-        try await waitUntil("the git HTTP server answers", timeout: startupTimeout) {
-            (try? await http(TestEnvironment.httpClient, .GET, base + "/"))?.status != nil
-        }
-        return base
+        // A TCP connection, not a request: a server whose certificate nobody trusts is ready too.
+        try await waitUntil("the git HTTP server listens", timeout: startupTimeout) { PortAllocator.acceptsConnections(port) }
+        return "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"
+    }
+
+    /// A certificate for 127.0.0.1 signed by the tests' CA, which libgit2 is told to trust (the
+    /// product's GIT_SSL_CA_FILE). mbedTLS 2.28 matches a host only against DNS names (no IP
+    /// address entries), so the address is one of them too.
+    static let trustedServerCertificate: Result<(certificate: String, key: String), any Error> = Result {
+        let material = TestEnvironment.tls
+        try material.ensure(names: ["git-https"], hostnames: ["localhost", "127.0.0.1"])
+        try GitRepository.trustCertificates(inFile: material.caCertificatePath)
+        return (material.certificatePath(for: "git-https"), material.keyPath(for: "git-https"))
     }
 
     /// The git servers this suite started; killed when the suite value goes away.
     let servers = GitServers()
 
     /// A private repository (GitHub answers 401 without credentials) clones with its token, sent
-    /// as the password of `x-access-token`; without it, or with a wrong one, the clone fails with
-    /// the reason, and the token appears in no message.
-    @Test func aPrivateRepositoryClonesWithItsTokenAndIsRefusedWithoutIt() async throws {
+    /// as the password of `x-access-token`, over https as from GitHub (the server's certificate
+    /// checked against the configured CA) and over plain http to this machine; without it, or
+    /// with a wrong one, the clone fails with the reason, and the token appears in no message.
+    @Test(arguments: ["https", "http"])
+    func aPrivateRepositoryClonesWithItsTokenAndIsRefusedWithoutIt(scheme: String) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("git-auth-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let world = SandboxWorld(directory: directory + "/world", seed: 8)
         try await offThePool { try world.addRepository(owner: "acme", name: "secret", commits: 30) }
         let remote = try #require(world.repository("acme/secret")).gitPath
         let token = "ghs_\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
-        let url = try await startGitHTTPServer(root: directory + "/world", token: token) + "/acme/secret.git"
+        let tls = scheme == "https" ? try Self.trustedServerCertificate.get() : nil
+        let url = try await startGitHTTPServer(root: directory + "/world", token: token, tls: tls) + "/acme/secret.git"
+        #expect(url.hasPrefix("\(scheme)://127.0.0.1:"))
 
         for (index, (attempt, given)) in [("no token", nil), ("a wrong token", "ghs_wrong\(token.suffix(6))")].enumerated() {
             let refused = directory + "/refused-\(index).git"
@@ -133,14 +146,43 @@ struct GitRepositoryTests {
         // Fetches need it too.
         try world.addActivity(fullName: "acme/secret", commits: 3)
         let newHead = try gitLine(["--git-dir", remote, "rev-parse", "refs/heads/main"])
-        let (refused, fetched) = try await offThePool {
+        let (refusal, fetched) = try await offThePool {
             let clone = try GitRepository.open(clonePath)
-            let refused = (try? clone.fetch(options: GitTransferOptions(timeout: .seconds(30)))) == nil
+            var refusal: String?
+            do { try clone.fetch(options: GitTransferOptions(timeout: .seconds(30))) } catch { refusal = "\(error)" }
             try clone.fetch(options: GitTransferOptions(token: token, timeout: .seconds(60)))
-            return (refused, clone.containsCommit(newHead))
+            return (refusal, clone.containsCommit(newHead))
         }
-        #expect(refused, "a fetch without the token must fail")
+        #expect(refusal?.contains("authentication required (HTTP 401)") == true, "a fetch without the token must fail: \(refusal ?? "it did not")")
         #expect(fetched)
+    }
+
+    /// A server whose certificate no trusted CA signed (here, a CA of its own) is refused before
+    /// any request, the token with it: the clone fails naming the certificate problem.
+    @Test func aCertificateNoTrustedCASignedIsRefusedWithTheReason() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("git-untrusted-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let world = SandboxWorld(directory: directory + "/world", seed: 9)
+        try await offThePool { try world.addRepository(owner: "acme", name: "secret", commits: 5) }
+        let stranger = TLSMaterial(directory: directory + "/stranger-ca")
+        try stranger.ensure(names: ["git-https"], hostnames: ["localhost", "127.0.0.1"])
+        // libgit2 trusts the tests' CA (as GIT_SSL_CA_FILE makes the ingestor), which did not sign this one.
+        _ = try Self.trustedServerCertificate.get()
+        let token = "ghs_\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+        let url = try await startGitHTTPServer(
+            root: directory + "/world", token: token,
+            tls: (stranger.certificatePath(for: "git-https"), stranger.keyPath(for: "git-https"))) + "/acme/secret.git"
+        let clonePath = directory + "/clone.git"
+        let error = await #expect(throws: GitError.self) {
+            try await offThePool {
+                _ = try GitRepository.cloneBare(from: url, to: clonePath, options: GitTransferOptions(token: token, timeout: .seconds(30)))
+            }
+        }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("TLS certificate is not trusted"), "reason: \(message)")
+        #expect(message.contains("not correctly signed by the trusted CA"), "reason: \(message)")
+        #expect(!message.contains(token))
+        #expect(!FileManager.default.fileExists(atPath: clonePath + "/HEAD"))
     }
 
     @Test func aReplayedPatchGivesTheOriginalTree() async throws {

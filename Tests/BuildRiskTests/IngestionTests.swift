@@ -314,6 +314,7 @@ struct IngestionTests {
 
     /// README: the worktree budget bounds the disk worktrees take; a worktree that does not fit
     /// fails its builds (retryable), and once the worktrees in the way are released a retry makes it.
+    /// Released worktrees stay as a cache and go least recently used first when room is needed.
     @Test func aWorktreeBeyondTheDiskBudgetFailsItsBuildsUntilRoomIsReleased() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
@@ -321,8 +322,8 @@ struct IngestionTests {
             let repository = try #require(api.world.repository("acme/tight"))
             var seen = Set<String>()
             let pushes = repository.runs.filter { $0.status == "completed" && $0.event == "push" && seen.insert($0.head_sha).inserted }
-            try #require(pushes.count >= 2)
-            let (first, second) = (pushes[0], pushes[1])
+            try #require(pushes.count >= 3)
+            let (first, second, third) = (pushes[0], pushes[1], pushes[2])
             /// Runs an ingestor with this budget around `body`. The body's own HTTP client is
             /// closed before the ingestor stops, so no call of the next run rides a connection
             /// to this one.
@@ -361,7 +362,8 @@ struct IngestionTests {
                 return bytes
             }
             try #require(worktreeBytes > 0)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees).isEmpty)
+            // Released, it stays (a cache) and is reused below.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees) == [first.head_sha])
 
             // A new worktree is let in while the worktrees made so far plus its estimate (the
             // clone's size) fit: so the first fits, the second not while the first stays.
@@ -383,6 +385,26 @@ struct IngestionTests {
                     try await records(client, "squeezed").builds.first.flatMap(worktree)?.status == .completed
                 }
                 #expect(try FileManager.default.contentsOfDirectory(atPath: worktrees) == [second.head_sha])
+                _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "squeezed"))
+            }
+
+            // Room for two: a third evicts the least recently used of the two cached ones — the
+            // first here, made after the second but the second was used again since (oldest-made
+            // first would evict the second).
+            let secondBytes = try await withClient(database.url(forSchema: "ingestor")) { client in
+                try await client.query("SELECT bytes FROM ingestor.worktrees WHERE sha = \(second.head_sha)", logger: TestEnvironment.logger).collect().first?.decode(Int64.self) ?? 0
+            }
+            try #require(secondBytes > 0)
+            try await withIngestor(budget: RepositoryClones.diskUsage(clone) + worktreeBytes + secondBytes / 2) { client in
+                for (pipelineId, run) in [("lru-first", first), ("lru-second-again", second)] {
+                    _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: pipelineId, resources: [.gitHistory, .gitWorktree], runs: [run]))
+                    #expect(worktree(try await settle(client, pipelineId))?.status == .completed)
+                    _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: pipelineId))
+                }
+                #expect(Set(try FileManager.default.contentsOfDirectory(atPath: worktrees)) == [first.head_sha, second.head_sha])
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "lru-third", resources: [.gitHistory, .gitWorktree], runs: [third]))
+                #expect(worktree(try await settle(client, "lru-third"))?.status == .completed)
+                #expect(Set(try FileManager.default.contentsOfDirectory(atPath: worktrees)) == [second.head_sha, third.head_sha])
             }
         }
     }
@@ -443,9 +465,9 @@ struct IngestionTests {
             #expect(listed.count == needed.count + 1, "git knows every worktree (and the bare repository itself)")
             #expect(try gitLine(["--git-dir", clone, "branch", "--list", "buildrisk-worktree-*"]).isEmpty)
 
-            // Released, the worktrees go.
+            // Released, the worktrees stay as a cache (evicted only when a new one needs the room).
             _ = try await client.call(IngestionMethods.releaseWorktrees, IngestionPipelineParams(pipelineId: "crash-1"))
-            #expect(try FileManager.default.contentsOfDirectory(atPath: worktreeDirectory).isEmpty)
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: worktreeDirectory)) == needed)
             process.kill(SIGTERM)
             await process.waitForExit()
         }

@@ -116,6 +116,17 @@ enum PortAllocator {
     }()
 
     static func canBind(_ port: Int) -> Bool {
+        onLoopback(port) { bind($0, $1, $2) } == 0
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` (a TLS server is ready
+    /// before anyone trusts its certificate).
+    static func acceptsConnections(_ port: Int) -> Bool {
+        onLoopback(port) { connect($0, $1, $2) } == 0
+    }
+
+    /// `call` with a new TCP socket and the address 127.0.0.1:`port`; the socket is closed after.
+    private static func onLoopback(_ port: Int, _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
         var address = sockaddr_in()
@@ -123,7 +134,7 @@ enum PortAllocator {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } } == 0
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(descriptor, $0, length) } }
     }
 }
 
