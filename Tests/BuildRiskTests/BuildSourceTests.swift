@@ -8,7 +8,7 @@ import SourceValidatorCore
 import Testing
 
 /// Uploading a CSV of builds (the dataset and training-scenario pipelines' first step).
-@Suite(.timeLimit(.minutes(5)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(15)), .dropsTestDatabases)
 struct BuildSourceTests {
     let imports = WarehouseImportTests()
 

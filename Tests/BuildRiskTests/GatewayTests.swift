@@ -7,7 +7,7 @@ import Testing
 
 /// The gateway's public API: tokens on every route but health, roles, and the system status
 /// gathered from all eight services over RPC.
-@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(13)), .dropsTestDatabases)
 struct GatewayTests {
     @Test func systemStatusReportsEveryServiceReadyOverRPC() async throws {
         let database = try await TestDatabase.create()

@@ -22,7 +22,7 @@ final class Overlap: Sendable {
 }
 
 /// Ingestion against sandbox repositories: clones, fork commits, logs, per-resource status.
-@Suite(.timeLimit(.minutes(8)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(18)), .dropsTestDatabases)
 struct IngestionTests {
     let imports = WarehouseImportTests()
 
@@ -331,15 +331,8 @@ struct IngestionTests {
                 let github = GitHubConfiguration(baseURL: baseURL, tokens: [TestEnvironment.githubTokens[2]], secondaryRateLimitWait: .seconds(1))
                 let runtime = try makeRuntime(.ingestor, in: cluster, definition: IngestorService.definition(github: github, configuration: IngestorConfiguration(worktreeBudgetBytes: budget)))
                 return try await withServices([runtime]) {
-                    let httpClient = try makeTestHTTPClient()
-                    let client = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.ingestor), token: TestEnvironment.tokens.token(for: .gateway))
-                    do {
-                        let result = try await body(client)
-                        try await httpClient.shutdown()
-                        return result
-                    } catch {
-                        try? await httpClient.shutdown()
-                        throw error
+                    try await withTestHTTPClient { httpClient in
+                        try await body(RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.ingestor), token: TestEnvironment.tokens.token(for: .gateway)))
                     }
                 }
             }

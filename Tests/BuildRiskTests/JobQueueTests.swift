@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// The durable job queue against a real PostgreSQL, with real worker processes.
-@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(13)), .dropsTestDatabases)
 struct JobQueueTests {
     static let probeSchema = "job_probe"
 

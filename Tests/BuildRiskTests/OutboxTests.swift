@@ -5,7 +5,7 @@ import PostgresNIO
 import Testing
 
 /// The outbox delivers a call until the receiver acknowledges it, once.
-@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(13)), .dropsTestDatabases)
 struct OutboxTests {
     @Test func aMessageSurvivesARestartOfTheReceiverAndIsDeliveredOnce() async throws {
         let database = try await TestDatabase.create()

@@ -11,7 +11,7 @@ import Testing
 /// version that predicted them when another is activated, and are predicted anew on repredict.
 /// The registry is another service: the test hands models over the way its outbox does (the
 /// artifact under the data directory, then `predictions.activeModelChanged`).
-@Suite(.timeLimit(.minutes(8)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(18)), .dropsTestDatabases)
 struct PredictionTests {
     let imports = WarehouseImportTests()
 

@@ -9,7 +9,7 @@ import Testing
 /// The model pipeline through feature extraction: a repository imported with `autoProcess`
 /// ends `processed` with one vector per settled build, and a later sync extracts only the new
 /// builds while every earlier vector stays exactly as it was.
-@Suite(.timeLimit(.minutes(8)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(18)), .dropsTestDatabases)
 struct ProcessingTests {
     let imports = WarehouseImportTests()
     let ingestion = IngestionTests()

@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// JSON-RPC 2.0 between real services over real HTTP/2 (TLS with the internal CA).
-@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(13)), .dropsTestDatabases)
 struct RPCTransportTests {
     @Test func callsRoundTripBetweenServicesOverHTTP2() async throws {
         let database = try await TestDatabase.create()

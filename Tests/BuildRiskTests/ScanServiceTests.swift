@@ -14,7 +14,7 @@ import Testing
 /// emulated tools, one scan per commit whoever asks, the metrics landing in every build's vector of
 /// that commit; SonarQube's webhook checked before anything is written; a Trivy that keeps timing
 /// out ends failed with the reason.
-@Suite(.timeLimit(.minutes(10)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(20)), .dropsTestDatabases)
 struct ScanServiceTests {
     let imports = WarehouseImportTests()
     let ingestion = IngestionTests()
@@ -238,24 +238,24 @@ struct ScanServiceTests {
                     try makeRuntime(.scannerBridge, in: cluster, definition: bridge(trivy: slow, sonarURL: sonarURL, secret: secret, webhookPort: webhookPort)),
                 ]
                 // A client of its own: the shared one may still hold a connection to the bridge that just stopped on this port.
-                let httpClient = try makeTestHTTPClient()
-                try await withServices(restarted) {
-                    let bridge = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.scannerBridge), token: TestEnvironment.tokens.token(for: .gateway))
-                    let commit = try #require(repository.runs.last?.head_sha)
-                    let request = ScanRequest(
-                        pipelineId: "timeouts", githubId: repository.id, fullName: "acme/scanned", commits: [commit], tools: [.trivy],
-                        configuration: ScanConfiguration(trivyScanners: ["secret"]))
-                    #expect(try await bridge.call(ScanMethods.request, request).created == 1)
-                    try await waitUntil("the slow scan fails", timeout: .seconds(120)) {
-                        counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: "timeouts")), .trivy).failed == 1
+                try await withTestHTTPClient { httpClient in
+                    try await withServices(restarted) {
+                        let bridge = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.scannerBridge), token: TestEnvironment.tokens.token(for: .gateway))
+                        let commit = try #require(repository.runs.last?.head_sha)
+                        let request = ScanRequest(
+                            pipelineId: "timeouts", githubId: repository.id, fullName: "acme/scanned", commits: [commit], tools: [.trivy],
+                            configuration: ScanConfiguration(trivyScanners: ["secret"]))
+                        #expect(try await bridge.call(ScanMethods.request, request).created == 1)
+                        try await waitUntil("the slow scan fails", timeout: .seconds(120)) {
+                            counts(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: "timeouts")), .trivy).failed == 1
+                        }
+                        let failure = try #require(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: "timeouts")).failures.first)
+                        #expect(failure.commitSha == commit)
+                        #expect(failure.attempts == 3)
+                        #expect(failure.error.contains("did not finish within"))
+                        #expect(try await bridge.call(ScanMethods.retryFailed, ScanStatusParams(pipelineId: "timeouts")).queued == 1)
                     }
-                    let failure = try #require(try await bridge.call(ScanMethods.status, ScanStatusParams(pipelineId: "timeouts")).failures.first)
-                    #expect(failure.commitSha == commit)
-                    #expect(failure.attempts == 3)
-                    #expect(failure.error.contains("did not finish within"))
-                    #expect(try await bridge.call(ScanMethods.retryFailed, ScanStatusParams(pipelineId: "timeouts")).queued == 1)
                 }
-                try await httpClient.shutdown()
             }
         }
     }

@@ -9,7 +9,7 @@ import PostgresNIO
 import Testing
 
 /// One schema per service, enforced by PostgreSQL roles; migrations safe under concurrent starts.
-@Suite(.timeLimit(.minutes(3)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(13)), .dropsTestDatabases)
 struct SchemaTests {
     @Test func twoCopiesOfOneServiceMigratingAtOnceBothComeUp() async throws {
         let database = try await TestDatabase.create()
@@ -22,11 +22,12 @@ struct SchemaTests {
             try ChildProcess(executable: "ingestor", environment: first),
             try ChildProcess(executable: "ingestor", environment: second),
         ]
-        let httpClient = try makeTestHTTPClient()
-        for environment in [first, second] {
-            let url = "https://127.0.0.1:\(environment["INGESTOR_PORT"] ?? "")/ready"
-            try await waitUntil("copy on \(url) is ready", timeout: startupTimeout) {
-                (try? await http(httpClient, .GET, url))?.status == 200
+        try await withTestHTTPClient { httpClient in
+            for environment in [first, second] {
+                let url = "https://127.0.0.1:\(environment["INGESTOR_PORT"] ?? "")/ready"
+                try await waitUntil("copy on \(url) is ready", timeout: startupTimeout) {
+                    (try? await http(httpClient, .GET, url))?.status == 200
+                }
             }
         }
         for copy in copies {
@@ -34,7 +35,6 @@ struct SchemaTests {
             await copy.waitForExit()
             #expect(copy.process.terminationStatus == 0)
         }
-        try await httpClient.shutdown()
         try await withClient(database.url(forSchema: "ingestor")) { client in
             let rows = try await client.query("SELECT version, count(*)::int8 FROM ingestor.schema_migrations GROUP BY version", logger: TestEnvironment.logger).collect()
             #expect(rows.count == JobQueue.migrations.count + IngestionPostgresStore.migrations.count)
@@ -123,32 +123,32 @@ struct SchemaTests {
         let port = freePort()  // nothing listens there
         unreachable["INGESTOR_DATABASE_URL"] = "postgres://buildrisk_ingestor:secret@127.0.0.1:\(port)/nowhere"
         let child = try ChildProcess(executable: "ingestor", environment: unreachable)
-        let httpClient = try makeTestHTTPClient()
-        let url = "https://127.0.0.1:\(unreachable["INGESTOR_PORT"] ?? "")/ready"
-        let answer = Locked<HTTPResult?>(nil)
-        try await waitUntil("/ready answers", timeout: startupTimeout) {
-            let result = try? await http(httpClient, .GET, url)
-            answer.update { $0 = result }
-            return result != nil
-        }
-        let refused = try #require(answer.value)
-        #expect(refused.status == 503)
-        let report = try JSONDecoder().decode(ReadinessReport.self, from: refused.body)
-        #expect(report.ready == false)
-        #expect(report.databaseReachable == false)
-        #expect(report.reason?.isEmpty == false, "a 503 says why")
-        child.kill(SIGTERM)
-        await child.waitForExit()
+        try await withTestHTTPClient { httpClient in
+            let url = "https://127.0.0.1:\(unreachable["INGESTOR_PORT"] ?? "")/ready"
+            let answer = Locked<HTTPResult?>(nil)
+            try await waitUntil("/ready answers", timeout: startupTimeout) {
+                let result = try? await http(httpClient, .GET, url)
+                answer.update { $0 = result }
+                return result != nil
+            }
+            let refused = try #require(answer.value)
+            #expect(refused.status == 503)
+            let report = try JSONDecoder().decode(ReadinessReport.self, from: refused.body)
+            #expect(report.ready == false)
+            #expect(report.databaseReachable == false)
+            #expect(report.reason?.isEmpty == false, "a 503 says why")
+            child.kill(SIGTERM)
+            await child.waitForExit()
 
-        // The same service against the database that answers is ready.
-        let reachable = cluster.environment(for: .ingestor)
-        let healthy = try ChildProcess(executable: "ingestor", environment: reachable)
-        let readyURL = "https://127.0.0.1:\(reachable["INGESTOR_PORT"] ?? "")/ready"
-        try await waitUntil("the ingestor is ready", timeout: startupTimeout) {
-            (try? await http(httpClient, .GET, readyURL))?.status == 200
+            // The same service against the database that answers is ready.
+            let reachable = cluster.environment(for: .ingestor)
+            let healthy = try ChildProcess(executable: "ingestor", environment: reachable)
+            let readyURL = "https://127.0.0.1:\(reachable["INGESTOR_PORT"] ?? "")/ready"
+            try await waitUntil("the ingestor is ready", timeout: startupTimeout) {
+                (try? await http(httpClient, .GET, readyURL))?.status == 200
+            }
+            healthy.kill(SIGTERM)
+            await healthy.waitForExit()
         }
-        healthy.kill(SIGTERM)
-        await healthy.waitForExit()
-        try await httpClient.shutdown()
     }
 }

@@ -160,6 +160,9 @@ extension Trait where Self == TestDatabaseScope {
 /// Swift Testing starts every test together; on a two-core machine some forty such tests at once
 /// starve each other past their timeouts (a CI run once spent its first 30 s with no test able to
 /// answer its own in-process emulator). Set BUILDRISK_TEST_SLOTS to change the width.
+/// A suite's time limit counts its tests' wait for a slot too (the scope runs inside it), so the
+/// database suites' limits hold 10 minutes for the wait beside their own run time; the run as a
+/// whole is bounded by scripts/test's watchdog.
 actor TestSlots {
     static let shared = TestSlots(width: ProcessInfo.processInfo.environment["BUILDRISK_TEST_SLOTS"].flatMap(Int.init)
         ?? 3 * ProcessInfo.processInfo.activeProcessorCount)

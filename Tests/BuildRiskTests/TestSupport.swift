@@ -271,6 +271,20 @@ func makeTestHTTPClient() throws -> HTTPClient {
     ServiceDirectory.makeHTTPClient(tls: try TestEnvironment.tls.clientConfiguration())
 }
 
+/// Runs `body` with a client of its own (no connection left from a server stopped earlier), shut
+/// down however `body` ends: an HTTPClient dropped without shutdown stops the whole test process.
+func withTestHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+    let httpClient = try makeTestHTTPClient()
+    let result: Result<T, any Error>
+    do {
+        result = .success(try await body(httpClient))
+    } catch {
+        result = .failure(error)
+    }
+    try? await httpClient.shutdown()
+    return try result.get()
+}
+
 struct HTTPResult: Sendable {
     var status: Int
     var version: String

@@ -12,7 +12,7 @@ import Testing
 /// repository imported with autoProcess): the first version becomes active and its artifact
 /// predicts; a cancelled running job stops and leaves no version and no files; concurrent
 /// activations leave exactly one active version; bad requests write nothing.
-@Suite(.timeLimit(.minutes(10)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(20)), .dropsTestDatabases)
 struct TrainingTests {
     let imports = WarehouseImportTests()
     let processing = ProcessingTests()
@@ -313,15 +313,8 @@ struct TrainingTests {
         let logger = TestEnvironment.logger
         // A client per start: a connection to a stopped replica's server could still be answered by it.
         @Sendable func withOrchestrator<T: Sendable>(_ body: @Sendable (RPCClient) async throws -> T) async throws -> T {
-            let httpClient = try makeTestHTTPClient()
-            let client = RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.trainingOrchestrator), token: TestEnvironment.tokens.token(for: .gateway))
-            do {
-                let result = try await body(client)
-                try await httpClient.shutdown()
-                return result
-            } catch {
-                try? await httpClient.shutdown()
-                throw error
+            try await withTestHTTPClient { httpClient in
+                try await body(RPCClient(httpClient: httpClient, baseURL: cluster.internalURL(.trainingOrchestrator), token: TestEnvironment.tokens.token(for: .gateway)))
             }
         }
         let data = TrainingDataSpec(repositories: [TrainingRepository(pipelineId: "1", fullName: "acme/nowhere")])

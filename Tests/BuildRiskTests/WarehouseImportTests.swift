@@ -14,7 +14,7 @@ import Synchronization
 import Testing
 
 /// Importing repositories from the GitHub sandbox: the model pipeline's first phase.
-@Suite(.timeLimit(.minutes(5)), .dropsTestDatabases)
+@Suite(.timeLimit(.minutes(15)), .dropsTestDatabases)
 struct WarehouseImportTests {
     /// Runs the sandbox API on a free port around `body`.
     func withSandbox<T: Sendable>(_ repositories: [(String, Int)], _ body: @Sendable (SandboxAPI, String) async throws -> T) async throws -> T {
