@@ -21,9 +21,23 @@ struct PredictionController: Sendable {
         var topContributions: Int?
     }
 
+    /// A batch body as far as the gateway reads it: the vectors are counted, not decoded; the
+    /// body goes to the predictor as it came (decoding and re-encoding 1,000 vectors here cost more
+    /// than scoring them), and the predictor refuses a vector that is not name → value.
     struct BatchBody: Decodable {
-        var vectors: [[String: FeatureValue]]
+        var vectors: Counted
         var topContributions: Int?
+        var pipelineId: JSONValue?
+        var runId: JSONValue?
+    }
+
+    /// A JSON array's length; its elements stay unread.
+    struct Counted: Decodable {
+        var count: Int
+
+        init(from decoder: any Decoder) throws {
+            count = try decoder.unkeyedContainer().count ?? 0
+        }
     }
 
     func addRoutes(to api: RouterGroup<AuthenticatedContext>) {
@@ -42,7 +56,7 @@ struct PredictionController: Sendable {
         guard let repoId = body.repoId, let runId = body.runId else {
             throw APIError.badRequest("invalid_body", "send {\"repoId\", \"runId\"} or {\"features\": {...}}")
         }
-        guard try await repositories.get(id: repoId, ownerId: context.visibility) != nil else {
+        guard try await repositories.exists(id: repoId, ownerId: context.visibility) else {
             throw APIError.notFound("you have no repository \(repoId)")
         }
         return try await call(ScoreRequest(pipelineId: String(repoId), runId: runId, topContributions: body.topContributions))
@@ -50,27 +64,47 @@ struct PredictionController: Sendable {
 
     /// Up to 1,000 vectors in one call; more is refused before anything is scored.
     @Sendable func batch(_ request: Request, context: AuthenticatedContext) async throws -> ScoreAnswer {
-        let body: BatchBody = try await decode(request, "{\"vectors\": [{name: value}, ...]} (1 to 1,000), with \"topContributions\"?")
+        let expected = "{\"vectors\": [{name: value}, ...]} (1 to 1,000), with \"topContributions\"?"
+        let bytes = try await collect(request, expected)
+        let body: BatchBody = try decode(bytes, expected)
         guard (1...1000).contains(body.vectors.count) else {
             throw APIError.badRequest("invalid_batch", "send 1 to 1,000 vectors, not \(body.vectors.count)")
         }
-        return try await call(ScoreRequest(vectors: body.vectors, topContributions: body.topContributions))
+        guard body.pipelineId == nil, body.runId == nil else {
+            throw APIError.badRequest("invalid_body", "a batch has vectors only; score a build by run id with POST /predictions")
+        }
+        return try await call { try await $0.call(PredictionMethods.score, paramsJSON: bytes) }
     }
 
     private func decode<Body: Decodable>(_ request: Request, _ expected: String) async throws -> Body {
+        try decode(try await collect(request, expected), expected)
+    }
+
+    private func collect(_ request: Request, _ expected: String) async throws -> Data {
         do {
-            let buffer = try await request.body.collect(upTo: Self.maxBody)
-            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+            return Data(try await request.body.collect(upTo: Self.maxBody).readableBytesView)
+        } catch {
+            throw APIError.badRequest("invalid_body", "expected \(expected): \(error)")
+        }
+    }
+
+    private func decode<Body: Decodable>(_ bytes: Data, _ expected: String) throws -> Body {
+        do {
+            return try JSONDecoder().decode(Body.self, from: bytes)
         } catch {
             throw APIError.badRequest("invalid_body", "expected \(expected): \(error)")
         }
     }
 
     private func call(_ score: ScoreRequest) async throws -> ScoreAnswer {
+        try await call { try await $0.call(PredictionMethods.score, score) }
+    }
+
+    private func call(_ send: (RPCClient) async throws -> ScoreAnswer) async throws -> ScoreAnswer {
         var answer: ScoreAnswer?
         var refusal: RPCError?
         do {
-            answer = try await directory.client(for: .predictor).call(PredictionMethods.score, score)
+            answer = try await send(directory.client(for: .predictor))
         } catch {
             refusal = remoteError(error)
             if refusal == nil { throw APIError.unavailable("predictor_unavailable", "the predictor could not score: \(error)") }
@@ -80,7 +114,8 @@ struct PredictionController: Sendable {
         switch refusal?.kind {
         case .conflict?: throw APIError.conflict("no_active_model", reason)
         case .notFound?: throw APIError.notFound(reason)
-        case .invalidInput?: throw APIError.badRequest("invalid_body", reason)
+        // invalidParams: a posted batch whose vectors are not name → value (the gateway did not decode them).
+        case .invalidInput?, .invalidParams?: throw APIError.badRequest("invalid_body", reason)
         default: throw APIError.unavailable("predictor_unavailable", "the predictor could not score: \(reason)")
         }
     }

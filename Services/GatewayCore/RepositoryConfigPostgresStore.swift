@@ -172,6 +172,15 @@ public struct RepositoryConfigPostgresStore: Sendable {
             """, logger: logger)).first
     }
 
+    /// Whether the repository exists (for `ownerId` when given), without decoding its documents.
+    func exists(id: Int64, ownerId: Int64?) async throws -> Bool {
+        let rows = try await client.query(
+            "SELECT 1 FROM \(unescaped: schema).repo_configs WHERE id = \(id) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))",
+            logger: logger
+        ).collect()
+        return !rows.isEmpty
+    }
+
     private static let columns = "id, owner_id, full_name, options::text, status, message, repository::text, progress::text, ingestion::text, processing::text, prediction::text, created_at, updated_at"
     private static let columnCount = 13
 

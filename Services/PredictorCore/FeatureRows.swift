@@ -47,20 +47,79 @@ extension ServedModel {
     public var inputColumns: [String] { model.artifact.inputColumns }
 
     /// Predicts `rows` with contributions, off the concurrency pool (XGBoost is blocking C work).
+    /// With `top` 0 XGBoost's contributions are not computed at all (they cost more than the
+    /// prediction): the answer has none and `rest` is the whole log-odds.
     public func score(_ rows: [[String: FeatureValue]], top: Int) async throws -> [Scored] {
+        try await score(rows, tops: Array(repeating: top, count: rows.count))
+    }
+
+    /// As `score(_:top:)` with each row's own number of contributions.
+    func score(_ rows: [[String: FeatureValue]], tops: [Int]) async throws -> [Scored] {
         let model = self.model
         let artifact = model.artifact
         let table = try FeatureRows.table(rows, columns: artifact.inputColumns, categorical: artifact.preprocessor.categoricalColumns)
-        let predictions = try await BlockingWork.run { try model.predict(table, contributions: true) }
-        return predictions.map { prediction in
-            let all = (prediction.contributions ?? []).map { Contribution(feature: $0.feature, value: Double($0.value)) }
-            let sorted = all.sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.feature < $1.feature }
-            let kept = Array(sorted.prefix(max(top, 0)))
-            let rest = sorted.dropFirst(kept.count).reduce(0) { $0 + $1.value }
+        let withContributions = tops.contains { $0 > 0 }
+        let predictions = try await BlockingWork.run { try model.predict(table, contributions: withContributions) }
+        return zip(predictions, tops).map { prediction, top in
             var reduced = prediction
             reduced.contributions = nil
+            guard top > 0, let contributions = prediction.contributions else {
+                // The contributions add up to the learner's log-odds; clamped so that a probability
+                // rounded to 0 or 1 still has a finite one.
+                let raw = min(max(prediction.rawProbability, 1e-12), 1 - 1e-12)
+                return Scored(prediction: reduced, top: [], rest: log(raw / (1 - raw)))
+            }
+            let sorted = contributions.sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.feature < $1.feature }
+            let kept = sorted.prefix(top).map { Contribution(feature: $0.feature, value: Double($0.value)) }
+            let rest = sorted.dropFirst(kept.count).reduce(0) { $0 + Double($1.value) }
             return Scored(prediction: reduced, top: kept, rest: rest)
         }
+    }
+}
+
+/// Scores of single builds that arrive while another such score runs go together into the next
+/// one: one preprocessing, one DMatrix and one XGBoost call per booster for all of them, instead
+/// of a trip to the blocking pool each. At 50 requests in flight each call used to wait behind
+/// the others for one of the pool's two threads.
+actor ScoreCoalescer {
+    private struct Waiting {
+        let served: ServedModel
+        let row: [String: FeatureValue]
+        let top: Int
+        let continuation: CheckedContinuation<Scored, any Error>
+    }
+
+    private var waiting: [Waiting] = []
+    private var draining = false
+
+    /// `row` scored by `served` (the model the request took), with its `top` contributions.
+    func score(_ row: [String: FeatureValue], with served: ServedModel, top: Int) async throws -> Scored {
+        try await withCheckedThrowingContinuation { continuation in
+            waiting.append(Waiting(served: served, row: row, top: top, continuation: continuation))
+            if !draining {
+                draining = true
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while !waiting.isEmpty {
+            var taken = waiting
+            waiting = []
+            // Each request keeps the model it took, also when a swap happened meanwhile.
+            while let first = taken.first {
+                let same = taken.filter { $0.served.model === first.served.model }
+                taken.removeAll { $0.served.model === first.served.model }
+                do {
+                    let scored = try await first.served.score(same.map(\.row), tops: same.map(\.top))
+                    for (entry, result) in zip(same, scored) { entry.continuation.resume(returning: result) }
+                } catch {
+                    for entry in same { entry.continuation.resume(throwing: error) }
+                }
+            }
+        }
+        draining = false
     }
 }
 

@@ -23,6 +23,7 @@ public enum PredictorService {
             store: store, models: models, postgres: environment.postgres, queue: environment.queue, directory: environment.directory,
             logger: environment.logger)
 
+        let coalescer = ScoreCoalescer()
         let activation = ModelActivation(models: models, store: store, processor: processor, postgres: environment.postgres, logger: environment.logger)
 
         @Sendable func known(_ pipelineId: String) async throws {
@@ -103,7 +104,12 @@ public enum PredictorService {
             guard let served = await models.current() else {
                 throw RPCError(.conflict, "No active model", reason: "no model is active: train and activate one first")
             }
-            let scored = try await served.score(rows, top: request.topContributions ?? defaultTopContributions)
+            let top = request.topContributions ?? defaultTopContributions
+            let scored = if rows.count == 1 {
+                [try await coalescer.score(rows[0], with: served, top: top)]
+            } else {
+                try await served.score(rows, top: top)
+            }
             return ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: scored.map {
                 BuildScore(
                     runId: runId, riskLevel: PredictedRisk($0.prediction.level), score: $0.prediction.failureProbability,

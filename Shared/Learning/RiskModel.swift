@@ -31,16 +31,19 @@ public final class RiskModel: Sendable {
         case xgboost(XGBoostBooster)
         case logistic(LogisticRegression)
 
-        func predict(_ matrix: FeatureMatrix) throws -> [Double] {
+        /// `data` is the matrix as one XGBoost DMatrix, shared by every booster of a call.
+        func predict(_ matrix: FeatureMatrix, _ data: XGBoostData? = nil) throws -> [Double] {
             switch self {
-            case .xgboost(let booster): try booster.predict(matrix)
+            case .xgboost(let booster): try data.map { try booster.predict($0) } ?? booster.predict(matrix)
             case .logistic(let model): try model.predict(matrix)
             }
         }
 
-        func contributions(_ matrix: FeatureMatrix) throws -> [[Float]] {
+        func contributions(_ matrix: FeatureMatrix, _ data: XGBoostData? = nil) throws -> [[Float]] {
             switch self {
-            case .xgboost(let booster): try booster.contributions(matrix)
+            case .xgboost(let booster):
+                try data.map { try booster.contributions($0, rowCount: matrix.rowCount, columnCount: matrix.columnCount) }
+                    ?? booster.contributions(matrix)
             case .logistic(let model): try model.contributions(matrix)
             }
         }
@@ -76,10 +79,12 @@ public final class RiskModel: Sendable {
         guard matrix.columnNames == artifact.featureNames else {
             throw LearningError.invalidInput("the matrix columns differ from the model's features")
         }
-        let raw = try learner.predict(matrix)
+        var data: XGBoostData?
+        if case .xgboost = learner { data = try XGBoostData(matrix) }
+        let raw = try learner.predict(matrix, data)
         let calibration = artifact.calibration
-        let members = try ensemble.map { try $0.predict(matrix).map(calibration.apply) }
-        let contributions = withContributions ? try learner.contributions(matrix) : nil
+        let members = try ensemble.map { try $0.predict(matrix, data).map(calibration.apply) }
+        let contributions = withContributions ? try learner.contributions(matrix, data) : nil
         let names = artifact.featureNames + ["(bias)"]
         return raw.indices.map { row in
             let probability = calibration.apply(raw[row])

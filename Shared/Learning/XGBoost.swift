@@ -179,19 +179,28 @@ public final class XGBoostBooster: @unchecked Sendable {
 
     /// Failure probabilities, one per row.
     public func predict(_ features: FeatureMatrix) throws(LearningError) -> [Double] {
-        try predict(features, optionMask: 0).map(Double.init)
+        try predict(XGBoostData(features))
     }
 
     /// SHAP contributions (XGBoost's `pred_contribs`, option mask 4) on the log-odds scale: one row of
     /// `columnCount + 1` values per input row, the last being the bias; a row sums to the margin.
     public func contributions(_ features: FeatureMatrix) throws(LearningError) -> [[Float]] {
-        let flat = try predict(features, optionMask: 4)
-        let width = features.columnCount + 1
-        return (0..<features.rowCount).map { Array(flat[$0 * width..<($0 + 1) * width]) }
+        try contributions(XGBoostData(features), rowCount: features.rowCount, columnCount: features.columnCount)
     }
 
-    private func predict(_ features: FeatureMatrix, optionMask: Int32) throws(LearningError) -> [Float] {
-        let data = try XGBoostData(features)
+    /// As `predict(_:)` on a DMatrix built once for several boosters (a model and its ensemble): for
+    /// a row or a few, building the DMatrix costs more than walking the trees.
+    func predict(_ data: XGBoostData) throws(LearningError) -> [Double] {
+        try predict(data, optionMask: 0).map(Double.init)
+    }
+
+    func contributions(_ data: XGBoostData, rowCount: Int, columnCount: Int) throws(LearningError) -> [[Float]] {
+        let flat = try predict(data, optionMask: 4)
+        let width = columnCount + 1
+        return (0..<rowCount).map { Array(flat[$0 * width..<($0 + 1) * width]) }
+    }
+
+    private func predict(_ data: XGBoostData, optionMask: Int32) throws(LearningError) -> [Float] {
         lock.lock()
         defer { lock.unlock() }
         var length: bst_ulong = 0

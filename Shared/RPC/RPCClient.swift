@@ -84,6 +84,25 @@ public struct RPCClient: Sendable {
         } catch {
             throw .transport("could not encode params of \(method.name): \(error)")
         }
+        return try await result(of: method, body: body, timeout: timeout)
+    }
+
+    /// Calls `method` with params already encoded as JSON (a gateway forwarding a large posted
+    /// body it has checked but not decoded) and returns its typed result.
+    public func call<P, R>(_ method: RPCMethod<P, R>, paramsJSON: Data, timeout: Duration? = nil) async throws(RPCClientError) -> R {
+        var body = Data(#"{"jsonrpc":"2.0","id":1,"method":"#.utf8)
+        do {
+            body.append(try encoder.encode(method.name))
+        } catch {
+            throw .transport("could not encode method name: \(error)")
+        }
+        body.append(contentsOf: #","params":"#.utf8)
+        body.append(paramsJSON)
+        body.append(UInt8(ascii: "}"))
+        return try await result(of: method, body: body, timeout: timeout)
+    }
+
+    private func result<P, R>(of method: RPCMethod<P, R>, body: Data, timeout: Duration?) async throws(RPCClientError) -> R {
         let exchange = try await send(body: body, timeout: timeout)
         // One decoding pass straight into the result type.
         let envelope: ResponseEnvelope<R>

@@ -163,6 +163,22 @@ struct PredictionTests {
                 try await waitUntil("every build is predicted by version 2", timeout: .seconds(120)) {
                     try await trainingBuilds(cluster, id).allSatisfy { $0.modelVersion == 2 }
                 }
+                // Builds asked for by run id at the same time (the predictor scores them in one call)
+                // each get their own build's score, the one the prediction job stored.
+                let stored = Dictionary(uniqueKeysWithValues: try await trainingBuilds(cluster, id).compactMap { build in build.score.map { (build.runId, $0) } })
+                let together = try await withThrowingTaskGroup(of: (Int64, HTTPResult).self) { group in
+                    for runId in vectors.prefix(16).map(\.runId) {
+                        group.addTask { (runId, try await self.post(cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(runId)}"#.utf8))) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(together.count == min(16, vectors.count))
+                for (runId, answer) in together {
+                    #expect(answer.status == 200)
+                    let score = try #require(try JSONDecoder().decode(ScoreAnswer.self, from: answer.body).scores.first)
+                    #expect(score.runId == runId)
+                    #expect(abs(score.score - (stored[runId] ?? -1)) < 1e-9)
+                }
                 let someRun = vectors[vectors.count / 2].runId
                 let detail = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/builds/\(someRun)", token: TestEnvironment.adminToken)
                 let history = try #require(try JSONDecoder().decode(BuildDetail.self, from: detail.body).prediction)
@@ -199,6 +215,23 @@ struct PredictionTests {
                 let refused = try await post(cluster, "/predictions/batch", try batch(1001))
                 #expect(refused.status == 400)
                 #expect(String(decoding: refused.body, as: UTF8.self).contains("1,000"))
+                // The gateway forwards a batch undecoded: a vector that is not name → value is still a 400.
+                let malformed = try await post(cluster, "/predictions/batch", Data(#"{"vectors":[{"gh_team_size":1},[1,2]]}"#.utf8))
+                #expect(malformed.status == 400)
+                // Without contributions (topContributions 0) none are computed; the rest is the whole log-odds.
+                struct Bare: Encodable {
+                    var vectors: [[String: FeatureValue]]
+                    var topContributions: Int
+                }
+                let bare = try await post(cluster, "/predictions/batch", try JSONEncoder().encode(Bare(vectors: [vector, vector], topContributions: 0)))
+                #expect(bare.status == 200)
+                let bareScores = try JSONDecoder().decode(ScoreAnswer.self, from: bare.body).scores
+                #expect(bareScores.count == 2)
+                for bareScore in bareScores {
+                    #expect(bareScore.contributions.isEmpty)
+                    #expect(abs(bareScore.score - scored.score) < 1e-9)
+                    #expect(abs(1 / (1 + exp(-bareScore.otherContributions)) - bareScore.rawProbability) < 1e-6)
+                }
                 let after = try await trainingBuilds(cluster, id)
                 #expect(after.map(\.runId) == before.map(\.runId))
                 #expect(after.map(\.score) == before.map(\.score))
