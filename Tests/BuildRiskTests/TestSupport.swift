@@ -252,11 +252,11 @@ struct WaitTimeout: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Polls `condition` until it holds, failing after `timeout`.
 /// How long a server a test started (a service, an emulator) may take to answer its first
 /// request. Only load makes it slow: on a loaded two-core machine a start has taken over 30 s.
 let startupTimeout = Duration.seconds(90)
 
+/// Polls `condition` until it holds, failing after `timeout`.
 func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
