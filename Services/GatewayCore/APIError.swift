@@ -35,3 +35,16 @@ func remoteError(_ error: any Error) -> RPCError? {
     if case RPCClientError.remote(let remote) = error { return remote }
     return nil
 }
+
+extension Request {
+    /// The JSON body as `Body`, or a 400 `invalid_body` saying what was `expected` and why the body is not that.
+    func decodeBody<Body: Decodable>(as type: Body.Type, context: AuthenticatedContext, expected: String) async throws -> Body {
+        let body: Body
+        do {
+            body = try await decode(as: type, context: context)
+        } catch {
+            throw APIError.badRequest("invalid_body", "expected \(expected): \(error)")
+        }
+        return body
+    }
+}

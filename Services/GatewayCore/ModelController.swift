@@ -68,12 +68,9 @@ struct ModelController: Sendable {
 
     @Sendable func setAlias(_ request: Request, context: AuthenticatedContext) async throws -> ModelVersionRecord {
         try context.requireAdmin("only admins set aliases")
-        let body: AliasBody
-        do {
-            body = try await request.decode(as: AliasBody.self, context: context)
-        } catch {
-            throw APIError.badRequest("invalid_body", "expected {\"version\": n}: \(error)")
-        }
+        let body = try await request.decodeBody(
+            as: AliasBody.self, context: context,
+            expected: "{\"version\": n}")
         let params = ModelAliasParams(
             modelName: context.parameters.get("name") ?? "", alias: context.parameters.get("alias") ?? "", version: body.version)
         return try await callTrainingOrchestrator(directory) { try await $0.call(ModelRegistryMethods.setAlias, params) }

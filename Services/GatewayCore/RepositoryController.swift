@@ -232,12 +232,9 @@ struct RepositoryController: Sendable {
     }
 
     @Sendable func importBulk(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<[RepositoryConfig]> {
-        let body: ImportRequest
-        do {
-            body = try await request.decode(as: ImportRequest.self, context: context)
-        } catch {
-            throw APIError.badRequest("invalid_body", "expected {\"repositories\": [{\"fullName\": \"owner/name\", \"ciProvider\"?, \"maxBuilds\"?, \"sinceDays\"?, \"syncUntilExisting\"?, \"excludeBots\"?, \"onlyWithLogs\"?, \"autoProcess\"?, \"features\"?}]}: \(error)")
-        }
+        let body = try await request.decodeBody(
+            as: ImportRequest.self, context: context,
+            expected: "{\"repositories\": [{\"fullName\": \"owner/name\", \"ciProvider\"?, \"maxBuilds\"?, \"sinceDays\"?, \"syncUntilExisting\"?, \"excludeBots\"?, \"onlyWithLogs\"?, \"autoProcess\"?, \"features\"?}]}")
         guard !body.repositories.isEmpty, body.repositories.count <= 500 else {
             throw APIError.badRequest("invalid_body", "send 1 to 500 repositories")
         }

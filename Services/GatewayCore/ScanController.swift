@@ -24,12 +24,9 @@ struct ScanController: Sendable {
 
     /// Scans every commit of the repository's ingested builds (a commit once, however many builds ran on it).
     @Sendable func start(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<ScanRequestAccepted> {
-        let body: StartScans
-        do {
-            body = try await request.decode(as: StartScans.self, context: context)
-        } catch {
-            throw APIError.badRequest("invalid_body", "expected {\"tools\": [\"trivy\"|\"sonar\"], \"configuration\"?, \"selectedMetrics\"?}: \(error)")
-        }
+        let body = try await request.decodeBody(
+            as: StartScans.self, context: context,
+            expected: "{\"tools\": [\"trivy\"|\"sonar\"], \"configuration\"?, \"selectedMetrics\"?}")
         guard !body.tools.isEmpty else { throw APIError.badRequest("invalid_body", "name at least one tool: trivy, sonar") }
         let config = try await config(context)
         guard let repository = config.repository else {

@@ -14,14 +14,9 @@ extension TrainingController {
     }
 
     @Sendable func createSchedule(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<TrainingScheduleRecord> {
-        let body: ScheduleBody
-        do {
-            body = try await request.decode(as: ScheduleBody.self, context: context)
-        } catch {
-            throw APIError.badRequest(
-                "invalid_body",
-                "expected {\"cron\": \"minute hour day-of-month month day-of-week\" (UTC), \"modelName\"?, \"parameters\": {\"kind\": …}, \"repositoryIds\": [id], \"priority\"?}: \(error)")
-        }
+        let body = try await request.decodeBody(
+            as: ScheduleBody.self, context: context,
+            expected: "{\"cron\": \"minute hour day-of-month month day-of-week\" (UTC), \"modelName\"?, \"parameters\": {\"kind\": …}, \"repositoryIds\": [id], \"priority\"?}")
         let params = CreateTrainingScheduleParams(
             cron: body.cron, modelName: body.modelName ?? ModelNames.standard, parameters: body.parameters,
             data: try await trainingData(body.repositoryIds, context: context), priority: body.priority ?? .normal, createdBy: context.user.id)

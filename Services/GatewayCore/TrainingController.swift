@@ -33,14 +33,9 @@ struct TrainingController: Sendable {
     }
 
     @Sendable func start(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<TrainingJobRecord> {
-        let body: StartBody
-        do {
-            body = try await request.decode(as: StartBody.self, context: context)
-        } catch {
-            throw APIError.badRequest(
-                "invalid_body",
-                "expected {\"modelName\"?, \"parameters\": {\"kind\": \"xgboost\"|\"logistic_regression\", \"rounds\"?, …}, \"repositoryIds\": [id], \"priority\"?: \"urgent\"|\"high\"|\"normal\"|\"low\", \"baseVersion\"?}: \(error)")
-        }
+        let body = try await request.decodeBody(
+            as: StartBody.self, context: context,
+            expected: "{\"modelName\"?, \"parameters\": {\"kind\": \"xgboost\"|\"logistic_regression\", \"rounds\"?, …}, \"repositoryIds\": [id], \"priority\"?: \"urgent\"|\"high\"|\"normal\"|\"low\", \"baseVersion\"?}")
         let data = try await trainingData(body.repositoryIds, context: context)
         let params = StartTrainingParams(
             modelName: body.modelName ?? ModelNames.standard, parameters: body.parameters, data: data,

@@ -40,12 +40,9 @@ struct UserController: Sendable {
     /// Creates a user and answers its first token, once.
     @Sendable func createUser(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<CreatedUser> {
         try context.requireAdmin()
-        let body: CreateUser
-        do {
-            body = try await request.decode(as: CreateUser.self, context: context)
-        } catch {
-            throw APIError.badRequest("invalid_body", "expected {\"username\": string, \"role\": \"admin\"|\"user\"}: \(error)")
-        }
+        let body = try await request.decodeBody(
+            as: CreateUser.self, context: context,
+            expected: "{\"username\": string, \"role\": \"admin\"|\"user\"}")
         do {
             let (user, token) = try await users.createUser(username: body.username, role: body.role ?? .user)
             return EditedResponse(status: .created, response: CreatedUser(user: user, token: token))
