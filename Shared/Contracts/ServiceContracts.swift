@@ -19,6 +19,8 @@ public enum ServiceContracts {
             methods.append(BuildSourceMethods.create.descriptor)
             methods.append(BuildSourceMethods.status.descriptor)
             methods.append(BuildSourceMethods.rows.descriptor)
+            methods.append(BuildSourceMethods.foundBuilds.descriptor)
+            methods.append(BuildSourceMethods.delete.descriptor)
         case .ingestor:
             methods.append(IngestionMethods.start.descriptor)
             methods.append(IngestionMethods.builds.descriptor)
