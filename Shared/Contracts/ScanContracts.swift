@@ -46,6 +46,15 @@ public struct ScanConfiguration: Codable, Sendable, Equatable {
         self.sonarProjectKeyPattern = sonarProjectKeyPattern
         self.sonarProperties = sonarProperties
     }
+
+    /// Every field may be left out and takes its default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        trivyScanners = try container.decodeIfPresent([String].self, forKey: .trivyScanners) ?? []
+        trivyExtraArgs = try container.decodeIfPresent([String].self, forKey: .trivyExtraArgs) ?? []
+        sonarProjectKeyPattern = try container.decodeIfPresent(String.self, forKey: .sonarProjectKeyPattern)
+        sonarProperties = try container.decodeIfPresent([String: String].self, forKey: .sonarProperties) ?? [:]
+    }
 }
 
 /// Asks the scanner-bridge to scan commits for a requester (a repository config, a dataset version).
