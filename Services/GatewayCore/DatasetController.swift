@@ -29,6 +29,9 @@ struct DatasetController: Sendable {
         api.post("/datasets/{id}/versions/{versionId}/retry-ingestion", use: retryIngestion)
         api.post("/datasets/{id}/versions/{versionId}/retry-processing", use: retryProcessing)
         api.get("/datasets/{id}/versions/{versionId}/scan-status", use: scanStatus)
+        api.get("/datasets/{id}/versions/{versionId}/commit-scans", use: commitScans)
+        api.get("/datasets/{id}/versions/{versionId}/commit-scans/{sha}", use: commitScan)
+        api.post("/datasets/{id}/versions/{versionId}/commit-scans/{sha}/retry", use: retryCommitScan)
     }
 
     // MARK: datasets
@@ -131,14 +134,7 @@ struct DatasetController: Sendable {
     @Sendable func enrichmentBuilds(_ request: Request, context: AuthenticatedContext) async throws -> FeatureVectorPage {
         let version = try await version(context)
         let query = request.uri.queryParameters
-        let repository: DatasetVersionRepository?
-        if let text = query.get("repository") {
-            guard let id = Int64(text) else { throw APIError.badRequest("invalid_repository", "repository must be a GitHub repository id") }
-            repository = version.repositories.first { $0.githubId == id }
-            guard repository != nil else { throw APIError.notFound("version \(version.id) has no repository \(id)") }
-        } else {
-            repository = version.repositories.first
-        }
+        let repository = try repository(of: version, query)
         guard let repository else { return FeatureVectorPage(counts: ExtractionCounts(), vectors: []) }
         let status = try query.get("status").map { text in
             guard let status = ExtractionStatus(rawValue: text) else {
@@ -205,7 +201,95 @@ struct DatasetController: Sendable {
         return DatasetScanStatus(versionId: version.id, tools: tools, complete: complete, failures: failures)
     }
 
+    /// One repository's commit scans (CommitScan: tool, status, attempts, error, the selected
+    /// metrics), by commit: `?repository=<github id>` (default: the version's first), `tool`,
+    /// `status`, `after` (a commit), `limit` (≤ 1,000 commits).
+    @Sendable func commitScans(_ request: Request, context: AuthenticatedContext) async throws -> CommitScanPage {
+        let version = try await version(context)
+        let query = request.uri.queryParameters
+        let repository = try repository(of: version, query)
+        guard let repository else { return CommitScanPage(scans: [], nextAfterCommit: nil) }
+        let status = try query.get("status").map { text in
+            guard let status = CommitScanStatus(rawValue: text) else {
+                throw APIError.badRequest("invalid_status", "status must be one of \(CommitScanStatus.contractValues.joined(separator: ", "))")
+            }
+            return status
+        }
+        return try await scans(CommitScansParams(
+            pipelineId: repository.pipelineId, tool: try tool(query), status: status, afterCommit: query.get("after"),
+            limit: min(try limit(query), 1000)))
+    }
+
+    /// One commit's scans by each tool, over the version's repositories.
+    @Sendable func commitScan(_ request: Request, context: AuthenticatedContext) async throws -> [CommitScanRecord] {
+        let version = try await version(context)
+        let sha = try commit(context)
+        var records: [CommitScanRecord] = []
+        for repository in version.repositories {
+            records += try await scans(CommitScansParams(pipelineId: repository.pipelineId, commitSha: sha, limit: 1)).scans
+        }
+        guard !records.isEmpty else { throw APIError.notFound("version \(version.id) has no scan of commit \(sha)") }
+        return records
+    }
+
+    /// Queues one commit's failed scans again (`?tool=trivy|sonar` for one tool); 202 with how many.
+    @Sendable func retryCommitScan(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<ScanRetryResult> {
+        let version = try await version(context)
+        let sha = try commit(context)
+        let tool = try tool(request.uri.queryParameters)
+        var queued = 0
+        var found = false
+        for repository in version.repositories {
+            do {
+                queued += try await directory.client(for: .scannerBridge).call(
+                    ScanMethods.retryCommit, RetryCommitScanParams(pipelineId: repository.pipelineId, commitSha: sha, tool: tool)).queued
+                found = true
+            } catch let error where remoteError(error)?.kind == .notFound {
+                continue
+            } catch {
+                throw APIError.unavailable("scanner_bridge_unavailable", "the scanner-bridge could not queue the retry: \(error)")
+            }
+        }
+        guard found else { throw APIError.notFound("version \(version.id) has no scan of commit \(sha)") }
+        return EditedResponse(status: .accepted, response: ScanRetryResult(pipelineId: "dataset:\(version.id)", queued: queued))
+    }
+
     // MARK: helpers
+
+    /// The repository `?repository=<github id>` names, or the version's first.
+    private func repository(of version: DatasetVersion, _ query: Parameters) throws -> DatasetVersionRepository? {
+        guard let text = query.get("repository") else { return version.repositories.first }
+        guard let id = Int64(text) else { throw APIError.badRequest("invalid_repository", "repository must be a GitHub repository id") }
+        guard let repository = version.repositories.first(where: { $0.githubId == id }) else {
+            throw APIError.notFound("version \(version.id) has no repository \(id)")
+        }
+        return repository
+    }
+
+    private func scans(_ params: CommitScansParams) async throws -> CommitScanPage {
+        do {
+            return try await directory.client(for: .scannerBridge).call(ScanMethods.commits, params)
+        } catch let error where remoteError(error)?.kind == .notFound {
+            return CommitScanPage(scans: [], nextAfterCommit: nil)
+        } catch {
+            throw APIError.unavailable("scanner_bridge_unavailable", "the scanner-bridge could not list the scans: \(error)")
+        }
+    }
+
+    private func tool(_ query: Parameters) throws -> ScanToolName? {
+        guard let text = query.get("tool") else { return nil }
+        guard let tool = ScanToolName(rawValue: text) else {
+            throw APIError.badRequest("invalid_tool", "tool must be one of \(ScanToolName.contractValues.joined(separator: ", "))")
+        }
+        return tool
+    }
+
+    /// The `{sha}` path parameter: a 40-digit hexadecimal commit id.
+    private func commit(_ context: AuthenticatedContext) throws -> String {
+        let sha = (context.parameters.get("sha") ?? "").lowercased()
+        guard sha.count == 40, sha.allSatisfy(\.isHexDigit) else { throw APIError.badRequest("invalid_commit", "a commit is 40 hexadecimal digits") }
+        return sha
+    }
 
     private func apply(_ event: DatasetPipeline.Event, context: AuthenticatedContext) async throws -> EditedResponse<DatasetVersion> {
         let (datasetId, versionId) = try ids(context)

@@ -4,7 +4,7 @@ import Synchronization
 
 /// An event pushed to users over `/api/v1/events`, one case per type, each with its own payload.
 /// On the wire it is one JSON object: `type` (`REPO_UPDATE`, `BUILD_UPDATE`, `SOURCE_UPDATE`, `TRAINING_UPDATE`,
-/// `DATASET_UPDATE`) beside
+/// `DATASET_UPDATE`, `SCAN_UPDATE`) beside
 /// the payload's fields.
 public enum GatewayEvent: Sendable, Equatable {
     /// A repository's pipeline status and counts moved on (to its owner and admins).
@@ -23,6 +23,21 @@ public enum GatewayEvent: Sendable, Equatable {
     case buildPredicted(BuildPredicted)
     /// A dataset version's pipeline status and counts moved on (to the dataset's owner and admins).
     case datasetUpdate(DatasetUpdate)
+    /// A commit scan a repository or a dataset version asked for ended (to its owner and admins).
+    case scanUpdate(ScanUpdateEvent)
+
+    public struct ScanUpdateEvent: Codable, Sendable, Equatable {
+        /// The repository config, for a model pipeline's scans.
+        public var repoId: Int64?
+        /// The dataset and version, for a dataset version's scans.
+        public var datasetId: Int64?
+        public var versionId: Int64?
+        public var tool: ScanToolName
+        public var commitSha: String
+        public var status: CommitScanStatus
+        public var error: String?
+        public var at: Date
+    }
 
     public struct DatasetUpdate: Codable, Sendable, Equatable {
         public var datasetId: Int64
@@ -79,6 +94,7 @@ public enum GatewayEvent: Sendable, Equatable {
         case .sourceUpdate: "SOURCE_UPDATE"
         case .trainingUpdate: "TRAINING_UPDATE"
         case .datasetUpdate: "DATASET_UPDATE"
+        case .scanUpdate: "SCAN_UPDATE"
         }
     }
 
@@ -89,6 +105,7 @@ public enum GatewayEvent: Sendable, Equatable {
     public var sourceUpdate: SourceUpdate? { if case .sourceUpdate(let update) = self { update } else { nil } }
     public var trainingUpdate: TrainingUpdate? { if case .trainingUpdate(let update) = self { update } else { nil } }
     public var datasetUpdate: DatasetUpdate? { if case .datasetUpdate(let update) = self { update } else { nil } }
+    public var scanUpdate: ScanUpdateEvent? { if case .scanUpdate(let update) = self { update } else { nil } }
 }
 
 extension GatewayEvent: Codable {
@@ -107,6 +124,7 @@ extension GatewayEvent: Codable {
         case "SOURCE_UPDATE": self = .sourceUpdate(try SourceUpdate(from: decoder))
         case "TRAINING_UPDATE": self = .trainingUpdate(try TrainingUpdate(from: decoder))
         case "DATASET_UPDATE": self = .datasetUpdate(try DatasetUpdate(from: decoder))
+        case "SCAN_UPDATE": self = .scanUpdate(try ScanUpdateEvent(from: decoder))
         default:
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.type], debugDescription: "unknown event type \(type)"))
         }
@@ -123,6 +141,7 @@ extension GatewayEvent: Codable {
         case .trainingUpdate(let update): try update.encode(to: encoder)
         case .buildPredicted(let update): try update.encode(to: encoder)
         case .datasetUpdate(let update): try update.encode(to: encoder)
+        case .scanUpdate(let update): try update.encode(to: encoder)
         }
     }
 }

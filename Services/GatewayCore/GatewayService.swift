@@ -162,6 +162,25 @@ public enum GatewayService {
                          "high": progress.counts.high])
             return Empty()
         }
+        // A scan's end, to the owner of the pipeline that asked for it (a repository config or a dataset
+        // version); another requester (a benchmark, an operator's own id) has nobody to tell.
+        methods.register(GatewayMethods.scanProgress) { update, _ in
+            var event = GatewayEvent.ScanUpdateEvent(
+                repoId: nil, datasetId: nil, versionId: nil, tool: update.tool, commitSha: update.commitSha, status: update.status,
+                error: update.error, at: Date())
+            let owner: Int64?
+            if let (versionId, _) = DatasetPipelineRef.parse(update.pipelineId) {
+                let version = try await datasets.versions(datasetId: nil, versionId: versionId, ownerId: nil).first
+                (event.datasetId, event.versionId, owner) = (version?.datasetId, versionId, version?.ownerId)
+            } else if let id = Int64(update.pipelineId) {
+                event.repoId = id
+                owner = try await repositories.get(id: id, ownerId: nil)?.ownerId
+            } else {
+                owner = nil
+            }
+            if let owner { events.publish(.scanUpdate(event), ownerId: owner) }
+            return Empty()
+        }
         methods.register(GatewayMethods.sourceProgress) { source, _ in
             // The current status, not the report's: reports may arrive out of order.
             let status: BuildSourceStatus

@@ -20,6 +20,8 @@ extension Dataset: ResponseEncodable {}
 extension DatasetVersion: ResponseEncodable {}
 extension FeatureVectorPage: ResponseEncodable {}
 extension FeatureVectorRecord: ResponseEncodable {}
+extension CommitScanPage: ResponseEncodable {}
+extension CommitScanRecord: ResponseEncodable {}
 
 /// `{"id": …}`: the answer of a request accepted for a record.
 struct Accepted: ResponseEncodable {

@@ -31,6 +31,20 @@ public enum ScannerBridgeService {
                 sonarClient: SonarQubeClient(httpClient: environment.directory.httpClient, baseURL: configuration.sonar.hostURL, token: configuration.sonar.token),
                 logger: environment.logger)
 
+            /// Sets a requester's failed scans (of one tool, of one commit, or all) pending and queues them again.
+            @Sendable func requeueFailed(_ pipelineId: String, tool: ScanToolName?, commitSha: String? = nil) async throws -> ScanRetryResult {
+                let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
+                    var queued = 0
+                    for tool in tool.map({ [$0] }) ?? ScanToolName.allCases {
+                        let ids = try await store.resetFailed(tool, pipelineId: pipelineId, commitSha: commitSha, on: connection)
+                        try await runner.enqueue(tool, ids, on: connection)
+                        queued += ids.count
+                    }
+                    return queued
+                }
+                return ScanRetryResult(pipelineId: pipelineId, queued: queued)
+            }
+
             var methods = RPCDispatcher()
             methods.register(ScanMethods.request) { request, _ in
                 try validate(request)
@@ -46,16 +60,20 @@ public enum ScannerBridgeService {
                 guard try await store.hasRequester(pipelineId: params.pipelineId) else {
                     throw RPCError(.notFound, "No scans", reason: "the scanner-bridge has no scans requested by \(params.pipelineId)")
                 }
-                let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
-                    var queued = 0
-                    for tool in params.tool.map({ [$0] }) ?? ScanToolName.allCases {
-                        let ids = try await store.resetFailed(tool, pipelineId: params.pipelineId, on: connection)
-                        try await runner.enqueue(tool, ids, on: connection)
-                        queued += ids.count
-                    }
-                    return queued
+                return try await requeueFailed(params.pipelineId, tool: params.tool)
+            }
+            methods.register(ScanMethods.commits) { params, _ in
+                guard try await store.hasRequester(pipelineId: params.pipelineId) else {
+                    throw RPCError(.notFound, "No scans", reason: "the scanner-bridge has no scans requested by \(params.pipelineId)")
                 }
-                return ScanRetryResult(pipelineId: params.pipelineId, queued: queued)
+                return try await store.commits(params)
+            }
+            methods.register(ScanMethods.retryCommit) { params, _ in
+                let known = try await store.commits(CommitScansParams(pipelineId: params.pipelineId, commitSha: params.commitSha, tool: params.tool, limit: 1))
+                guard !known.scans.isEmpty else {
+                    throw RPCError(.notFound, "No such scan", reason: "\(params.pipelineId) asked for no scan of commit \(params.commitSha)")
+                }
+                return try await requeueFailed(params.pipelineId, tool: params.tool, commitSha: params.commitSha)
             }
 
             let backoff = Backoff(base: .seconds(2), cap: .seconds(120))

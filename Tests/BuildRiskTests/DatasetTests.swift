@@ -155,6 +155,24 @@ struct DatasetTests {
                 #expect(vector.features?["gh_event"] == .string(shared[0].event))
                 #expect(try await call(cluster, .GET, path + "/builds/\(shared[0].id)", token: stan).status == 404)
 
+                // Commit scans: one per commit with the selected metrics, each announced to the owner.
+                let alphaScans = try await get(CommitScanPage.self, cluster, path + "/commit-scans?repository=\(alpha.id)", token: olive)
+                #expect(Set(alphaScans.scans.map(\.commitSha)) == Set((shared + singles).map(\.head_sha)))
+                let sharedScans = try await get([CommitScanRecord].self, cluster, path + "/commit-scans/\(shared[0].head_sha)", token: olive)
+                #expect(sharedScans.map(\.tool) == [.trivy])
+                #expect(sharedScans.first?.status == .completed)
+                #expect(sharedScans.first?.metrics == expected)
+                let retried = try await call(cluster, .POST, path + "/commit-scans/\(shared[0].head_sha)/retry?tool=trivy", token: olive)
+                #expect(retried.status == 202, "\(retried.text)")
+                #expect(try JSONDecoder().decode(ScanRetryResult.self, from: retried.body).queued == 0, "a completed scan is not run again")
+                #expect(try await call(cluster, .POST, path + "/commit-scans/\(String(repeating: "0", count: 40))/retry", token: olive).status == 404)
+                #expect(try await call(cluster, .GET, path + "/commit-scans/not-a-commit", token: olive).status == 400)
+                #expect(try await call(cluster, .GET, path + "/commit-scans?tool=lint", token: olive).status == 400)
+                try await waitUntil("a SCAN_UPDATE per commit") {
+                    Set(listener.received.value.compactMap(\.scanUpdate).filter { $0.versionId == version.id && $0.status == .completed }.map(\.commitSha)) == commits
+                }
+                #expect(listener.received.value.compactMap(\.scanUpdate).allSatisfy { $0.datasetId == dataset.id && $0.tool == .trivy })
+
                 // The enrichment builds of the second repository, and the rows the warehouse filtered.
                 let betaPage = try await get(FeatureVectorPage.self, cluster, path + "/enrichment-builds?repository=\(beta.id)", token: olive)
                 #expect(Set(betaPage.vectors.map(\.runId)) == Set(betaRuns.map(\.id)))
@@ -166,7 +184,7 @@ struct DatasetTests {
                 try await waitUntil("a processed DATASET_UPDATE") {
                     listener.received.value.contains { $0.datasetUpdate?.versionId == version.id && $0.datasetUpdate?.status == "processed" }
                 }
-                #expect(!strangersEvents.received.value.contains { $0.datasetUpdate != nil })
+                #expect(!strangersEvents.received.value.contains { $0.datasetUpdate != nil || $0.scanUpdate != nil })
 
                 // Deleting: the stranger cannot; the owner's version and dataset go.
                 #expect(try await call(cluster, .DELETE, path, token: stan).status == 404)
