@@ -36,9 +36,15 @@ struct DatasetTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         let trivyLog = FileManager.default.temporaryDirectory.appendingPathComponent("trivy-runs-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: trivyLog) }
+        // Trivy runs wait for this file: the scans are held running until the features are extracted.
+        let gate = FileManager.default.temporaryDirectory.appendingPathComponent("trivy-gate-\(UUID().uuidString)").path
+        defer {
+            try? FileManager.default.removeItem(atPath: trivyLog)
+            try? FileManager.default.removeItem(atPath: gate)
+        }
         try await imports.withSandbox([("acme/alpha", 40), ("acme/beta", 30)]) { api, baseURL in
-            let trivy = TrivyConfiguration(executable: emulatorPath("trivy-emulator"), timeout: .seconds(60), environment: ["TRIVY_EMULATOR_LOG": trivyLog])
+            let trivy = TrivyConfiguration(
+                executable: emulatorPath("trivy-emulator"), timeout: .seconds(600), environment: ["TRIVY_EMULATOR_LOG": trivyLog, "TRIVY_EMULATOR_GATE": gate])
             var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
@@ -129,6 +135,13 @@ struct DatasetTests {
                 try await waitUntil("the version is processed", timeout: .seconds(300)) {
                     try await get(DatasetVersion.self, cluster, path, token: olive).status == .processed
                 }
+                // Processing ended without waiting for the scans, which are still held: no metrics yet.
+                let waiting = try await get(DatasetScanStatus.self, cluster, path + "/scan-status", token: olive)
+                #expect(!waiting.complete)
+                #expect(waiting.tools.first.map { $0.pending + $0.running } ?? 0 > 0, "\(waiting)")
+                #expect(try await get(FeatureVectorRecord.self, cluster, path + "/builds/\(shared[0].id)", token: olive).scanMetrics == [:])
+                // Released, the late scans' metrics still land in the processed version.
+                #expect(FileManager.default.createFile(atPath: gate, contents: Data()))
                 try await waitUntil("the scans are complete", timeout: .seconds(300)) {
                     try await get(DatasetScanStatus.self, cluster, path + "/scan-status", token: olive).complete
                 }
