@@ -60,6 +60,10 @@ public struct DatasetPipelineService: Sendable {
                 throw DatasetRequestError.invalid("scans.metrics.\(tool): '\(metric)' must start with \(tool)_")
             }
         }
+        if let refusal = scans.configuration.refusal { throw DatasetRequestError.invalid("scans.configuration: \(refusal)") }
+        for (repository, configuration) in scans.repositories {
+            if let refusal = configuration.refusal { throw DatasetRequestError.invalid("scans.repositories.\(repository): \(refusal)") }
+        }
         let selection = request.features ?? []
         let resolved = try await resolve(selection.isEmpty ? ["*"] : selection)
         // Scans need each commit on disk: the ingestion checks the worktrees out.

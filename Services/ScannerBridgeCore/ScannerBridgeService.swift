@@ -108,13 +108,7 @@ public enum ScannerBridgeService {
         if let bad = request.selectedMetrics.first(where: { !$0.hasPrefix("trivy_") && !$0.hasPrefix("sonar_") }) {
             throw refuse("selected metric '\(bad)' must start with trivy_ or sonar_")
         }
-        let known = Set(["vuln", "misconfig", "secret", "license"])
-        if let bad = request.configuration.trivyScanners.first(where: { !known.contains($0) }) {
-            throw refuse("Trivy scanner '\(bad)' is not one of license, misconfig, secret, vuln")
-        }
-        if let pattern = request.configuration.sonarProjectKeyPattern, !pattern.contains("{commit}"), !pattern.contains("{short}") {
-            throw refuse("the SonarQube project-key pattern must contain {commit} or {short}, so each commit has its own component")
-        }
+        if let refusal = request.configuration.refusal { throw refuse(refusal) }
     }
 
     /// Records the scans and their requester and queues the new ones, in one transaction; a scan that
@@ -132,7 +126,7 @@ public enum ScannerBridgeService {
                 case .trivy:
                     let options = TrivyScanOptions(
                         scanners: request.configuration.trivyScanners.isEmpty ? TrivyScanOptions().scanners : request.configuration.trivyScanners,
-                        extraArguments: request.configuration.trivyExtraArgs)
+                        extraArguments: request.configuration.trivyExtraArgs, configYAML: request.configuration.trivyConfigYAML)
                     let (hash, json) = try CommitScanPostgresStore.hash(options)
                     rows = try await store.request(
                         tool: .trivy, githubId: request.githubId, fullName: request.fullName, commits: commits, configHash: hash, optionsJSON: json,

@@ -142,16 +142,36 @@ public struct ScanConfiguration: Codable, Sendable, Equatable {
     public var trivyScanners: [String]
     /// Further Trivy arguments, placed before the target.
     public var trivyExtraArgs: [String]
+    /// The contents of a `trivy.yaml` handed to Trivy with `--config` (part of the configuration:
+    /// scans with different files are not shared).
+    public var trivyConfigYAML: String?
     /// SonarQube's project key: `{version}` (the requester), `{repository}`, `{owner}`, `{name}`, `{commit}`, `{short}`.
     public var sonarProjectKeyPattern: String?
     /// Further `sonar.*` properties for the scanner.
     public var sonarProperties: [String: String]
 
-    public init(trivyScanners: [String] = [], trivyExtraArgs: [String] = [], sonarProjectKeyPattern: String? = nil, sonarProperties: [String: String] = [:]) {
+    public init(
+        trivyScanners: [String] = [], trivyExtraArgs: [String] = [], trivyConfigYAML: String? = nil, sonarProjectKeyPattern: String? = nil,
+        sonarProperties: [String: String] = [:]
+    ) {
         self.trivyScanners = trivyScanners
         self.trivyExtraArgs = trivyExtraArgs
+        self.trivyConfigYAML = trivyConfigYAML
         self.sonarProjectKeyPattern = sonarProjectKeyPattern
         self.sonarProperties = sonarProperties
+    }
+
+    /// Why the scanner-bridge would refuse this configuration, or nil when it takes it (checked by
+    /// the bridge on every request, and by the gateway before it stores a dataset version).
+    public var refusal: String? {
+        let known = ["license", "misconfig", "secret", "vuln"]
+        if let bad = trivyScanners.first(where: { !known.contains($0) }) {
+            return "Trivy scanner '\(bad)' is not one of \(known.joined(separator: ", "))"
+        }
+        if let pattern = sonarProjectKeyPattern, !pattern.contains("{commit}"), !pattern.contains("{short}") {
+            return "the SonarQube project-key pattern must contain {commit} or {short}, so each commit has its own component"
+        }
+        return nil
     }
 
     /// Every field may be left out and takes its default.
@@ -159,6 +179,7 @@ public struct ScanConfiguration: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         trivyScanners = try container.decodeIfPresent([String].self, forKey: .trivyScanners) ?? []
         trivyExtraArgs = try container.decodeIfPresent([String].self, forKey: .trivyExtraArgs) ?? []
+        trivyConfigYAML = try container.decodeIfPresent(String.self, forKey: .trivyConfigYAML)
         sonarProjectKeyPattern = try container.decodeIfPresent(String.self, forKey: .sonarProjectKeyPattern)
         sonarProperties = try container.decodeIfPresent([String: String].self, forKey: .sonarProperties) ?? [:]
     }

@@ -107,6 +107,11 @@ struct DatasetTests {
                     body: #"{"name":"v","scans":{"tools":["trivy"],"metrics":{"trivy":["sonar_ncloc"]}}}"#)
                 #expect(badMetric.status == 400)
                 #expect(badMetric.text.contains("'sonar_ncloc' must start with trivy_"), "\(badMetric.text)")
+                let badScanner = try await call(
+                    cluster, .POST, "/datasets/\(dataset.id)/versions", token: olive,
+                    body: #"{"name":"v","scans":{"tools":["trivy"],"repositories":{"acme/beta":{"trivyScanners":["viruses"]}}}}"#)
+                #expect(badScanner.status == 400)
+                #expect(badScanner.text.contains("scans.repositories.acme/beta: Trivy scanner 'viruses' is not one of"), "\(badScanner.text)")
                 #expect(try await get([DatasetVersion].self, cluster, "/datasets/\(dataset.id)/versions", token: olive).isEmpty)
 
                 let selection = ["trivy_vuln_*", "trivy_secret_total"]
