@@ -271,9 +271,8 @@ public struct DatasetPipelineService: Sendable {
             for group in groups {
                 handed[group.githubId, default: 0] += group.builds.count
                 let count = handed[group.githubId]!
-                try await postgres.withTransaction(logger: logger) { connection in
-                    try await store.addRepository(versionId: job.versionId, githubId: group.githubId, fullName: group.fullName, on: connection)
-                }
+                // A version deleted meanwhile stops the hand-over: nothing is left to forget its builds.
+                guard try await store.addRepository(versionId: job.versionId, githubId: group.githubId, fullName: group.fullName) else { return }
                 _ = try await apply(.repositoryHandedOver(githubId: group.githubId, builds: count), versionId: job.versionId)
                 _ = try await ingestor.call(IngestionMethods.start, IngestionRequest(
                     pipelineId: DatasetPipelineRef.pipelineId(versionId: job.versionId, githubId: group.githubId), fullName: group.fullName,

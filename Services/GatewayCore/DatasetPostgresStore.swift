@@ -281,13 +281,20 @@ public struct DatasetPostgresStore: Sendable {
         return result
     }
 
-    /// Records a repository of a version (its full name) before its builds are handed over.
-    func addRepository(versionId: Int64, githubId: Int64, fullName: String, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    /// Records a repository of a version (its full name) before its builds are handed over; false
+    /// when the version is gone (deleted meanwhile).
+    func addRepository(versionId: Int64, githubId: Int64, fullName: String) async throws -> Bool {
+        let rows = try await client.query(
             """
-            INSERT INTO \(unescaped: schema).dataset_version_repositories (version_id, github_id, full_name)
-            VALUES (\(versionId), \(githubId), \(fullName)) ON CONFLICT (version_id, github_id) DO NOTHING
-            """, logger: logger)
+            WITH version AS (SELECT id FROM \(unescaped: schema).dataset_versions WHERE id = \(versionId) FOR SHARE),
+            added AS (
+                INSERT INTO \(unescaped: schema).dataset_version_repositories (version_id, github_id, full_name)
+                SELECT id, \(githubId), \(fullName) FROM version ON CONFLICT (version_id, github_id) DO NOTHING
+            )
+            SELECT count(*)::int8 FROM version
+            """, logger: logger
+        ).collect()
+        return try rows.first?.decode(Int64.self) == 1
     }
 
     /// Writes a version's pipeline state: its status and each repository's counts and last reports
