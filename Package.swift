@@ -154,6 +154,15 @@ var targets: [Target] = [
         path: "Services/PredictorCore",
         swiftSettings: swiftSettings
     ),
+    // The dataset-splitter's domain: a dataset version's quality report, data view, statistics and exports.
+    .target(
+        name: "DatasetSplitterCore",
+        dependencies: runtimeDependencies + [
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ],
+        path: "Services/DatasetSplitterCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -319,6 +328,7 @@ var targets: [Target] = [
             "FeatureExtractorCore",
             "TrainingOrchestratorCore",
             "PredictorCore",
+            "DatasetSplitterCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -344,7 +354,7 @@ for service in services {
         "Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"],
         "ScannerBridge": ["ScannerBridgeCore"], "FeatureExtractor": ["FeatureExtractorCore"],
         "TrainingOrchestrator": ["TrainingOrchestratorCore"],
-        "Predictor": ["PredictorCore"],
+        "Predictor": ["PredictorCore"], "DatasetSplitter": ["DatasetSplitterCore"],
     ][service.target] ?? []
     targets.append(
         .executableTarget(
