@@ -312,6 +312,13 @@ var targets: [Target] = [
         path: "Tools/BenchPredict",
         swiftSettings: swiftSettings
     ),
+    // scripts/bench-export: export rows/s and the dataset-splitter's peak RSS, through the running services.
+    .executableTarget(
+        name: "BenchExport",
+        dependencies: runtimeDependencies + [.product(name: "AsyncHTTPClient", package: "async-http-client")],
+        path: "Tools/BenchExport",
+        swiftSettings: swiftSettings
+    ),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
     .executableTarget(
         name: "JobProbe",
@@ -374,6 +381,7 @@ let package = Package(
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
         .executable(name: "bench-predict", targets: ["BenchPredict"]),
+        .executable(name: "bench-export", targets: ["BenchExport"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "bench-features", targets: ["BenchFeatures"]),
         .executable(name: "bench-models", targets: ["BenchModels"]),

@@ -26,6 +26,9 @@ public struct DatasetAnalysisController: Sendable {
     /// Rows of a streaming export asked of the dataset-splitter per call.
     static let streamChunk = 1000
     static let previewRows = 20
+    /// The deadline of a call that walks the whole version (statistics, distributions, correlations):
+    /// about a minute per 100,000 builds measured by scripts/bench-export, so well above the default 30 s.
+    static let wholeVersion = Duration.seconds(600)
 
     public init(
         directory: ServiceDirectory, dataDirectory: String,
@@ -57,7 +60,7 @@ public struct DatasetAnalysisController: Sendable {
         let limit = try integer(query.get("limit"), name: "limit", default: 100, range: 1...1000)
         let offset = try integer(query.get("offset"), name: "offset", default: 0, range: 0...Int.max)
         let spec = try await versionSpec(context)
-        return try await call(DatasetMethods.data, DatasetDataParams(spec: spec, offset: offset, cursor: query.get("cursor"), limit: limit))
+        return try await call(DatasetMethods.data, DatasetDataParams(spec: spec, offset: offset, cursor: query.get("cursor"), limit: limit), timeout: Self.wholeVersion)
     }
 
     /// The first 20 rows, without statistics.
@@ -98,8 +101,10 @@ public struct DatasetAnalysisController: Sendable {
 
     /// Body `{"format"?: "csv"|"jsonl", "requestId"?}` (or `?format=`): queues an export job; 202 with the job.
     @Sendable func startExport(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<DatasetExportJob> {
+        var request = request
+        let bytes = try await request.collectBody(upTo: 64 * 1024)
         var body = StartExport()
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > 0 {
+        if bytes.readableBytes > 0 {
             body = try await request.decodeBody(as: StartExport.self, context: context, expected: "{\"format\"?: \"csv\"|\"jsonl\", \"requestId\"?: string}")
         }
         let format = try body.format ?? exportFormat(request)
@@ -160,7 +165,7 @@ public struct DatasetAnalysisController: Sendable {
         }
         let bins = try integer(query.get("bins"), name: "bins", default: 20, range: 1...200)
         let spec = try await versionSpec(context)
-        return try await call(DatasetMethods.distribution, DatasetDistributionParams(spec: spec, feature: feature, bins: bins))
+        return try await call(DatasetMethods.distribution, DatasetDistributionParams(spec: spec, feature: feature, bins: bins), timeout: Self.wholeVersion)
     }
 
     /// `?features=a,b` (optional; every numeric and boolean column when absent).
@@ -172,7 +177,7 @@ public struct DatasetAnalysisController: Sendable {
             throw APIError.badRequest("invalid_query", "features must name at least two columns, separated by commas")
         }
         let spec = try await versionSpec(context)
-        return try await call(DatasetMethods.correlation, DatasetCorrelationParams(spec: spec, features: features))
+        return try await call(DatasetMethods.correlation, DatasetCorrelationParams(spec: spec, features: features), timeout: Self.wholeVersion)
     }
 
     // MARK: Helpers
@@ -220,9 +225,9 @@ public struct DatasetAnalysisController: Sendable {
     }
 
     /// Calls the dataset-splitter: its refusals become 400/404/409 with its reason, anything else 502.
-    private func call<P, R>(_ method: RPCMethod<P, R>, _ params: P) async throws -> R {
+    private func call<P, R>(_ method: RPCMethod<P, R>, _ params: P, timeout: Duration? = nil) async throws -> R {
         do {
-            return try await directory.client(for: .datasetSplitter).call(method, params)
+            return try await directory.client(for: .datasetSplitter).call(method, params, timeout: timeout)
         } catch {
             let reason = remoteError(error)?.data?.reason ?? remoteError(error)?.message ?? "\(error)"
             switch remoteError(error)?.kind {
