@@ -30,25 +30,43 @@ struct VersionReader: Sendable {
     static let pageSize = 500
 
     /// Hands `body` the rows from `position` on, at most `limit` (all when nil), a page at a time.
-    /// Returns where the next read starts, nil once the version is exhausted.
+    /// Returns where the next read starts, nil once the version is exhausted. The next page is asked
+    /// for while `body` handles the current one (the feature-extractor's work overlaps the caller's),
+    /// so at most two pages are held.
     @discardableResult
     func read(from position: VersionPosition = .start, limit: Int? = nil, pageSize: Int = pageSize, _ body: ([VersionRow]) async throws -> Void) async throws -> VersionPosition? {
-        var position = position
         var remaining = limit
-        while position.pipeline < spec.pipelines.count {
-            if let remaining, remaining <= 0 { return position }
+        /// The page to ask for from `position` with `remaining` rows left; nil when there is none.
+        func plan(_ position: VersionPosition) -> (position: VersionPosition, ask: Int)? {
+            guard position.pipeline < spec.pipelines.count else { return nil }
+            if let remaining, remaining <= 0 { return nil }
+            return (position, min(pageSize, remaining ?? pageSize))
+        }
+        guard var request = plan(position) else { return position.pipeline < spec.pipelines.count ? position : nil }
+        var vectors = try await fetch(request.position, limit: request.ask)
+        while true {
             try Task.checkCancellation()
-            let ask = min(pageSize, remaining ?? pageSize)
-            let reference = spec.pipelines[position.pipeline]
-            let vectors = try await page(reference.pipelineId, limit: ask, before: position.before, withFeatures: true)?.vectors ?? []
+            let reference = spec.pipelines[request.position.pipeline]
+            var after = request.position
             if let last = vectors.last {
-                try await body(vectors.map { VersionRow(repository: reference.fullName, vector: $0) })
-                position.before = last.runId
+                after.before = last.runId
                 remaining = remaining.map { $0 - vectors.count }
             }
-            if vectors.count < ask { position = VersionPosition(pipeline: position.pipeline + 1, before: nil) }
+            if vectors.count < request.ask { after = VersionPosition(pipeline: after.pipeline + 1, before: nil) }
+            let rows = vectors.map { VersionRow(repository: reference.fullName, vector: $0) }
+            guard let next = plan(after) else {
+                if !rows.isEmpty { try await body(rows) }
+                return after.pipeline < spec.pipelines.count ? after : nil
+            }
+            async let upcoming = fetch(next.position, limit: next.ask)
+            if !rows.isEmpty { try await body(rows) }
+            vectors = try await upcoming
+            request = next
         }
-        return nil
+    }
+
+    private func fetch(_ position: VersionPosition, limit: Int) async throws -> [FeatureVectorRecord] {
+        try await page(spec.pipelines[position.pipeline].pipelineId, limit: limit, before: position.before, withFeatures: true)?.vectors ?? []
     }
 
     /// The version's builds (every extraction status) and the pipelines the feature-extractor does not know.
