@@ -276,6 +276,20 @@ public struct FeatureVectorPostgresStore: Sendable {
                 missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
                 extractedAt: row.8.formatted(.iso8601), scanMetrics: try row.9.map { try decoder.decode([String: Double].self, from: Data($0.utf8)) }, commitSha: row.10))
         }
+        // One run asked for (a build's page, a prediction): its own counts. Counting the whole
+        // pipeline's vectors on every such call was most of a single prediction's database time.
+        if params.runId != nil {
+            var counts = ExtractionCounts(total: vectors.count)
+            for vector in vectors {
+                switch vector.status {
+                case .completed: counts.completed += 1
+                case .partial: counts.partial += 1
+                case .failed: counts.failed += 1
+                case .pending, .inProgress: break
+                }
+            }
+            return FeatureVectorPage(counts: counts, vectors: vectors)
+        }
         return FeatureVectorPage(counts: try await counts(pipelineId: params.pipelineId, dagVersion: pipeline.dagVersion), vectors: vectors)
     }
 

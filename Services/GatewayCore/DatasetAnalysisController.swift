@@ -116,7 +116,7 @@ public struct DatasetAnalysisController: Sendable {
 
     @Sendable func exportJobs(_ request: Request, context: AuthenticatedContext) async throws -> DatasetExportJobList {
         let spec = try await versionSpec(context)
-        return try await call(DatasetMethods.exportJobs, DatasetVersionParams(versionId: spec.versionId))
+        return try await call(DatasetMethods.exportJobs, DatasetVersionRef(versionId: spec.versionId))
     }
 
     @Sendable func exportJob(_ request: Request, context: AuthenticatedContext) async throws -> DatasetExportJob {
@@ -147,14 +147,14 @@ public struct DatasetAnalysisController: Sendable {
     /// Queues the version's quality evaluation; 202.
     @Sendable func evaluate(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<DatasetEvaluateAccepted> {
         let spec = try await versionSpec(context)
-        let accepted = try await call(DatasetMethods.evaluate, DatasetEvaluateParams(spec: spec, requestId: UUID().uuidString))
+        let accepted = try await call(DatasetMethods.evaluate, EvaluateDatasetParams(spec: spec, requestId: UUID().uuidString))
         return EditedResponse(status: .accepted, response: accepted)
     }
 
     /// The latest report; `status` pending or running while an evaluation is under way.
     @Sendable func qualityReport(_ request: Request, context: AuthenticatedContext) async throws -> DatasetQualityAnswer {
         let spec = try await versionSpec(context)
-        return try await call(DatasetMethods.qualityReport, DatasetVersionParams(versionId: spec.versionId))
+        return try await call(DatasetMethods.qualityReport, DatasetVersionRef(versionId: spec.versionId))
     }
 
     /// `?feature=` (required) and `?bins=` (1–200, default 20).

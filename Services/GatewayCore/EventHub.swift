@@ -3,7 +3,8 @@ import Foundation
 import Synchronization
 
 /// An event pushed to users over `/api/v1/events`, one case per type, each with its own payload.
-/// On the wire it is one JSON object: `type` (`REPO_UPDATE`, `BUILD_UPDATE`, `SOURCE_UPDATE`, `TRAINING_UPDATE`) beside
+/// On the wire it is one JSON object: `type` (`REPO_UPDATE`, `BUILD_UPDATE`, `SOURCE_UPDATE`, `TRAINING_UPDATE`,
+/// `DATASET_UPDATE`, `SCAN_UPDATE`) beside
 /// the payload's fields.
 public enum GatewayEvent: Sendable, Equatable {
     /// A repository's pipeline status and counts moved on (to its owner and admins).
@@ -20,6 +21,33 @@ public enum GatewayEvent: Sendable, Equatable {
     /// Builds of a repository were predicted (to its owner and admins); on the wire a
     /// `BUILD_UPDATE` with `phase: "prediction"`.
     case buildPredicted(BuildPredicted)
+    /// A dataset version's pipeline status and counts moved on (to the dataset's owner and admins).
+    case datasetUpdate(DatasetUpdate)
+    /// A commit scan a repository or a dataset version asked for ended (to its owner and admins).
+    case scanUpdate(ScanUpdateEvent)
+
+    public struct ScanUpdateEvent: Codable, Sendable, Equatable {
+        /// The repository config, for a model pipeline's scans.
+        public var repoId: Int64?
+        /// The dataset and version, for a dataset version's scans.
+        public var datasetId: Int64?
+        public var versionId: Int64?
+        public var tool: ScanToolName
+        public var commitSha: String
+        public var status: CommitScanStatus
+        public var error: String?
+        public var at: Date
+    }
+
+    public struct DatasetUpdate: Codable, Sendable, Equatable {
+        public var datasetId: Int64
+        public var versionId: Int64
+        public var status: String
+        public var message: String?
+        /// The version's builds by ingestion and extraction status, summed over its repositories.
+        public var counts: [String: Int]
+        public var at: Date
+    }
 
     public struct RepoUpdate: Codable, Sendable, Equatable {
         public var repoId: Int64
@@ -65,6 +93,8 @@ public enum GatewayEvent: Sendable, Equatable {
         case .buildUpdate, .buildExtracted, .buildPredicted: "BUILD_UPDATE"
         case .sourceUpdate: "SOURCE_UPDATE"
         case .trainingUpdate: "TRAINING_UPDATE"
+        case .datasetUpdate: "DATASET_UPDATE"
+        case .scanUpdate: "SCAN_UPDATE"
         }
     }
 
@@ -74,6 +104,8 @@ public enum GatewayEvent: Sendable, Equatable {
     public var buildPredicted: BuildPredicted? { if case .buildPredicted(let update) = self { update } else { nil } }
     public var sourceUpdate: SourceUpdate? { if case .sourceUpdate(let update) = self { update } else { nil } }
     public var trainingUpdate: TrainingUpdate? { if case .trainingUpdate(let update) = self { update } else { nil } }
+    public var datasetUpdate: DatasetUpdate? { if case .datasetUpdate(let update) = self { update } else { nil } }
+    public var scanUpdate: ScanUpdateEvent? { if case .scanUpdate(let update) = self { update } else { nil } }
 }
 
 extension GatewayEvent: Codable {
@@ -91,6 +123,8 @@ extension GatewayEvent: Codable {
         case "BUILD_UPDATE": self = .buildUpdate(try BuildUpdate(from: decoder))
         case "SOURCE_UPDATE": self = .sourceUpdate(try SourceUpdate(from: decoder))
         case "TRAINING_UPDATE": self = .trainingUpdate(try TrainingUpdate(from: decoder))
+        case "DATASET_UPDATE": self = .datasetUpdate(try DatasetUpdate(from: decoder))
+        case "SCAN_UPDATE": self = .scanUpdate(try ScanUpdateEvent(from: decoder))
         default:
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.type], debugDescription: "unknown event type \(type)"))
         }
@@ -106,6 +140,8 @@ extension GatewayEvent: Codable {
         case .sourceUpdate(let update): try update.encode(to: encoder)
         case .trainingUpdate(let update): try update.encode(to: encoder)
         case .buildPredicted(let update): try update.encode(to: encoder)
+        case .datasetUpdate(let update): try update.encode(to: encoder)
+        case .scanUpdate(let update): try update.encode(to: encoder)
         }
     }
 }

@@ -53,14 +53,40 @@ public enum GatewayService {
 
     /// The gateway's service definition.
     public static let definition = ServiceDefinition(
-        service: .gateway, migrations: migrations + RepositoryConfigPostgresStore.migrations, jobKinds: ModelPipelineService.jobKinds
+        service: .gateway, migrations: migrations + RepositoryConfigPostgresStore.migrations + DatasetPostgresStore.migrations,
+        jobKinds: ModelPipelineService.jobKinds + DatasetPipelineService.jobKinds
     ) { environment in
         let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let reports = StepReportPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let repositories = RepositoryConfigPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let pipeline = ModelPipelineService(
             store: repositories, postgres: environment.postgres, queue: environment.queue, directory: environment.directory, logger: environment.logger)
+        let datasets = DatasetPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let datasetPipeline = DatasetPipelineService(
+            store: datasets, postgres: environment.postgres, queue: environment.queue, directory: environment.directory, logger: environment.logger)
         let events = EventHub()
+
+        /// Applies a report on one repository's pipeline of a dataset version and, when it moved
+        /// the version, tells the dataset's owner (DATASET_UPDATE, counts summed over its repositories).
+        @Sendable func applyDataset(_ event: DatasetPipeline.Event, versionId: Int64) async throws {
+            guard let (owner, datasetId, state) = try await datasetPipeline.apply(event, versionId: versionId) else { return }
+            var counts: [String: Int] = [:]
+            for repository in state.repositories.values {
+                counts["builds", default: 0] += repository.builds
+                if let ingestion = repository.ingestion?.counts {
+                    counts["ingested", default: 0] += ingestion.ingested
+                    counts["missing_resource", default: 0] += ingestion.missingResource
+                    counts["ingestion_failed", default: 0] += ingestion.failed
+                }
+                if let processing = repository.processing?.counts {
+                    counts["extracted", default: 0] += processing.total
+                    counts["extraction_failed", default: 0] += processing.failed
+                }
+            }
+            events.publish(
+                .datasetUpdate(.init(datasetId: datasetId, versionId: versionId, status: state.status.rawValue, message: state.message, counts: counts, at: Date())),
+                ownerId: owner)
+        }
 
         /// Whom a report's builds are news to: the owner the applied report returned, else (a stale
         /// report) the config's owner, nil when the config is gone.
@@ -98,6 +124,10 @@ public enum GatewayService {
         }
         // Settled, extracted and predicted builds are news even in a report that arrived after a newer one.
         methods.register(GatewayMethods.ingestionProgress) { progress, _ in
+            if let (versionId, githubId) = DatasetPipelineRef.parse(progress.pipelineId) {
+                try await applyDataset(.ingestionReport(githubId: githubId, progress), versionId: versionId)
+                return Empty()
+            }
             let id = try configId(progress.pipelineId, field: "pipelineId")
             try await publish(
                 id, applied: try await pipeline.apply(progress, configId: id),
@@ -108,6 +138,10 @@ public enum GatewayService {
             return Empty()
         }
         methods.register(GatewayMethods.processingProgress) { progress, _ in
+            if let (versionId, githubId) = DatasetPipelineRef.parse(progress.pipelineId) {
+                try await applyDataset(.processingReport(githubId: githubId, progress), versionId: versionId)
+                return Empty()
+            }
             let id = try configId(progress.pipelineId, field: "pipelineId")
             try await publish(
                 id, applied: try await pipeline.apply(progress, configId: id),
@@ -126,6 +160,25 @@ public enum GatewayService {
                 counts: ["predictions": progress.counts.total, "pending": progress.counts.pending, "completed": progress.counts.completed,
                          "failed": progress.counts.failed, "low": progress.counts.low, "medium": progress.counts.medium,
                          "high": progress.counts.high])
+            return Empty()
+        }
+        // A scan's end, to the owner of the pipeline that asked for it (a repository config or a dataset
+        // version); another requester (a benchmark, an operator's own id) has nobody to tell.
+        methods.register(GatewayMethods.scanProgress) { update, _ in
+            var event = GatewayEvent.ScanUpdateEvent(
+                repoId: nil, datasetId: nil, versionId: nil, tool: update.tool, commitSha: update.commitSha, status: update.status,
+                error: update.error, at: Date())
+            let owner: Int64?
+            if let (versionId, _) = DatasetPipelineRef.parse(update.pipelineId) {
+                let version = try await datasets.versions(datasetId: nil, versionId: versionId, ownerId: nil).first
+                (event.datasetId, event.versionId, owner) = (version?.datasetId, versionId, version?.ownerId)
+            } else if let id = Int64(update.pipelineId) {
+                event.repoId = id
+                owner = try await repositories.get(id: id, ownerId: nil)?.ownerId
+            } else {
+                owner = nil
+            }
+            if let owner { events.publish(.scanUpdate(event), ownerId: owner) }
             return Empty()
         }
         methods.register(GatewayMethods.sourceProgress) { source, _ in
@@ -161,6 +214,9 @@ public enum GatewayService {
             BuildSourceController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory).addRoutes(to: api)
             FeatureController(directory: environment.directory).addRoutes(to: api)
             ScanController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
+            DatasetController(
+                pipeline: datasetPipeline, datasets: datasets, directory: environment.directory, dataDirectory: environment.configuration.dataDirectory
+            ).addRoutes(to: api)
             TrainingController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             ModelController(directory: environment.directory).addRoutes(to: api)
             ExperimentController(directory: environment.directory).addRoutes(to: api)
@@ -176,6 +232,12 @@ public enum GatewayService {
         var jobs = JobHandlers()
         jobs.register(ModelPipelineService.startIngestionJob, backoff: Backoff(base: .seconds(1), cap: .seconds(60))) { job, _ in
             try await pipeline.startIngestion(job)
+        }
+        jobs.register(DatasetPipelineService.startIngestionJob, backoff: Backoff(base: .seconds(1), cap: .seconds(60))) { job, _ in
+            try await datasetPipeline.startIngestion(job)
+        }
+        jobs.register(DatasetPipelineService.requestScansJob, backoff: Backoff(base: .seconds(1), cap: .seconds(60))) { job, _ in
+            try await datasetPipeline.requestScans(job)
         }
         return ServiceAssembly(
             methods: methods,

@@ -16,6 +16,12 @@ extension ScanStatusSummary: ResponseEncodable {}
 extension ScanRetryResult: ResponseEncodable {}
 extension PredictAccepted: ResponseEncodable {}
 extension ScoreAnswer: ResponseEncodable {}
+extension Dataset: ResponseEncodable {}
+extension DatasetVersion: ResponseEncodable {}
+extension FeatureVectorPage: ResponseEncodable {}
+extension FeatureVectorRecord: ResponseEncodable {}
+extension CommitScanPage: ResponseEncodable {}
+extension CommitScanRecord: ResponseEncodable {}
 
 /// `{"id": …}`: the answer of a request accepted for a record.
 struct Accepted: ResponseEncodable {

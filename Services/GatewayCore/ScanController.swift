@@ -32,7 +32,12 @@ struct ScanController: Sendable {
         guard let repository = config.repository else {
             throw APIError.conflict("not_fetched", "repository \(config.id) has not been fetched from GitHub yet")
         }
-        let commits = try await ingestedCommits(pipelineId: String(config.id))
+        let commits: [String]
+        do {
+            commits = try await IngestedCommits.list(pipelineId: String(config.id), directory: directory)
+        } catch {
+            throw APIError.unavailable("ingestor_unavailable", "the ingestor could not list the builds: \(error)")
+        }
         guard !commits.isEmpty else { throw APIError.conflict("not_ingested", "repository \(config.id) has no ingested builds to scan") }
         let scanRequest = ScanRequest(
             pipelineId: String(config.id), githubId: repository.githubId, fullName: repository.fullName, commits: commits, tools: body.tools,
@@ -79,30 +84,6 @@ struct ScanController: Sendable {
             throw APIError.unavailable("scanner_bridge_unavailable", "the scanner-bridge could not queue the retry: \(error)")
         }
         return EditedResponse(status: .accepted, response: result)
-    }
-
-    /// The head commits of the builds whose commit the ingestor has (ingested, or missing only logs).
-    private func ingestedCommits(pipelineId: String) async throws -> [String] {
-        var commits: [String] = []
-        var seen = Set<String>()
-        var before: Int64?
-        repeat {
-            let page: IngestionBuildPage
-            do {
-                page = try await directory.client(for: .ingestor).call(
-                    IngestionMethods.builds, IngestionBuildsParams(pipelineId: pipelineId, limit: 1000, beforeRunId: before))
-            } catch let error where remoteError(error)?.kind == .notFound {
-                return []
-            } catch {
-                throw APIError.unavailable("ingestor_unavailable", "the ingestor could not list the builds: \(error)")
-            }
-            for build in page.builds where build.resources.contains(where: { $0.resource == .gitHistory && $0.status == .completed }) {
-                if seen.insert(build.headSha).inserted { commits.append(build.headSha) }
-            }
-            guard page.builds.count == 1000 else { break }
-            before = page.builds.last?.runId
-        } while true
-        return commits
     }
 
     private func config(_ context: AuthenticatedContext) async throws -> RepositoryConfig {

@@ -23,6 +23,7 @@ public struct APITokenInfo: Codable, Sendable {
     public var id: Int64
     public var name: String
     public var createdAt: Date
+    /// When the token was last used, to the minute (it is written at most once a minute).
     public var lastUsedAt: Date?
     public var revoked: Bool
 }
@@ -64,12 +65,19 @@ public struct UserPostgresStore: Sendable {
 
     /// The user a token belongs to, when the token is valid and not revoked.
     public func authenticate(token: String) async throws -> User? {
+        // `last_used_at` is written at most once a minute per token: writing it on every request made
+        // concurrent requests with one token queue on that row's lock (seen in bench-predict).
         let rows = try await client.query(
             """
-            UPDATE \(unescaped: schema).api_tokens AS t SET last_used_at = now()
-            FROM \(unescaped: schema).users AS u
-            WHERE t.token_hash = \(APIToken.hash(token)) AND t.revoked_at IS NULL AND u.id = t.user_id
-            RETURNING u.id, u.username, u.role, u.created_at
+            WITH token AS (
+                SELECT t.id, t.last_used_at, u.id AS user_id, u.username, u.role, u.created_at
+                FROM \(unescaped: schema).api_tokens AS t JOIN \(unescaped: schema).users AS u ON u.id = t.user_id
+                WHERE t.token_hash = \(APIToken.hash(token)) AND t.revoked_at IS NULL
+            ), touched AS (
+                UPDATE \(unescaped: schema).api_tokens SET last_used_at = now()
+                WHERE id IN (SELECT id FROM token WHERE last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+            )
+            SELECT user_id, username, role, created_at FROM token
             """, logger: logger)
         for try await (id, username, role, createdAt) in rows.decode((Int64, String, String, Date).self) {
             return User(id: id, username: username, role: UserRole(rawValue: role) ?? .user, createdAt: createdAt)

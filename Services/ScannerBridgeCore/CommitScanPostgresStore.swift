@@ -211,9 +211,9 @@ public struct CommitScanPostgresStore: Sendable {
         ).collect().isEmpty
     }
 
-    /// Fails a scan that has not ended, with the reason.
-    func fail(_ tool: ScanToolName, id: Int64, reason: String) async throws -> Bool {
-        try await !client.query(
+    /// Fails a scan that has not ended, with the reason, on `connection`.
+    func fail(_ tool: ScanToolName, id: Int64, reason: String, on connection: PostgresConnection) async throws -> Bool {
+        try await !connection.query(
             """
             UPDATE \(unescaped: schema).\(unescaped: Self.table(tool)) SET status = 'failed', error = \(reason), finished_at = now()
             WHERE id = \(id) AND status IN ('pending', 'running') RETURNING id
@@ -295,17 +295,57 @@ public struct CommitScanPostgresStore: Sendable {
         ).collect().isEmpty
     }
 
-    /// Sets a requester's failed scans of `tool` pending again, on `connection`; returns their ids.
-    func resetFailed(_ tool: ScanToolName, pipelineId: String, on connection: PostgresConnection) async throws -> [Int64] {
+    /// Sets a requester's failed scans of `tool` (of one commit, or all) pending again, on `connection`; returns their ids.
+    func resetFailed(_ tool: ScanToolName, pipelineId: String, commitSha: String? = nil, on connection: PostgresConnection) async throws -> [Int64] {
         let rows = try await connection.query(
             """
             UPDATE \(unescaped: schema).\(unescaped: Self.table(tool)) s SET status = 'pending', error = NULL\(unescaped: tool == .sonar ? ", ce_task_id = NULL" : "")
             FROM \(unescaped: schema).scan_requesters r
             WHERE r.tool = \(tool.rawValue) AND r.scan_id = s.id AND r.pipeline_id = \(pipelineId) AND s.status = 'failed'
+              AND (\(commitSha)::text IS NULL OR s.commit_sha = \(commitSha))
             RETURNING s.id
             """, logger: logger)
         var ids: [Int64] = []
         for try await id in rows.decode(Int64.self) { ids.append(id) }
         return ids
+    }
+
+    /// A requester's commit scans, by commit then tool, each with the metrics the requester selected.
+    func commits(_ params: CommitScansParams) async throws -> CommitScanPage {
+        let limit = min(max(params.limit, 1), 1000)
+        var records: [CommitScanRecord] = []
+        for tool in params.tool.map({ [$0] }) ?? ScanToolName.allCases {
+            let rows = try await client.query(
+                """
+                SELECT s.commit_sha, s.status, s.attempts, s.error, s.metrics::text, r.selected_metrics::text, s.requested_at, s.started_at, s.finished_at
+                FROM \(unescaped: schema).\(unescaped: Self.table(tool)) s
+                JOIN \(unescaped: schema).scan_requesters r ON r.tool = \(tool.rawValue) AND r.scan_id = s.id
+                WHERE r.pipeline_id = \(params.pipelineId) AND (\(params.commitSha)::text IS NULL OR s.commit_sha = \(params.commitSha))
+                  AND (\(params.status?.rawValue)::text IS NULL OR s.status = \(params.status?.rawValue))
+                  AND (\(params.afterCommit)::text IS NULL OR s.commit_sha > \(params.afterCommit))
+                ORDER BY s.commit_sha LIMIT \(limit)
+                """, logger: logger)
+            for try await row in rows.decode((String, String, Int32, String?, String?, String, Date, Date?, Date?).self) {
+                let selection = try JSONDecoder().decode([String].self, from: Data(row.5.utf8))
+                let metrics = try row.4.map { ScanMetrics(try JSONDecoder().decode([String: Double].self, from: Data($0.utf8))) }
+                records.append(CommitScanRecord(
+                    tool: tool, commitSha: row.0, status: CommitScanStatus(rawValue: row.1) ?? .failed, attempts: Int(row.2), error: row.3,
+                    metrics: metrics?.filtered(to: selection.isEmpty ? nil : selection).values, requestedAt: row.6.formatted(.iso8601),
+                    startedAt: row.7?.formatted(.iso8601), finishedAt: row.8?.formatted(.iso8601)))
+            }
+        }
+        // Both tools' rows merged by commit; a page ends on a whole commit.
+        records.sort { ($0.commitSha, $0.tool.rawValue) < ($1.commitSha, $1.tool.rawValue) }
+        var commits = Set<String>()
+        var page: [CommitScanRecord] = []
+        for record in records {
+            if !commits.contains(record.commitSha) {
+                guard commits.count < limit else { break }
+                commits.insert(record.commitSha)
+            }
+            page.append(record)
+        }
+        let full = Set(records.map(\.commitSha)).count > commits.count || commits.count == limit
+        return CommitScanPage(scans: page, nextAfterCommit: full ? page.last?.commitSha : nil)
     }
 }

@@ -62,11 +62,7 @@ struct ScanRunner: Sendable {
         case .success(let result):
             try await finish(scan, metrics: result.metrics.values, extraAttempts: result.attempts - 1)
         case .failure(let failure):
-            try await postgres.withTransaction(logger: logger) { connection in
-                try await store.addAttempts(.trivy, id: scan.id, max(failure.attempts - 1, 0), on: connection)
-                try await releaseWorktree(scan, on: connection)
-            }
-            _ = try await store.fail(.trivy, id: scan.id, reason: failure.description)
+            try await fail(scan, reason: failure.description, extraAttempts: max(failure.attempts - 1, 0), releasingWorktree: true)
             logger.notice("trivy scan failed", metadata: ["scan": "\(scan.id)", "commit": "\(scan.commitSha)", "reason": "\(failure.description)"])
         }
     }
@@ -94,7 +90,7 @@ struct ScanRunner: Sendable {
         case .success(let submission):
             try await store.recordSubmission(id: scan.id, ceTaskID: submission.ceTaskID)
         case .failure(let failure):
-            _ = try await store.fail(.sonar, id: scan.id, reason: failure.description)
+            try await fail(scan, reason: failure.description)
             logger.notice("sonar submission failed", metadata: ["scan": "\(scan.id)", "commit": "\(scan.commitSha)", "reason": "\(failure.description)"])
         }
     }
@@ -104,7 +100,7 @@ struct ScanRunner: Sendable {
         guard let scan = try await store.scan(.sonar, id: job.scanId), scan.status == .running, let projectKey = scan.projectKey else { return }
         guard job.status == "SUCCESS" else {
             let message = (try? await sonarClient.task(id: job.ceTaskId))?.errorMessage
-            _ = try await store.fail(.sonar, id: scan.id, reason: "SonarQube analysis \(job.status)" + (message.map { ": \($0)" } ?? ""))
+            try await fail(scan, reason: "SonarQube analysis \(job.status)" + (message.map { ": \($0)" } ?? ""))
             return
         }
         let selection = try await postgres.withConnection { connection in
@@ -117,7 +113,7 @@ struct ScanRunner: Sendable {
             metrics = try await sonarClient.metrics(component: projectKey, selection: union)
         } catch {
             guard context.job.attempt >= context.job.maxAttempts || error.kind != .serverFailed else { throw error }
-            _ = try await store.fail(.sonar, id: scan.id, reason: error.description)
+            try await fail(scan, reason: error.description)
             return
         }
         try await finish(scan, metrics: metrics.values, extraAttempts: 0)
@@ -135,7 +131,7 @@ struct ScanRunner: Sendable {
         do {
             options = try JSONDecoder().decode(Options.self, from: Data(scan.optionsJSON.utf8))
         } catch {
-            _ = try await store.fail(tool, id: scan.id, reason: "stored \(tool.rawValue) options do not decode: \(error)")
+            try await fail(scan, reason: "stored \(tool.rawValue) options do not decode: \(error)")
             return nil
         }
         guard let worktree = try await checkout(scan, context: context) else { return nil }
@@ -152,7 +148,7 @@ struct ScanRunner: Sendable {
                 timeout: .seconds(300))
         } catch {
             guard !error.isRetryable || context.job.attempt >= context.job.maxAttempts else { throw error }
-            _ = try await store.fail(scan.tool, id: scan.id, reason: "no worktree for commit \(scan.commitSha): \(error)")
+            try await fail(scan, reason: "no worktree for commit \(scan.commitSha): \(error)")
             return nil
         }
         return checkout.path
@@ -177,8 +173,33 @@ struct ScanRunner: Sendable {
             for requester in try await store.requesters(scan.tool, scanId: scan.id, on: connection) {
                 try await sendMetrics(scan.tool, scanId: scan.id, githubId: scan.githubId, commitSha: scan.commitSha, metrics: metrics,
                                       requester: requester, generation: scan.attempts, on: connection)
+                try await announce(scan, to: requester, status: .completed, error: nil, on: connection)
             }
         }
+    }
+
+    /// Fails the scan with the reason (counting the tool runs beyond the one `start` counted, and
+    /// releasing its worktree when asked) and tells each requester, in one transaction.
+    private func fail(_ scan: CommitScanPostgresStore.Scan, reason: String, extraAttempts: Int = 0, releasingWorktree: Bool = false) async throws {
+        try await postgres.withTransaction(logger: logger) { connection in
+            try await store.addAttempts(scan.tool, id: scan.id, extraAttempts, on: connection)
+            if releasingWorktree { try await releaseWorktree(scan, on: connection) }
+            guard try await store.fail(scan.tool, id: scan.id, reason: reason, on: connection) else { return }
+            for requester in try await store.requesters(scan.tool, scanId: scan.id, on: connection) {
+                try await announce(scan, to: requester, status: .failed, error: reason, on: connection)
+            }
+        }
+    }
+
+    /// Tells the gateway that a requester's scan ended (it pushes SCAN_UPDATE to the pipeline's owner).
+    private func announce(
+        _ scan: CommitScanPostgresStore.Scan, to requester: CommitScanPostgresStore.Requester, status: CommitScanStatus, error: String?,
+        on connection: PostgresConnection
+    ) async throws {
+        try await Outbox.enqueue(
+            to: .gateway, GatewayMethods.scanProgress,
+            ScanUpdate(pipelineId: requester.pipelineId, tool: scan.tool, commitSha: scan.commitSha, status: status, error: error),
+            key: "scan-update:\(scan.tool.rawValue):\(scan.id):\(requester.pipelineId):\(scan.attempts):\(status.rawValue)", queue: queue, on: connection)
     }
 
     /// One requester's back-fill: the metrics filtered to its selection (all of them when it selected none).

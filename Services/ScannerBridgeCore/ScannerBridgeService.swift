@@ -31,6 +31,20 @@ public enum ScannerBridgeService {
                 sonarClient: SonarQubeClient(httpClient: environment.directory.httpClient, baseURL: configuration.sonar.hostURL, token: configuration.sonar.token),
                 logger: environment.logger)
 
+            /// Sets a requester's failed scans (of one tool, of one commit, or all) pending and queues them again.
+            @Sendable func requeueFailed(_ pipelineId: String, tool: ScanToolName?, commitSha: String? = nil) async throws -> ScanRetryResult {
+                let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
+                    var queued = 0
+                    for tool in tool.map({ [$0] }) ?? ScanToolName.allCases {
+                        let ids = try await store.resetFailed(tool, pipelineId: pipelineId, commitSha: commitSha, on: connection)
+                        try await runner.enqueue(tool, ids, on: connection)
+                        queued += ids.count
+                    }
+                    return queued
+                }
+                return ScanRetryResult(pipelineId: pipelineId, queued: queued)
+            }
+
             var methods = RPCDispatcher()
             methods.register(ScanMethods.request) { request, _ in
                 try validate(request)
@@ -46,16 +60,20 @@ public enum ScannerBridgeService {
                 guard try await store.hasRequester(pipelineId: params.pipelineId) else {
                     throw RPCError(.notFound, "No scans", reason: "the scanner-bridge has no scans requested by \(params.pipelineId)")
                 }
-                let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
-                    var queued = 0
-                    for tool in params.tool.map({ [$0] }) ?? ScanToolName.allCases {
-                        let ids = try await store.resetFailed(tool, pipelineId: params.pipelineId, on: connection)
-                        try await runner.enqueue(tool, ids, on: connection)
-                        queued += ids.count
-                    }
-                    return queued
+                return try await requeueFailed(params.pipelineId, tool: params.tool)
+            }
+            methods.register(ScanMethods.commits) { params, _ in
+                guard try await store.hasRequester(pipelineId: params.pipelineId) else {
+                    throw RPCError(.notFound, "No scans", reason: "the scanner-bridge has no scans requested by \(params.pipelineId)")
                 }
-                return ScanRetryResult(pipelineId: params.pipelineId, queued: queued)
+                return try await store.commits(params)
+            }
+            methods.register(ScanMethods.retryCommit) { params, _ in
+                let known = try await store.commits(CommitScansParams(pipelineId: params.pipelineId, commitSha: params.commitSha, tool: params.tool, limit: 1))
+                guard !known.scans.isEmpty else {
+                    throw RPCError(.notFound, "No such scan", reason: "\(params.pipelineId) asked for no scan of commit \(params.commitSha)")
+                }
+                return try await requeueFailed(params.pipelineId, tool: params.tool, commitSha: params.commitSha)
             }
 
             let backoff = Backoff(base: .seconds(2), cap: .seconds(120))
@@ -90,13 +108,7 @@ public enum ScannerBridgeService {
         if let bad = request.selectedMetrics.first(where: { !$0.hasPrefix("trivy_") && !$0.hasPrefix("sonar_") }) {
             throw refuse("selected metric '\(bad)' must start with trivy_ or sonar_")
         }
-        let known = Set(["vuln", "misconfig", "secret", "license"])
-        if let bad = request.configuration.trivyScanners.first(where: { !known.contains($0) }) {
-            throw refuse("Trivy scanner '\(bad)' is not one of license, misconfig, secret, vuln")
-        }
-        if let pattern = request.configuration.sonarProjectKeyPattern, !pattern.contains("{commit}"), !pattern.contains("{short}") {
-            throw refuse("the SonarQube project-key pattern must contain {commit} or {short}, so each commit has its own component")
-        }
+        if let refusal = request.configuration.refusal { throw refuse(refusal) }
     }
 
     /// Records the scans and their requester and queues the new ones, in one transaction; a scan that
@@ -114,7 +126,7 @@ public enum ScannerBridgeService {
                 case .trivy:
                     let options = TrivyScanOptions(
                         scanners: request.configuration.trivyScanners.isEmpty ? TrivyScanOptions().scanners : request.configuration.trivyScanners,
-                        extraArguments: request.configuration.trivyExtraArgs)
+                        extraArguments: request.configuration.trivyExtraArgs, configYAML: request.configuration.trivyConfigYAML)
                     let (hash, json) = try CommitScanPostgresStore.hash(options)
                     rows = try await store.request(
                         tool: .trivy, githubId: request.githubId, fullName: request.fullName, commits: commits, configHash: hash, optionsJSON: json,

@@ -39,7 +39,13 @@ public struct BuildSourcePostgresStore: Sendable {
             )
             """,
             "CREATE INDEX source_builds_status ON {schema}.source_builds (source_id, status)",
-        ])
+        ]),
+        Migration(version: 103, name: "source_builds_github_id", statements: [
+            // The repository a row was validated against (its GitHub id survives a rename), so a
+            // found row joins its run in the warehouse; rows validated before stay NULL.
+            "ALTER TABLE {schema}.source_builds ADD COLUMN github_id bigint",
+            "CREATE INDEX source_builds_found ON {schema}.source_builds (source_id, github_id, build_id) WHERE status = 'found'",
+        ]),
     ]
 
     /// The validation job of one repository's rows of a source.
@@ -64,6 +70,13 @@ public struct BuildSourcePostgresStore: Sendable {
         guard let buildColumn = columns.firstIndex(of: params.mapping.buildId) else {
             throw RPCError(.invalidInput, "Bad column mapping", reason: "line \(header.line): no column '\(params.mapping.buildId)' (columns: \(columns.joined(separator: ", ")))")
         }
+        var providerColumn: Int?
+        if let name = params.mapping.provider {
+            guard let index = columns.firstIndex(of: name) else {
+                throw RPCError(.invalidInput, "Bad column mapping", reason: "line \(header.line): no column '\(name)' (columns: \(columns.joined(separator: ", ")))")
+            }
+            providerColumn = index
+        }
         for pattern in params.filters.branches ?? [] where pattern.hasPrefix("/") {
             guard pattern.count >= 2, pattern.hasSuffix("/"), (try? Regex(String(pattern.dropFirst().dropLast()))) != nil else {
                 throw RPCError(.invalidInput, "Bad branch filter", reason: "'\(pattern)' is not a valid /regular expression/")
@@ -77,9 +90,10 @@ public struct BuildSourcePostgresStore: Sendable {
                 "INSERT INTO \(unescaped: schema).build_sources (source_id, name, mapping, filters) VALUES (\(params.sourceId), \(params.name), \(mapping)::jsonb, \(filters)::jsonb)",
                 logger: logger)
             // Not logged and dropped at commit: a scratch table private to this transaction.
-            try await connection.query("CREATE TEMPORARY TABLE upload_rows (line int4, repo_name text, build_id int8) ON COMMIT DROP", logger: logger)
+            try await connection.query(
+                "CREATE TEMPORARY TABLE upload_rows (line int4, repo_name text, build_id int8, reason text) ON COMMIT DROP", logger: logger)
             var rows = 0
-            try await connection.copyFrom(table: "upload_rows", columns: ["line", "repo_name", "build_id"], logger: logger) { writer in
+            try await connection.copyFrom(table: "upload_rows", columns: ["line", "repo_name", "build_id", "reason"], logger: logger) { writer in
                 var buffer = ByteBuffer()
                 buffer.reserveCapacity(1 << 18)
                 while let record = reader.next() {
@@ -95,6 +109,13 @@ public struct BuildSourcePostgresStore: Sendable {
                     }
                     buffer.writeInteger(UInt8(ascii: "\t"))
                     buffer.writeString(String(build))
+                    buffer.writeInteger(UInt8(ascii: "\t"))
+                    // A provider that cannot be validated yet keeps the row, filtered with the reason (plain text, no tabs).
+                    if let providerColumn, let refusal = try Self.provider(record, column: providerColumn).importRefusal {
+                        buffer.writeString(refusal)
+                    } else {
+                        buffer.writeString("\\N")
+                    }
                     buffer.writeInteger(UInt8(ascii: "\n"))
                     if buffer.readableBytes >= 1 << 18 {
                         try await writer.write(buffer)
@@ -110,8 +131,9 @@ public struct BuildSourcePostgresStore: Sendable {
             let inserted = try await connection.query(
                 """
                 WITH stored AS (
-                    INSERT INTO \(unescaped: schema).source_builds (source_id, line, repo_name, build_id)
-                    SELECT \(params.sourceId), line, repo_name, build_id FROM upload_rows ORDER BY line
+                    INSERT INTO \(unescaped: schema).source_builds (source_id, line, repo_name, build_id, status, reason)
+                    SELECT \(params.sourceId), line, repo_name, build_id, CASE WHEN reason IS NULL THEN 'pending' ELSE 'filtered' END, reason
+                    FROM upload_rows ORDER BY line
                     ON CONFLICT DO NOTHING RETURNING 1
                 ) SELECT count(*)::int8 FROM stored
                 """, logger: logger
@@ -121,7 +143,7 @@ public struct BuildSourcePostgresStore: Sendable {
             // Autovacuum's statistics lag a bulk load: without fresh ones the validation job's
             // slices of a million new rows were planned as whole-table scans (674 s instead of seconds).
             try await connection.query("ANALYZE \(unescaped: schema).source_builds", logger: logger)
-            let repositories = try await connection.query("SELECT DISTINCT repo_name FROM upload_rows", logger: logger)
+            let repositories = try await connection.query("SELECT DISTINCT repo_name FROM upload_rows WHERE reason IS NULL", logger: logger)
                 .collect().map { try $0.decode(String.self) }
             for repository in repositories {
                 try await queue.enqueue(
@@ -157,6 +179,19 @@ public struct BuildSourcePostgresStore: Sendable {
             throw RPCError(.invalidInput, "Malformed CSV", reason: "line \(record.line): build id '\(record.fields[buildColumn])' is not a positive integer")
         }
         return (repo, build)
+    }
+
+    /// A row's CI provider (`github_actions`, `circleci`, `travis`; case and `-`/space for `_` do not
+    /// matter), or why the row is refused.
+    static func provider(_ record: (line: Int, fields: [String]), column: Int) throws -> CIProvider {
+        let text = trimmed(record.fields[column])
+        let key = text.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: " ", with: "_")
+        guard let provider = CIProvider(rawValue: key) else {
+            throw RPCError(
+                .invalidInput, "Malformed CSV",
+                reason: "line \(record.line): provider '\(text)' is not one of \(CIProvider.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return provider
     }
 
     /// `trimmingCharacters(in: .whitespaces)`, without its cost when there is nothing to trim (nearly always).
@@ -212,12 +247,52 @@ public struct BuildSourcePostgresStore: Sendable {
             """
             SELECT line, repo_name, build_id, status, reason FROM \(unescaped: schema).source_builds
             WHERE source_id = \(params.sourceId) AND (\(params.status)::text IS NULL OR status = \(params.status))
+              AND line > \(params.afterLine ?? 0)
             ORDER BY line LIMIT \(min(max(params.limit, 1), 10_000))
             """, logger: logger)
         for try await row in rows.decode((Int, String, Int64, String, String?).self) {
             result.append(SourceBuildRow(line: row.0, repoName: row.1, buildId: row.2, status: row.3, reason: row.4))
         }
         return result
+    }
+
+    /// A page of a source's found rows joined to their runs in the warehouse.
+    func foundBuilds(_ params: FoundBuildsParams) async throws -> FoundBuildPage {
+        try await requireSource(params.sourceId)
+        let limit = min(max(params.limit, 1), 1000)
+        let rows = try await client.query(
+            """
+            SELECT s.github_id, p.full_name, r.run_id, r.run_number, r.workflow_name, r.event, r.head_branch, r.head_sha, r.conclusion,
+                   r.actor, r.created_at, r.updated_at, r.pull_request_number
+            FROM \(unescaped: schema).source_builds s
+            JOIN \(unescaped: schema).raw_build_runs r ON r.github_id = s.github_id AND r.run_id = s.build_id
+            JOIN \(unescaped: schema).raw_repositories p ON p.github_id = s.github_id
+            WHERE s.source_id = \(params.sourceId) AND s.status = 'found'
+              AND (s.github_id, s.build_id) > (\(params.after?.githubId ?? Int64.min), \(params.after?.runId ?? Int64.min))
+            ORDER BY s.github_id, s.build_id LIMIT \(limit)
+            """, logger: logger)
+        var builds: [FoundBuild] = []
+        for try await row in rows.decode((Int64, String, Int64, Int, String, String, String?, String, String, String?, Date, Date, Int?).self) {
+            builds.append(FoundBuild(githubId: row.0, fullName: row.1, build: BuildRun(
+                runId: row.2, runNumber: row.3, workflowName: row.4, event: row.5, headBranch: row.6, headSha: row.7, conclusion: row.8,
+                actor: row.9, createdAt: row.10.formatted(.iso8601), updatedAt: row.11.formatted(.iso8601), pullRequestNumber: row.12)))
+        }
+        let next = builds.count == limit ? builds.last.map { FoundBuildCursor(githubId: $0.githubId, runId: $0.build.runId) } : nil
+        return FoundBuildPage(builds: builds, next: next)
+    }
+
+    /// Deletes a source and its rows; its validation jobs find nothing pending and end.
+    func delete(_ sourceId: String) async throws {
+        let deleted = try await client.query(
+            "DELETE FROM \(unescaped: schema).build_sources WHERE source_id = \(sourceId) RETURNING 1", logger: logger
+        ).collect()
+        guard !deleted.isEmpty else { throw RPCError(.notFound, "No such build source", reason: "no build source \(sourceId)") }
+    }
+
+    private func requireSource(_ sourceId: String) async throws {
+        let found = try await client.query(
+            "SELECT 1 FROM \(unescaped: schema).build_sources WHERE source_id = \(sourceId)", logger: logger).collect()
+        guard !found.isEmpty else { throw RPCError(.notFound, "No such build source", reason: "no build source \(sourceId)") }
     }
 
     /// The filters of a source.
@@ -278,12 +353,12 @@ public struct BuildSourcePostgresStore: Sendable {
         return (Int(count), last)
     }
 
-    /// Records outcomes of rows of one repository.
-    func record(_ job: ValidateRepository, outcomes: [(Int64, String, String?)]) async throws {
+    /// Records outcomes of rows of one repository (`githubId`: the repository GitHub answered for it).
+    func record(_ job: ValidateRepository, githubId: Int64, outcomes: [(Int64, String, String?)]) async throws {
         guard !outcomes.isEmpty else { return }
         try await client.query(
             """
-            UPDATE \(unescaped: schema).source_builds AS s SET status = o.status, reason = NULLIF(o.reason, '')
+            UPDATE \(unescaped: schema).source_builds AS s SET status = o.status, reason = NULLIF(o.reason, ''), github_id = \(githubId)
             FROM unnest(\(outcomes.map(\.0))::int8[], \(outcomes.map(\.1))::text[], \(outcomes.map { $0.2 ?? "" })::text[]) AS o (build_id, status, reason)
             WHERE s.source_id = \(job.sourceId) AND s.repo_name = \(job.repoName) AND s.build_id = o.build_id
             """, logger: logger)

@@ -147,6 +147,6 @@ struct BuildSourceValidator: Sendable {
                 try await store.insert(found, githubId: summary.githubId, on: connection)
             }
         }
-        try await sources.record(task, outcomes: outcomes)
+        try await sources.record(task, githubId: summary.githubId, outcomes: outcomes)
     }
 }

@@ -57,6 +57,13 @@ public enum SourceValidatorService {
             methods.register(BuildSourceMethods.rows) { params, _ in
                 try await sources.rows(params)
             }
+            methods.register(BuildSourceMethods.foundBuilds) { params, _ in
+                try await sources.foundBuilds(params)
+            }
+            methods.register(BuildSourceMethods.delete) { params, _ in
+                try await sources.delete(params.sourceId)
+                return Empty()
+            }
             methods.register(WarehouseMethods.importRepository) { params, _ in
                 guard RepositoryName.isValid(params.fullName) else {
                     throw RPCError(.invalidInput, "Invalid repository name", reason: "'\(params.fullName)' is not owner/name")

@@ -161,7 +161,15 @@ public enum TrainingOrchestratorService {
                 })
             var handlers = JobHandlers()
             handlers.register(TrainingRetention.job) { run, _ in try await retention.run(run) }
-            handlers.register(TrainingSchedules.tick) { tick, _ in try await schedules.fire(tick) }
+            handlers.register(TrainingSchedules.tick) { tick, context in
+                do {
+                    try await schedules.fire(tick)
+                } catch {
+                    // Retried with backoff; after the last attempt the due time is skipped, not the schedule.
+                    guard context.job.attempt >= context.job.maxAttempts else { throw error }
+                    try await schedules.skip(tick, reason: "\(error)")
+                }
+            }
             return ServiceAssembly(
                 methods: methods, jobs: handlers, services: [trainingWorker],
                 afterMigrations: {

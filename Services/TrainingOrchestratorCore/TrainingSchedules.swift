@@ -125,6 +125,25 @@ struct TrainingSchedules: Sendable {
         }
     }
 
+    /// A tick's last attempt failed: that due time is given up (logged with the reason, no job) and
+    /// the next one armed, so one due time that cannot be served never holds the schedule.
+    func skip(_ tick: ScheduleTick, reason: String) async throws {
+        let next = try await postgres.withTransaction(logger: logger) { connection -> Date? in
+            guard let row = try await store.schedule(tick.scheduleId, lock: true, on: connection), !row.record.paused,
+                Int64(row.nextDueAt.timeIntervalSince1970.rounded()) == tick.dueAt
+            else { return nil }
+            guard let next = try CronExpression(row.record.cron).next(after: max(Date(), row.nextDueAt)) else { return nil }
+            try await store.advanceSchedule(row.record.id, servedDueAt: row.nextDueAt, jobId: nil, nextDueAt: next, on: connection)
+            try await arm(row.record.id, next, on: connection)
+            return next
+        }
+        if let next {
+            logger.error(
+                "a schedule's due time could not be served and is skipped",
+                metadata: ["schedule": "\(tick.scheduleId)", "due": "\(tick.dueAt)", "reason": "\(reason)", "next": "\(next)"])
+        }
+    }
+
     private func arm(_ id: Int64, _ due: Date, on connection: PostgresConnection) async throws {
         let seconds = Int64(due.timeIntervalSince1970.rounded())
         try await queue.enqueue(

@@ -1,11 +1,16 @@
-/// Which CSV columns hold what (defaults: `repo_name`, `build_id`).
+/// Which CSV columns hold what (defaults: `repo_name`, `build_id`, no provider column).
 public struct ColumnMapping: Codable, Sendable, Equatable {
     public var repoName: String
     public var buildId: String
+    /// The column naming each row's CI provider (`github_actions`, `circleci`, `travis`); nil: every
+    /// row is a GitHub Actions run. A row of a provider that cannot be validated yet is kept as
+    /// filtered with the reason; a value that names no provider refuses the file.
+    public var provider: String?
 
-    public init(repoName: String = "repo_name", buildId: String = "build_id") {
+    public init(repoName: String = "repo_name", buildId: String = "build_id", provider: String? = nil) {
         self.repoName = repoName
         self.buildId = buildId
+        self.provider = provider
     }
 }
 
@@ -115,11 +120,64 @@ public struct ListSourceBuildsParams: Codable, Sendable, Equatable {
     public var sourceId: String
     public var status: String?
     public var limit: Int
+    /// Rows after this line (the next page).
+    public var afterLine: Int?
 
-    public init(sourceId: String, status: String?, limit: Int) {
+    public init(sourceId: String, status: String?, limit: Int, afterLine: Int? = nil) {
         self.sourceId = sourceId
         self.status = status
         self.limit = limit
+        self.afterLine = afterLine
+    }
+}
+
+/// Where a page of found builds continues: after this (repository, run).
+public struct FoundBuildCursor: Codable, Sendable, Equatable {
+    public var githubId: Int64
+    public var runId: Int64
+
+    public init(githubId: Int64, runId: Int64) {
+        self.githubId = githubId
+        self.runId = runId
+    }
+}
+
+/// A page of a source's found builds, in (repository id, run id) order.
+public struct FoundBuildsParams: Codable, Sendable, Equatable {
+    public var sourceId: String
+    public var after: FoundBuildCursor?
+    /// At most 1,000.
+    public var limit: Int
+
+    public init(sourceId: String, after: FoundBuildCursor? = nil, limit: Int) {
+        self.sourceId = sourceId
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// A found row of a build source with its run as the warehouse stores it.
+public struct FoundBuild: Codable, Sendable, Equatable {
+    public var githubId: Int64
+    /// `owner/name` as GitHub answered it (the file may name an older name).
+    public var fullName: String
+    public var build: BuildRun
+
+    public init(githubId: Int64, fullName: String, build: BuildRun) {
+        self.githubId = githubId
+        self.fullName = fullName
+        self.build = build
+    }
+}
+
+public struct FoundBuildPage: Codable, Sendable, Equatable {
+    public var builds: [FoundBuild]
+    /// Where the next page starts; nil on the last page.
+    public var next: FoundBuildCursor?
+
+    public init(builds: [FoundBuild], next: FoundBuildCursor?) {
+        self.builds = builds
+        self.next = next
     }
 }
 
@@ -136,5 +194,13 @@ public enum BuildSourceMethods {
     public static let rows = RPCMethod<ListSourceBuildsParams, [SourceBuildRow]>(
         "buildSources.rows",
         summary: "A build source's rows with their status and reason, in file order."
+    )
+    public static let foundBuilds = RPCMethod<FoundBuildsParams, FoundBuildPage>(
+        "buildSources.foundBuilds",
+        summary: "A build source's found rows with their runs from the warehouse, paged in (repository id, run id) order."
+    )
+    public static let delete = RPCMethod<BuildSourceRef, Empty>(
+        "buildSources.delete",
+        summary: "Deletes a build source and its rows (the runs found stay in the warehouse); an unknown source is not found."
     )
 }

@@ -2,11 +2,11 @@
 /// and exports. Every method reads the version's builds from the feature-extractor page by page
 /// (`features.vectors`), never the whole version at once.
 public enum DatasetMethods {
-    public static let evaluate = RPCMethod<DatasetEvaluateParams, DatasetEvaluateAccepted>(
+    public static let evaluate = RPCMethod<EvaluateDatasetParams, DatasetEvaluateAccepted>(
         "datasets.evaluate",
         summary: "Queues the quality evaluation of a dataset version (completeness, validity, consistency, duplicates, class balance, an overall score); the report replaces the version's latest when done. Idempotent per request."
     )
-    public static let qualityReport = RPCMethod<DatasetVersionParams, DatasetQualityAnswer>(
+    public static let qualityReport = RPCMethod<DatasetVersionRef, DatasetQualityAnswer>(
         "datasets.qualityReport",
         summary: "The version's latest quality report, with status pending or running while an evaluation is under way (the previous report, if any, beside it); not found when the version was never evaluated."
     )
@@ -30,7 +30,7 @@ public enum DatasetMethods {
         "datasets.startExport",
         summary: "Queues an export job writing the whole version to a file in the exports directory, named by the service. Idempotent per request."
     )
-    public static let exportJobs = RPCMethod<DatasetVersionParams, DatasetExportJobList>(
+    public static let exportJobs = RPCMethod<DatasetVersionRef, DatasetExportJobList>(
         "datasets.exportJobs",
         summary: "The version's export jobs, newest first, with progress, and the file of each completed one."
     )
@@ -38,29 +38,10 @@ public enum DatasetMethods {
         "datasets.exportJob",
         summary: "One export job: queued, running (rows written of the total), completed (rows, bytes, file) or failed (the reason)."
     )
-    public static let forget = RPCMethod<DatasetVersionParams, DatasetForgetResult>(
+    public static let forget = RPCMethod<DatasetVersionRef, DatasetForgetResult>(
         "datasets.forget",
         summary: "Deletes a version's quality reports and export jobs, and the export files (the version was deleted)."
     )
-}
-
-public struct DatasetVersionParams: Codable, Sendable, Equatable {
-    public var versionId: String
-
-    public init(versionId: String) {
-        self.versionId = versionId
-    }
-}
-
-public struct DatasetEvaluateParams: Codable, Sendable, Equatable {
-    public var spec: DatasetVersionSpec
-    /// Unique per request; a redelivered request queues nothing new.
-    public var requestId: String
-
-    public init(spec: DatasetVersionSpec, requestId: String) {
-        self.spec = spec
-        self.requestId = requestId
-    }
 }
 
 public struct DatasetEvaluateAccepted: Codable, Sendable, Equatable {

@@ -51,3 +51,24 @@ public struct DatasetPipelineRef: Codable, Sendable, Equatable {
 
     static let prefix = "dataset:"
 }
+
+/// Names a dataset version at the dataset-splitter.
+public struct DatasetVersionRef: Codable, Sendable, Equatable {
+    public var versionId: String
+
+    public init(versionId: String) {
+        self.versionId = versionId
+    }
+}
+
+/// Asks the dataset-splitter for a version's quality report.
+public struct EvaluateDatasetParams: Codable, Sendable, Equatable {
+    public var spec: DatasetVersionSpec
+    /// Unique per request; a redelivered request queues nothing new.
+    public var requestId: String
+
+    public init(spec: DatasetVersionSpec, requestId: String) {
+        self.spec = spec
+        self.requestId = requestId
+    }
+}

@@ -6,7 +6,7 @@ public enum FeatureMethods {
     )
     public static let vectors = RPCMethod<FeatureVectorsParams, FeatureVectorPage>(
         "features.vectors",
-        summary: "A pipeline's feature vectors, newest run first, paged by run id, with counts by extraction status."
+        summary: "A pipeline's feature vectors, newest run first, paged by run id, with the pipeline's counts by extraction status (with runId: that run's vector and its own counts)."
     )
     public static let reprocessFailed = RPCMethod<FeaturePipelineParams, ProcessFeaturesAccepted>(
         "features.reprocessFailed",
@@ -93,7 +93,7 @@ public struct FeatureVectorsParams: Codable, Sendable, Equatable {
     public var limit: Int
     public var beforeRunId: Int64?
     public var status: ExtractionStatus?
-    /// Only this run (the build's page).
+    /// Only this run (the build's page); the page's counts are then that run's, not the pipeline's.
     public var runId: Int64?
     /// Leave the features out (a listing of statuses only).
     public var withFeatures: Bool

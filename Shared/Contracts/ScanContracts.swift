@@ -12,6 +12,113 @@ public enum ScanMethods {
         "scans.retryFailed",
         summary: "Queues again a requester's failed scans (all tools, or the one named)."
     )
+    public static let commits = RPCMethod<CommitScansParams, CommitScanPage>(
+        "scans.commits",
+        summary: "A requester's commit scans, one row per commit and tool, in commit order (paged after a commit), or one commit's: status, attempts, error, and the metrics the requester selected."
+    )
+    public static let retryCommit = RPCMethod<RetryCommitScanParams, ScanRetryResult>(
+        "scans.retryCommit",
+        summary: "Queues again one commit's failed scan for a requester (the tool named, or both); a commit the requester never asked for is not found."
+    )
+}
+
+/// A page of a requester's commit scans.
+public struct CommitScansParams: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    /// Only this commit (its scans by each tool).
+    public var commitSha: String?
+    public var tool: ScanToolName?
+    public var status: CommitScanStatus?
+    /// Commits after this one (the next page).
+    public var afterCommit: String?
+    /// At most 1,000 rows.
+    public var limit: Int
+
+    public init(pipelineId: String, commitSha: String? = nil, tool: ScanToolName? = nil, status: CommitScanStatus? = nil, afterCommit: String? = nil, limit: Int = 100) {
+        self.pipelineId = pipelineId
+        self.commitSha = commitSha
+        self.tool = tool
+        self.status = status
+        self.afterCommit = afterCommit
+        self.limit = limit
+    }
+}
+
+/// One commit's scan by one tool, as a requester sees it (CommitScan).
+public struct CommitScanRecord: Codable, Sendable, Equatable {
+    public var tool: ScanToolName
+    public var commitSha: String
+    public var status: CommitScanStatus
+    public var attempts: Int
+    public var error: String?
+    /// The metrics the requester selected, once completed.
+    public var metrics: [String: Double]?
+    public var requestedAt: String
+    public var startedAt: String?
+    public var finishedAt: String?
+
+    public init(
+        tool: ScanToolName, commitSha: String, status: CommitScanStatus, attempts: Int, error: String?, metrics: [String: Double]?,
+        requestedAt: String, startedAt: String?, finishedAt: String?
+    ) {
+        self.tool = tool
+        self.commitSha = commitSha
+        self.status = status
+        self.attempts = attempts
+        self.error = error
+        self.metrics = metrics
+        self.requestedAt = requestedAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+public struct CommitScanPage: Codable, Sendable, Equatable {
+    public var scans: [CommitScanRecord]
+    /// The commit the next page starts after; nil on the last page.
+    public var nextAfterCommit: String?
+
+    public init(scans: [CommitScanRecord], nextAfterCommit: String?) {
+        self.scans = scans
+        self.nextAfterCommit = nextAfterCommit
+    }
+}
+
+public struct RetryCommitScanParams: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var commitSha: String
+    public var tool: ScanToolName?
+
+    public init(pipelineId: String, commitSha: String, tool: ScanToolName? = nil) {
+        self.pipelineId = pipelineId
+        self.commitSha = commitSha
+        self.tool = tool
+    }
+}
+
+/// A commit scan of a requester ended (sent to the gateway through the bridge's outbox, once per requester).
+public struct ScanUpdate: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var tool: ScanToolName
+    public var commitSha: String
+    /// completed or failed.
+    public var status: CommitScanStatus
+    public var error: String?
+
+    public init(pipelineId: String, tool: ScanToolName, commitSha: String, status: CommitScanStatus, error: String?) {
+        self.pipelineId = pipelineId
+        self.tool = tool
+        self.commitSha = commitSha
+        self.status = status
+        self.error = error
+    }
+}
+
+extension GatewayMethods {
+    public static let scanProgress = RPCMethod<ScanUpdate, Empty>(
+        "pipeline.scanProgress",
+        summary: "A commit scan a pipeline asked for ended: the gateway pushes SCAN_UPDATE to the pipeline's owner."
+    )
 }
 
 /// The scan tools the bridge runs.
@@ -35,16 +142,46 @@ public struct ScanConfiguration: Codable, Sendable, Equatable {
     public var trivyScanners: [String]
     /// Further Trivy arguments, placed before the target.
     public var trivyExtraArgs: [String]
+    /// The contents of a `trivy.yaml` handed to Trivy with `--config` (part of the configuration:
+    /// scans with different files are not shared).
+    public var trivyConfigYAML: String?
     /// SonarQube's project key: `{version}` (the requester), `{repository}`, `{owner}`, `{name}`, `{commit}`, `{short}`.
     public var sonarProjectKeyPattern: String?
     /// Further `sonar.*` properties for the scanner.
     public var sonarProperties: [String: String]
 
-    public init(trivyScanners: [String] = [], trivyExtraArgs: [String] = [], sonarProjectKeyPattern: String? = nil, sonarProperties: [String: String] = [:]) {
+    public init(
+        trivyScanners: [String] = [], trivyExtraArgs: [String] = [], trivyConfigYAML: String? = nil, sonarProjectKeyPattern: String? = nil,
+        sonarProperties: [String: String] = [:]
+    ) {
         self.trivyScanners = trivyScanners
         self.trivyExtraArgs = trivyExtraArgs
+        self.trivyConfigYAML = trivyConfigYAML
         self.sonarProjectKeyPattern = sonarProjectKeyPattern
         self.sonarProperties = sonarProperties
+    }
+
+    /// Why the scanner-bridge would refuse this configuration, or nil when it takes it (checked by
+    /// the bridge on every request, and by the gateway before it stores a dataset version).
+    public var refusal: String? {
+        let known = ["license", "misconfig", "secret", "vuln"]
+        if let bad = trivyScanners.first(where: { !known.contains($0) }) {
+            return "Trivy scanner '\(bad)' is not one of \(known.joined(separator: ", "))"
+        }
+        if let pattern = sonarProjectKeyPattern, !pattern.contains("{commit}"), !pattern.contains("{short}") {
+            return "the SonarQube project-key pattern must contain {commit} or {short}, so each commit has its own component"
+        }
+        return nil
+    }
+
+    /// Every field may be left out and takes its default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        trivyScanners = try container.decodeIfPresent([String].self, forKey: .trivyScanners) ?? []
+        trivyExtraArgs = try container.decodeIfPresent([String].self, forKey: .trivyExtraArgs) ?? []
+        trivyConfigYAML = try container.decodeIfPresent(String.self, forKey: .trivyConfigYAML)
+        sonarProjectKeyPattern = try container.decodeIfPresent(String.self, forKey: .sonarProjectKeyPattern)
+        sonarProperties = try container.decodeIfPresent([String: String].self, forKey: .sonarProperties) ?? [:]
     }
 }
 

@@ -12,6 +12,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.processingProgress.descriptor)
             methods.append(GatewayMethods.trainingUpdate.descriptor)
             methods.append(GatewayMethods.predictionProgress.descriptor)
+            methods.append(GatewayMethods.scanProgress.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)
@@ -19,6 +20,8 @@ public enum ServiceContracts {
             methods.append(BuildSourceMethods.create.descriptor)
             methods.append(BuildSourceMethods.status.descriptor)
             methods.append(BuildSourceMethods.rows.descriptor)
+            methods.append(BuildSourceMethods.foundBuilds.descriptor)
+            methods.append(BuildSourceMethods.delete.descriptor)
         case .ingestor:
             methods.append(IngestionMethods.start.descriptor)
             methods.append(IngestionMethods.builds.descriptor)
@@ -40,6 +43,8 @@ public enum ServiceContracts {
             methods.append(ScanMethods.request.descriptor)
             methods.append(ScanMethods.status.descriptor)
             methods.append(ScanMethods.retryFailed.descriptor)
+            methods.append(ScanMethods.commits.descriptor)
+            methods.append(ScanMethods.retryCommit.descriptor)
         case .trainingOrchestrator:
             methods.append(RegistryMethods.active.descriptor)
             methods += [

@@ -158,11 +158,11 @@ struct DatasetSplitterTests {
                 #expect(offsetPage.rows == Array(rows[5..<8]))
 
                 // The quality report: counted from the same builds; idempotent per request.
-                #expect(try await splitter.call(DatasetMethods.evaluate, DatasetEvaluateParams(spec: spec, requestId: "evaluate-1")).queued)
-                #expect(try await splitter.call(DatasetMethods.evaluate, DatasetEvaluateParams(spec: spec, requestId: "evaluate-1")).queued == false)
+                #expect(try await splitter.call(DatasetMethods.evaluate, EvaluateDatasetParams(spec: spec, requestId: "evaluate-1")).queued)
+                #expect(try await splitter.call(DatasetMethods.evaluate, EvaluateDatasetParams(spec: spec, requestId: "evaluate-1")).queued == false)
                 let answer = Locked<DatasetQualityAnswer?>(nil)
                 try await waitUntil("the quality report is ready", timeout: .seconds(120)) {
-                    let now = try await splitter.call(DatasetMethods.qualityReport, DatasetVersionParams(versionId: spec.versionId))
+                    let now = try await splitter.call(DatasetMethods.qualityReport, DatasetVersionRef(versionId: spec.versionId))
                     answer.update { $0 = now }
                     return now.status == .completed || now.status == .failed
                 }
@@ -246,7 +246,7 @@ struct DatasetSplitterTests {
                 let file = try String(contentsOfFile: path, encoding: .utf8)
                 #expect(file == csv)
                 #expect(job.bytes == Int64(file.utf8.count))
-                #expect(try await splitter.call(DatasetMethods.exportJobs, DatasetVersionParams(versionId: spec.versionId)).jobs.map(\.jobId) == [started.jobId])
+                #expect(try await splitter.call(DatasetMethods.exportJobs, DatasetVersionRef(versionId: spec.versionId)).jobs.map(\.jobId) == [started.jobId])
                 var otherSpec = spec
                 otherSpec.versionId = "splitter-tests-2"
                 let otherJob = try await splitter.call(DatasetMethods.startExport, DatasetStartExportParams(spec: otherSpec, format: .jsonl, requestId: "export-2"))
@@ -286,13 +286,13 @@ struct DatasetSplitterTests {
                 }
 
                 // Forgetting the version removes its report, its jobs and their files.
-                let forgotten = try await splitter.call(DatasetMethods.forget, DatasetVersionParams(versionId: spec.versionId))
+                let forgotten = try await splitter.call(DatasetMethods.forget, DatasetVersionRef(versionId: spec.versionId))
                 #expect(forgotten.reportsDeleted == 1)
                 #expect(forgotten.exportsDeleted == 2)
                 #expect(forgotten.filesDeleted >= 1)
                 #expect(!FileManager.default.fileExists(atPath: path))
                 await #expect(throws: RPCClientError.self) {
-                    try await splitter.call(DatasetMethods.qualityReport, DatasetVersionParams(versionId: spec.versionId))
+                    try await splitter.call(DatasetMethods.qualityReport, DatasetVersionRef(versionId: spec.versionId))
                 }
             }
         }

@@ -72,17 +72,17 @@ struct TestDatabase: Sendable {
                 throw SetUpError("creating test database \(name)", error)
             }
             let inDatabase = DatabaseProvisioner(adminURL: admin, logger: TestEnvironment.logger)
-            for schema in schemas where await !TestProvisioning.shared.hasRole("buildrisk_\(schema)") {
+            for schema in schemas where await !TestProvisioning.shared.hasRole(Self.role(schema)) {
                 do {
-                    try await inDatabase.ensureRole("buildrisk_\(schema)", password: TestEnvironment.tokens.databasePassword(for: schema))
-                    await TestProvisioning.shared.created(role: "buildrisk_\(schema)")
+                    try await inDatabase.ensureRole(Self.role(schema), password: TestEnvironment.tokens.databasePassword(for: schema))
+                    await TestProvisioning.shared.created(role: Self.role(schema))
                 } catch {
-                    throw SetUpError("creating role buildrisk_\(schema)", error)
+                    throw SetUpError("creating role \(Self.role(schema))", error)
                 }
             }
             for schema in schemas {
                 do {
-                    try await inDatabase.ensureSchema(schema, owner: "buildrisk_\(schema)")
+                    try await inDatabase.ensureSchema(schema, owner: Self.role(schema))
                 } catch {
                     throw SetUpError("creating schema \(schema) in \(name)", error)
                 }
@@ -93,8 +93,12 @@ struct TestDatabase: Sendable {
         return database
     }
 
+    /// The role a test's service connects as: not the product's `buildrisk_<schema>`, whose password
+    /// a test would otherwise reset under a system `scripts/up` runs on the same cluster.
+    static func role(_ schema: String) -> String { "buildrisk_test_\(schema)" }
+
     func url(forSchema schema: String) -> DatabaseURL {
-        admin.forRole("buildrisk_\(schema)", password: TestEnvironment.tokens.databasePassword(for: schema))
+        admin.forRole(Self.role(schema), password: TestEnvironment.tokens.databasePassword(for: schema))
     }
 
     /// Runs `body` with a superuser client on this database.

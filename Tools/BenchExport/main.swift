@@ -129,7 +129,7 @@ do {
         format: "streaming chunks (%@): %d rows, %.1f MB in %.1f s = %.0f rows/s; splitter peak VmRSS %@",
         options.format.rawValue, rows, Double(bytes) / 1_048_576, streamSeconds, Double(rows) / streamSeconds, megabytes(streamPeak)))
     print("dataset-splitter VmHWM (peak RSS over its life) after: \(megabytes(memory("VmHWM")))")
-    _ = try await splitter.call(DatasetMethods.forget, DatasetVersionParams(versionId: spec.versionId))
+    _ = try await splitter.call(DatasetMethods.forget, DatasetVersionRef(versionId: spec.versionId))
 } catch {
     FileHandle.standardError.write(Data("bench-export: \(error)\n".utf8))
     try? await httpClient.shutdown()

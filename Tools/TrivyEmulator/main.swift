@@ -9,6 +9,8 @@ import Foundation
 //                  [--output FILE] [--config trivy.yaml] [--server URL] [--skip-dirs DIR] [--timeout 5m] DIR
 //
 // Environment: TRIVY_EMULATOR_SLEEP_SECONDS sleeps before scanning (to exercise time limits);
+// TRIVY_EMULATOR_GATE waits (up to ten minutes) until that file exists before scanning (a test
+// holds scans running while something else happens);
 // TRIVY_EMULATOR_FAIL makes the run fail with that message (exit 1); TRIVY_EMULATOR_LOG appends one
 // line per run to that file; TRIVY_EMULATOR_CHECK_IDS=legacy writes misconfiguration IDs as Trivy did
 // before its check-id change (`DS002` beside `AVD-DS-0002`) instead of `DS-0002`.
@@ -82,6 +84,10 @@ guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory),
 }
 if let seconds = environment["TRIVY_EMULATOR_SLEEP_SECONDS"].flatMap(Double.init), seconds > 0 {
     Thread.sleep(forTimeInterval: seconds)
+}
+if let gate = environment["TRIVY_EMULATOR_GATE"] {
+    let deadline = Date().addingTimeInterval(600)
+    while !FileManager.default.fileExists(atPath: gate), Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
 }
 if let message = environment["TRIVY_EMULATOR_FAIL"] { fatal(message) }
 
