@@ -154,6 +154,15 @@ var targets: [Target] = [
         path: "Services/PredictorCore",
         swiftSettings: swiftSettings
     ),
+    // The dataset-splitter's domain: a dataset version's quality report, data view, statistics and exports.
+    .target(
+        name: "DatasetSplitterCore",
+        dependencies: runtimeDependencies + [
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ],
+        path: "Services/DatasetSplitterCore",
+        swiftSettings: swiftSettings
+    ),
     // The gateway's domain: users, API tokens, step reports, system status.
     .target(
         name: "GatewayCore",
@@ -303,6 +312,13 @@ var targets: [Target] = [
         path: "Tools/BenchPredict",
         swiftSettings: swiftSettings
     ),
+    // scripts/bench-export: export rows/s and the dataset-splitter's peak RSS, through the running services.
+    .executableTarget(
+        name: "BenchExport",
+        dependencies: runtimeDependencies + [.product(name: "AsyncHTTPClient", package: "async-http-client")],
+        path: "Tools/BenchExport",
+        swiftSettings: swiftSettings
+    ),
     // A worker process used by the job-queue tests (two processes, SIGKILL mid-job).
     .executableTarget(
         name: "JobProbe",
@@ -319,6 +335,7 @@ var targets: [Target] = [
             "FeatureExtractorCore",
             "TrainingOrchestratorCore",
             "PredictorCore",
+            "DatasetSplitterCore",
             "BuildRiskGit",
             "BuildRiskLogs",
             "BuildRiskGitHub",
@@ -344,7 +361,7 @@ for service in services {
         "Gateway": ["GatewayCore"], "SourceValidator": ["SourceValidatorCore"], "Ingestor": ["IngestorCore"],
         "ScannerBridge": ["ScannerBridgeCore"], "FeatureExtractor": ["FeatureExtractorCore"],
         "TrainingOrchestrator": ["TrainingOrchestratorCore"],
-        "Predictor": ["PredictorCore"],
+        "Predictor": ["PredictorCore"], "DatasetSplitter": ["DatasetSplitterCore"],
     ][service.target] ?? []
     targets.append(
         .executableTarget(
@@ -364,6 +381,7 @@ let package = Package(
         .executable(name: "bench-rpc", targets: ["BenchRPC"]),
         .executable(name: "bench-ingest", targets: ["BenchIngest"]),
         .executable(name: "bench-predict", targets: ["BenchPredict"]),
+        .executable(name: "bench-export", targets: ["BenchExport"]),
         .executable(name: "bench-logs", targets: ["BenchLogs"]),
         .executable(name: "bench-features", targets: ["BenchFeatures"]),
         .executable(name: "bench-models", targets: ["BenchModels"]),

@@ -259,7 +259,7 @@ public struct FeatureVectorPostgresStore: Sendable {
         let rows = try await client.query(
             """
             SELECT run_id, status, CASE WHEN \(params.withFeatures) THEN features::text END, missing_resources, skipped_features, error,
-                tr_prev_build, feature_count, extracted_at, CASE WHEN \(params.withFeatures) THEN scan_metrics::text END
+                tr_prev_build, feature_count, extracted_at, CASE WHEN \(params.withFeatures) THEN scan_metrics::text END, commit_sha
             FROM \(unescaped: schema).feature_vectors
             WHERE pipeline_id = \(params.pipelineId) AND dag_version = \(pipeline.dagVersion)
                 AND run_id < \(params.beforeRunId ?? Int64.max)
@@ -269,12 +269,12 @@ public struct FeatureVectorPostgresStore: Sendable {
             """, logger: logger)
         var vectors: [FeatureVectorRecord] = []
         let decoder = JSONDecoder()
-        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date, String?).self) {
+        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date, String?, String?).self) {
             vectors.append(FeatureVectorRecord(
                 runId: row.0, dagVersion: pipeline.dagVersion, status: ExtractionStatus(rawValue: row.1) ?? .failed,
                 featureCount: Int(row.7), features: try row.2.map { try decoder.decode([String: FeatureValue].self, from: Data($0.utf8)) },
                 missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
-                extractedAt: row.8.formatted(.iso8601), scanMetrics: try row.9.map { try decoder.decode([String: Double].self, from: Data($0.utf8)) }))
+                extractedAt: row.8.formatted(.iso8601), scanMetrics: try row.9.map { try decoder.decode([String: Double].self, from: Data($0.utf8)) }, commitSha: row.10))
         }
         // One run asked for (a build's page, a prediction): its own counts. Counting the whole
         // pipeline's vectors on every such call was most of a single prediction's database time.

@@ -72,15 +72,3 @@ public struct EvaluateDatasetParams: Codable, Sendable, Equatable {
         self.requestId = requestId
     }
 }
-
-/// The dataset-splitter's methods the gateway's dataset pipeline sends.
-public enum DatasetMethods {
-    public static let evaluate = RPCMethod<EvaluateDatasetParams, Empty>(
-        "datasets.evaluate",
-        summary: "Queues a version's quality report; idempotent per requestId."
-    )
-    public static let forget = RPCMethod<DatasetVersionRef, Empty>(
-        "datasets.forget",
-        summary: "Deletes a version's reports and exports (the version was deleted)."
-    )
-}

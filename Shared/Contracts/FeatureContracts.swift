@@ -124,11 +124,13 @@ public struct FeatureVectorRecord: Codable, Sendable, Equatable {
     public var extractedAt: String
     /// Back-filled scan metrics of the build's commit (`trivy_…`, `sonar_…`); nil when not asked for.
     public var scanMetrics: [String: Double]?
+    /// The commit the build ran on (the effective commit the features were read from).
+    public var commitSha: String?
 
     public init(
         runId: Int64, dagVersion: String, status: ExtractionStatus, featureCount: Int, features: [String: FeatureValue]?,
         missingResources: [String], skippedFeatures: [String], error: String?, trPrevBuild: Int64?, extractedAt: String,
-        scanMetrics: [String: Double]? = nil
+        scanMetrics: [String: Double]? = nil, commitSha: String? = nil
     ) {
         self.runId = runId
         self.dagVersion = dagVersion
@@ -141,6 +143,7 @@ public struct FeatureVectorRecord: Codable, Sendable, Equatable {
         self.trPrevBuild = trPrevBuild
         self.extractedAt = extractedAt
         self.scanMetrics = scanMetrics
+        self.commitSha = commitSha
     }
 }
 

@@ -68,7 +68,12 @@ public enum ServiceContracts {
             methods.append(PredictionMethods.get.descriptor)
             methods.append(PredictionMethods.score.descriptor)
         case .datasetSplitter:
-            break
+            methods += [
+                DatasetMethods.evaluate.descriptor, DatasetMethods.qualityReport.descriptor, DatasetMethods.data.descriptor,
+                DatasetMethods.distribution.descriptor, DatasetMethods.correlation.descriptor, DatasetMethods.exportChunk.descriptor,
+                DatasetMethods.startExport.descriptor, DatasetMethods.exportJobs.descriptor, DatasetMethods.exportJob.descriptor,
+                DatasetMethods.forget.descriptor,
+            ]
         }
         return methods
     }

@@ -3,6 +3,7 @@ import BuildRiskContracts
 import BuildRiskGitHub
 import BuildRiskRPC
 import BuildRiskRuntime
+import DatasetSplitterCore
 import FeatureExtractorCore
 import Foundation
 import GatewayCore
@@ -196,7 +197,7 @@ func definition(of service: ServiceName, githubURL: String = "http://127.0.0.1:9
     case .scannerBridge: ScannerBridgeService.definition
     case .trainingOrchestrator: TrainingOrchestratorService.definition
     case .predictor: PredictorService.definition
-    default: ServiceDefinition(service: service)
+    case .datasetSplitter: DatasetSplitterService.definition
     }
 }
 
