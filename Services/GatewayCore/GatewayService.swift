@@ -217,6 +217,10 @@ public enum GatewayService {
             DatasetController(
                 pipeline: datasetPipeline, datasets: datasets, directory: environment.directory, dataDirectory: environment.configuration.dataDirectory
             ).addRoutes(to: api)
+            DatasetAnalysisController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory) { datasetId, versionId, user in
+                try await datasets.versions(datasetId: datasetId, versionId: versionId, ownerId: user.role == .admin ? nil : user.id)
+                    .first.map(DatasetPipelineService.spec)
+            }.addRoutes(to: api)
             TrainingController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             ModelController(directory: environment.directory).addRoutes(to: api)
             ExperimentController(directory: environment.directory).addRoutes(to: api)

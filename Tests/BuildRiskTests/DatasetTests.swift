@@ -45,7 +45,7 @@ struct DatasetTests {
         try await imports.withSandbox([("acme/alpha", 40), ("acme/beta", 30)]) { api, baseURL in
             let trivy = TrivyConfiguration(
                 executable: emulatorPath("trivy-emulator"), timeout: .seconds(600), environment: ["TRIVY_EMULATOR_LOG": trivyLog, "TRIVY_EMULATOR_GATE": gate])
-            var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor].map {
+            var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .datasetSplitter].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
             runtimes.append(try makeRuntime(.scannerBridge, in: cluster, definition: scans.bridge(
@@ -197,6 +197,22 @@ struct DatasetTests {
                 let filtered = try await get([SourceBuildRow].self, cluster, path + "/import-builds?status=filtered", token: olive)
                 #expect(filtered.map(\.reason) == ["circleci imports are not available yet; github_actions is"])
                 #expect(try await call(cluster, .GET, path + "/import-builds?status=lost", token: olive).status == 400)
+
+                // Processed, the version was evaluated; its data and export hold its six builds; the stranger gets neither.
+                try await waitUntil("the quality report is ready") {
+                    try await get(DatasetQualityAnswer.self, cluster, path + "/quality-report", token: olive).status == .completed
+                }
+                let quality = try #require(try await get(DatasetQualityAnswer.self, cluster, path + "/quality-report", token: olive).report)
+                #expect(quality.builds == 6)
+                let data = try await get(DatasetDataPage.self, cluster, path + "/data?limit=100", token: olive)
+                #expect(data.total == 6)
+                #expect(data.rows.count == 6, "\(data)")
+                #expect(Set(data.columns.map(\.name)).isSuperset(of: ["gh_event", "git_num_all_built_commits"]), "\(data.columns.map(\.name))")
+                let exported = try await call(cluster, .GET, path + "/export?format=csv", token: olive)
+                #expect(exported.status == 200)
+                #expect(exported.text.split(whereSeparator: \.isNewline).count == 7, "a header and six builds (CRLF lines): \(exported.text)")
+                #expect(try await call(cluster, .GET, path + "/export?format=csv", token: stan).status == 404)
+                #expect(try await call(cluster, .GET, path + "/quality-report", token: stan).status == 404)
 
                 // The owner followed the version to its end; the stranger heard nothing of it.
                 try await waitUntil("a processed DATASET_UPDATE") {
