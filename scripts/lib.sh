@@ -360,7 +360,8 @@ br_service_pid() {
     local exe
     exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
     exe="${exe% (deleted)}"   # the binary was rebuilt while the service ran
-    if [ "$(basename "$exe")" = "$1" ]; then printf '%s' "$pid"; fi
+    # Just started, the pid may still be nohup or setsid, about to exec the service.
+    case "$(basename "$exe")" in "$1"|nohup|setsid) printf '%s' "$pid" ;; esac
 }
 
 # Stops a service started by scripts/up: SIGTERM, up to 15 s for a graceful shutdown, SIGKILL.
