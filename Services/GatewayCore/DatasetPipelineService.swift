@@ -27,6 +27,9 @@ public struct DatasetPipelineService: Sendable {
     static let requestScansJob = JobKind<VersionJob>("gateway.datasetScans")
     static let jobKinds = [startIngestionJob.erased, requestScansJob.erased]
 
+    /// The feature that labels a build (false: the build failed).
+    static let label = "build_successful"
+
     struct VersionJob: Codable, Sendable {
         var versionId: Int64
     }
@@ -64,7 +67,10 @@ public struct DatasetPipelineService: Sendable {
         for (repository, configuration) in scans.repositories {
             if let refusal = configuration.refusal { throw DatasetRequestError.invalid("scans.repositories.\(repository): \(refusal)") }
         }
-        let selection = request.features ?? []
+        // The outcome label is always part of a version: the quality report's class balance and
+        // every model trained on an export need it, whatever features were chosen.
+        var selection = request.features ?? []
+        if !selection.isEmpty, !selection.contains(Self.label) { selection.append(Self.label) }
         let resolved = try await resolve(selection.isEmpty ? ["*"] : selection)
         // Scans need each commit on disk: the ingestion checks the worktrees out.
         var resources = resolved.ingestion

@@ -330,3 +330,18 @@ struct FixedUser: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+/// The quality report's validity rule, value by value; the cases are this file's own.
+struct ValueValidityTests {
+    @Test func ratiosAreBoundedByWholeNamePartsAndDurationsAreNot() {
+        // A 120 s step is valid: "duration" is not a ratio, though it holds the letters.
+        #expect(ValueValidity.problem(with: .number(120), feature: "gh_step_duration_max", declared: .number) == nil)
+        #expect(ValueValidity.problem(with: .number(1.5), feature: "tr_prev_fail_ratio", declared: .number) == "ratio above 1")
+        #expect(ValueValidity.problem(with: .number(1.5), feature: "tr_prev_fail_ratio_last5", declared: .number) == "ratio above 1")
+        #expect(ValueValidity.problem(with: .number(0.4), feature: "git_files_fail_likelihood_max", declared: .number) == nil)
+        #expect(ValueValidity.problem(with: .integer(-3), feature: "git_num_all_built_commits", declared: .integer) == "negative value")
+        #expect(ValueValidity.problem(with: .number(.infinity), feature: "tr_duration", declared: .number) == "not a finite number")
+        #expect(ValueValidity.problem(with: .string("x"), feature: "tr_duration", declared: .number) == "not of type number")
+        #expect(ValueValidity.problem(with: .boolean(true), feature: "build_successful", declared: .boolean) == nil)
+    }
+}

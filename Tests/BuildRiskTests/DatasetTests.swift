@@ -204,6 +204,11 @@ struct DatasetTests {
                 }
                 let quality = try #require(try await get(DatasetQualityAnswer.self, cluster, path + "/quality-report", token: olive).report)
                 #expect(quality.builds == 6)
+                // The outcome label is part of every version: the class balance is the fixture's conclusions.
+                let chosen = shared + singles + betaRuns
+                #expect(quality.classBalance.passed == chosen.filter { $0.conclusion == "success" }.count)
+                #expect(quality.classBalance.failed == chosen.filter { $0.conclusion != "success" }.count)
+                #expect(version.features == ["gh_event", "git_num_all_built_commits", "build_successful"])
                 let data = try await get(DatasetDataPage.self, cluster, path + "/data?limit=100", token: olive)
                 #expect(data.total == 6)
                 #expect(data.rows.count == 6, "\(data)")
