@@ -95,7 +95,7 @@ var targets: [Target] = [
     // XGBoost's C API (apt libxgboost-dev, 1.7), the gradient-boosted-trees engine.
     .systemLibrary(name: "CXGBoost", path: "Shared/CXGBoost", pkgConfig: "xgboost", providers: [.apt(["libxgboost-dev"])]),
     // The learning engine: preprocessing, XGBoost, logistic regression, Parrot, metrics, calibration, artifacts.
-    .target(name: "BuildRiskLearning", dependencies: ["CXGBoost"], path: "Shared/Learning", swiftSettings: swiftSettings),
+    .target(name: "BuildRiskLearning", dependencies: ["CXGBoost", "BuildRiskContracts"], path: "Shared/Learning", swiftSettings: swiftSettings),
     // Build-log facts: steps, durations, errors, test-framework summaries. Plain Swift, no framework import.
     .target(name: "BuildRiskLogs", path: "Shared/BuildLogs", swiftSettings: swiftSettings),
     // libgit2 for every service that reads git: bare clones, fetches, history, diffs, worktrees, patch replay;

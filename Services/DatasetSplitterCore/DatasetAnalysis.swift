@@ -129,7 +129,7 @@ struct DatasetAnalysis: Sendable {
         let capacity = max(1000, Self.maxCorrelationCells / max(k, 1))
         var columns = [[Double]](repeating: [], count: k)
         var seen = 0
-        var generator = SeededGenerator(state: 0x5EED)
+        var generator = SplitMix64(seed: 0x5EED)
         try await reader(params.spec).read { rows in
             for row in rows {
                 let values = layout.values(of: row)

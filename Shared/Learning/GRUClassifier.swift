@@ -1,3 +1,4 @@
+import BuildRiskContracts
 import Foundation
 
 /// The inputs of the sequence model: for each build, the feature vectors of the previous
