@@ -1,3 +1,4 @@
+import BuildRiskContracts
 import BuildRiskRPC
 import BuildRiskRuntime
 import HTTPTypes
@@ -46,5 +47,28 @@ extension Request {
             throw APIError.badRequest("invalid_body", "expected \(expected): \(error)")
         }
         return body
+    }
+}
+
+extension Parameters {
+    /// The query value `name` as one of `E`'s values, nil when absent; any other value is a 400
+    /// `invalid_<name>` listing the values it may take.
+    func value<E: ContractEnum>(_ name: String, as type: E.Type) throws -> E? {
+        guard let text = get(name) else { return nil }
+        guard let value = E(rawValue: text) else {
+            throw APIError.badRequest("invalid_\(name)", "\(name) must be one of \(E.contractValues.joined(separator: ", ")), not '\(text)'")
+        }
+        return value
+    }
+
+    /// The integer query value `name`, `value` when absent; one outside `range` (or not an integer)
+    /// is a 400 `invalid_<name>`.
+    func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = get(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            let upper = range.upperBound == Int.max ? " or more" : " to \(range.upperBound)"
+            throw APIError.badRequest("invalid_\(name)", "\(name) must be an integer \(range.lowerBound)\(upper), not '\(text)'")
+        }
+        return number
     }
 }

@@ -57,8 +57,8 @@ public struct DatasetAnalysisController: Sendable {
     /// `?limit=` (1–1000, default 100) and `?cursor=` or `?offset=`: a page of rows with per-column statistics.
     @Sendable func data(_ request: Request, context: AuthenticatedContext) async throws -> DatasetDataPage {
         let query = request.uri.queryParameters
-        let limit = try integer(query.get("limit"), name: "limit", default: 100, range: 1...1000)
-        let offset = try integer(query.get("offset"), name: "offset", default: 0, range: 0...Int.max)
+        let limit = try query.integer("limit", default: 100, range: 1...1000)
+        let offset = try query.integer("offset", default: 0, range: 0...Int.max)
         let spec = try await versionSpec(context)
         return try await call(DatasetMethods.data, DatasetDataParams(spec: spec, offset: offset, cursor: query.get("cursor"), limit: limit), timeout: Self.wholeVersion)
     }
@@ -163,7 +163,7 @@ public struct DatasetAnalysisController: Sendable {
         guard let feature = query.get("feature"), !feature.isEmpty else {
             throw APIError.badRequest("invalid_query", "name the column: ?feature=<feature or scan metric>")
         }
-        let bins = try integer(query.get("bins"), name: "bins", default: 20, range: 1...200)
+        let bins = try query.integer("bins", default: 20, range: 1...200)
         let spec = try await versionSpec(context)
         return try await call(DatasetMethods.distribution, DatasetDistributionParams(spec: spec, feature: feature, bins: bins), timeout: Self.wholeVersion)
     }
@@ -208,20 +208,7 @@ public struct DatasetAnalysisController: Sendable {
     }
 
     private func exportFormat(_ request: Request) throws -> DatasetExportFormat {
-        guard let text = request.uri.queryParameters.get("format") else { return .csv }
-        guard let format = DatasetExportFormat(rawValue: text) else {
-            throw APIError.badRequest("invalid_query", "format must be one of \(DatasetExportFormat.contractValues.joined(separator: ", ")), not '\(text)'")
-        }
-        return format
-    }
-
-    private func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text else { return value }
-        guard let number = Int(text), range.contains(number) else {
-            let upper = range.upperBound == Int.max ? "" : " to \(range.upperBound)"
-            throw APIError.badRequest("invalid_query", "\(name) must be an integer \(range.lowerBound)\(upper), not '\(text)'")
-        }
-        return number
+        try request.uri.queryParameters.value("format", as: DatasetExportFormat.self) ?? .csv
     }
 
     /// Calls the dataset-splitter: its refusals become 400/404/409 with its reason, anything else 502.

@@ -125,7 +125,7 @@ struct DatasetController: Sendable {
             throw APIError.badRequest("invalid_status", "status must be one of pending, found, not_found, filtered")
         }
         return try await directory.client(for: .sourceValidator).call(BuildSourceMethods.rows, ListSourceBuildsParams(
-            sourceId: dataset.sourceId, status: query.get("status"), limit: min(try limit(query), 1000), afterLine: query.get("afterLine", as: Int.self)))
+            sourceId: dataset.sourceId, status: query.get("status"), limit: min(try query.integer("limit", default: 100, range: 1...Int.max), 1000), afterLine: query.get("afterLine", as: Int.self)))
     }
 
     /// One repository's page of enrichment builds (DatasetEnrichmentBuild): each found build's
@@ -136,14 +136,9 @@ struct DatasetController: Sendable {
         let query = request.uri.queryParameters
         let repository = try repository(of: version, query)
         guard let repository else { return FeatureVectorPage(counts: ExtractionCounts(), vectors: []) }
-        let status = try query.get("status").map { text in
-            guard let status = ExtractionStatus(rawValue: text) else {
-                throw APIError.badRequest("invalid_status", "status must be one of \(ExtractionStatus.contractValues.joined(separator: ", "))")
-            }
-            return status
-        }
+        let status = try query.value("status", as: ExtractionStatus.self)
         return try await vectors(FeatureVectorsParams(
-            pipelineId: repository.pipelineId, limit: min(try limit(query), 1000), beforeRunId: query.get("before", as: Int64.self),
+            pipelineId: repository.pipelineId, limit: min(try query.integer("limit", default: 100, range: 1...Int.max), 1000), beforeRunId: query.get("before", as: Int64.self),
             status: status, withFeatures: false))
     }
 
@@ -209,15 +204,10 @@ struct DatasetController: Sendable {
         let query = request.uri.queryParameters
         let repository = try repository(of: version, query)
         guard let repository else { return CommitScanPage(scans: [], nextAfterCommit: nil) }
-        let status = try query.get("status").map { text in
-            guard let status = CommitScanStatus(rawValue: text) else {
-                throw APIError.badRequest("invalid_status", "status must be one of \(CommitScanStatus.contractValues.joined(separator: ", "))")
-            }
-            return status
-        }
+        let status = try query.value("status", as: CommitScanStatus.self)
         return try await scans(CommitScansParams(
-            pipelineId: repository.pipelineId, tool: try tool(query), status: status, afterCommit: query.get("after"),
-            limit: min(try limit(query), 1000)))
+            pipelineId: repository.pipelineId, tool: try query.value("tool", as: ScanToolName.self), status: status, afterCommit: query.get("after"),
+            limit: min(try query.integer("limit", default: 100, range: 1...Int.max), 1000)))
     }
 
     /// One commit's scans by each tool, over the version's repositories.
@@ -236,7 +226,7 @@ struct DatasetController: Sendable {
     @Sendable func retryCommitScan(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<ScanRetryResult> {
         let version = try await version(context)
         let sha = try commit(context)
-        let tool = try tool(request.uri.queryParameters)
+        let tool = try request.uri.queryParameters.value("tool", as: ScanToolName.self)
         var queued = 0
         var found = false
         for repository in version.repositories {
@@ -276,14 +266,6 @@ struct DatasetController: Sendable {
         }
     }
 
-    private func tool(_ query: Parameters) throws -> ScanToolName? {
-        guard let text = query.get("tool") else { return nil }
-        guard let tool = ScanToolName(rawValue: text) else {
-            throw APIError.badRequest("invalid_tool", "tool must be one of \(ScanToolName.contractValues.joined(separator: ", "))")
-        }
-        return tool
-    }
-
     /// The `{sha}` path parameter: a 40-digit hexadecimal commit id.
     private func commit(_ context: AuthenticatedContext) throws -> String {
         let sha = (context.parameters.get("sha") ?? "").lowercased()
@@ -309,12 +291,6 @@ struct DatasetController: Sendable {
         } catch {
             throw APIError.unavailable("feature_extractor_unavailable", "the feature-extractor could not list the builds: \(error)")
         }
-    }
-
-    private func limit(_ query: Parameters) throws -> Int {
-        guard let text = query.get("limit") else { return 100 }
-        guard let limit = Int(text), limit > 0 else { throw APIError.badRequest("invalid_limit", "limit must be a positive integer") }
-        return limit
     }
 
     private func ids(_ context: AuthenticatedContext) throws -> (Int64, Int64) {

@@ -69,15 +69,12 @@ struct ScanController: Sendable {
 
     /// Queues the repository's failed scans again (`?tool=trivy|sonar` for one tool).
     @Sendable func retry(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<ScanRetryResult> {
-        let tool = request.uri.queryParameters.get("tool")
-        if let tool, ScanToolName(rawValue: tool) == nil {
-            throw APIError.badRequest("invalid_tool", "tool must be one of \(ScanToolName.contractValues.joined(separator: ", "))")
-        }
+        let tool = try request.uri.queryParameters.value("tool", as: ScanToolName.self)
         let config = try await config(context)
         let result: ScanRetryResult
         do {
             result = try await directory.client(for: .scannerBridge).call(
-                ScanMethods.retryFailed, ScanStatusParams(pipelineId: String(config.id), tool: tool.flatMap(ScanToolName.init(rawValue:))))
+                ScanMethods.retryFailed, ScanStatusParams(pipelineId: String(config.id), tool: tool))
         } catch let error where remoteError(error)?.kind == .notFound {
             throw APIError.conflict("not_scanned", "repository \(config.id) has no scans to retry")
         } catch {

@@ -62,13 +62,7 @@ struct TrainingController: Sendable {
 
     @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> TrainingJobPage {
         let query = request.uri.queryParameters
-        var status: TrainingJobStatus?
-        if let text = query.get("status") {
-            guard let parsed = TrainingJobStatus(rawValue: text) else {
-                throw APIError.badRequest("invalid_status", "status is one of \(TrainingJobStatus.contractValues.joined(separator: ", "))")
-            }
-            status = parsed
-        }
+        let status = try query.value("status", as: TrainingJobStatus.self)
         let params = ListTrainingJobsParams(
             modelName: query.get("modelName"), kind: query.get("type"), status: status, ownerId: context.visibility,
             limit: query.get("limit", as: Int.self) ?? 50, offset: query.get("offset", as: Int.self) ?? 0)
