@@ -299,6 +299,9 @@ struct HTTPResult: Sendable {
     }
 }
 
+/// How long a test's own HTTP request may take before it counts as hung.
+let requestTimeout: TimeAmount = .seconds(90)
+
 /// One HTTP request.
 func http(
     _ client: HTTPClient, _ method: NIOHTTP1.HTTPMethod, _ url: String, token: String? = nil, body: Data? = nil
@@ -310,7 +313,9 @@ func http(
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(data: body))
     }
-    let response = try await client.execute(request, timeout: .seconds(30))
+    // A loaded 2-core CI machine once took over 30 s to answer one request mid-suite (the request
+    // was not lost, only slow); the deadline is for a hung server, not for a busy one.
+    let response = try await client.execute(request, timeout: requestTimeout)
     var buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
     return HTTPResult(status: Int(response.status.code), version: "\(response.version)", body: buffer.readData(length: buffer.readableBytes) ?? Data())
 }
