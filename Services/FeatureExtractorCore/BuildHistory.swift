@@ -91,6 +91,9 @@ public struct WorkflowHistory: Codable, Sendable, Equatable {
 
     mutating func record(_ entry: Entry) { staged.append(entry) }
 
+    /// When the workflow's newest recorded build was triggered.
+    var newestTrigger: Date? { ([lastTriggeredAt] + staged.map(\.createdAt)).compactMap { $0 }.max() }
+
     /// Runs of consecutive failures, the one still going included.
     var failureRuns: [Int] { endedFailureRuns + (currentFailureRun > 0 ? [currentFailureRun] : []) }
 }

@@ -89,7 +89,7 @@ public enum FeatureExtractorService {
             FeatureForgetResult(vectorsDeleted: try await store.forget(pipelineId: params.pipelineId))
         }
         methods.register(FeatureMethods.backfillScanMetrics) { params, _ in
-            guard !params.pipelineId.isEmpty, params.commitSha.utf8.count == 40, params.commitSha.allSatisfy(\.isHexDigit) else {
+            guard !params.pipelineId.isEmpty, CommitID.isValid(params.commitSha) else {
                 throw RPCError(.invalidInput, "Invalid back-fill", reason: "pipelineId must be set and commitSha be a 40-digit commit id")
             }
             let prefix = params.tool.rawValue + "_"
@@ -97,6 +97,11 @@ public enum FeatureExtractorService {
                 throw RPCError(.invalidInput, "Invalid back-fill", reason: "metric \(stray) of a \(params.tool.rawValue) scan must start with \(prefix)")
             }
             return ScanMetricsBackfillResult(vectorsUpdated: try await store.backfill(params))
+        }
+        let planned = PlannedBuildFeatures(
+            store: store, directory: environment.directory, dataDirectory: environment.configuration.dataDirectory, dag: dag)
+        methods.register(FeatureMethods.compute) { params, _ in
+            try await planned.compute(params)
         }
         var jobs = JobHandlers()
         jobs.register(FeatureProcessor.processJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in

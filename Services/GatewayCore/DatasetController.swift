@@ -269,7 +269,7 @@ struct DatasetController: Sendable {
     /// The `{sha}` path parameter: a 40-digit hexadecimal commit id.
     private func commit(_ context: AuthenticatedContext) throws -> String {
         let sha = (context.parameters.get("sha") ?? "").lowercased()
-        guard sha.count == 40, sha.allSatisfy(\.isHexDigit) else { throw APIError.badRequest("invalid_commit", "a commit is 40 hexadecimal digits") }
+        guard CommitID.isValid(sha) else { throw APIError.badRequest("invalid_commit", "a commit is 40 hexadecimal digits") }
         return sha
     }
 

@@ -17,6 +17,12 @@ struct PredictionController: Sendable {
     struct ScoreBody: Decodable {
         var repoId: Int64?
         var runId: Int64?
+        /// A commit not built yet (with `repoId`): its features are computed on the spot.
+        var commitSha: String?
+        var branch: String?
+        var workflow: String?
+        var event: String?
+        var actor: String?
         var features: [String: FeatureValue]?
         var topContributions: Int?
     }
@@ -45,21 +51,31 @@ struct PredictionController: Sendable {
         api.post("/predictions/batch", use: batch)
     }
 
+    /// One build: a repository's build by run id, a repository's commit not built yet (features
+    /// computed now from the clone and the history so far), or a posted vector.
     @Sendable func score(_ request: Request, context: AuthenticatedContext) async throws -> ScoreAnswer {
-        let body: ScoreBody = try await decode(request, "{\"repoId\", \"runId\"} or {\"features\": {name: value}}, with \"topContributions\"?")
+        let shapes = "{\"repoId\", \"runId\"}, {\"repoId\", \"commitSha\", \"branch\"?, \"workflow\"?, \"event\"?, \"actor\"?} or {\"features\": {name: value}}"
+        let body: ScoreBody = try await decode(request, shapes + ", with \"topContributions\"?")
+        let planned = [body.commitSha, body.branch, body.workflow, body.event, body.actor].contains { $0 != nil }
         if let features = body.features {
-            guard body.repoId == nil, body.runId == nil else {
-                throw APIError.badRequest("invalid_body", "send either features or repoId and runId, not both")
+            guard body.repoId == nil, body.runId == nil, !planned else {
+                throw APIError.badRequest("invalid_body", "send features, or a repoId with a runId or a commitSha, not both")
             }
             return try await call(ScoreRequest(vectors: [features], topContributions: body.topContributions))
         }
-        guard let repoId = body.repoId, let runId = body.runId else {
-            throw APIError.badRequest("invalid_body", "send {\"repoId\", \"runId\"} or {\"features\": {...}}")
+        guard let repoId = body.repoId, (body.runId == nil) != (body.commitSha == nil), body.runId == nil || !planned else {
+            throw APIError.badRequest("invalid_body", "send one of \(shapes)")
+        }
+        if let sha = body.commitSha, !CommitID.isValid(sha) {
+            throw APIError.badRequest("invalid_commit", "a commit is 40 hexadecimal digits")
         }
         guard try await repositories.exists(id: repoId, ownerId: context.visibility) else {
             throw APIError.notFound("you have no repository \(repoId)")
         }
-        return try await call(ScoreRequest(pipelineId: String(repoId), runId: runId, topContributions: body.topContributions))
+        let build = body.commitSha.map {
+            PlannedBuild(commitSha: $0, branch: body.branch, workflowName: body.workflow, event: body.event, actor: body.actor)
+        }
+        return try await call(ScoreRequest(pipelineId: String(repoId), runId: body.runId, build: build, topContributions: body.topContributions))
     }
 
     /// Up to 1,000 vectors in one call; more is refused before anything is scored.
@@ -112,7 +128,8 @@ struct PredictionController: Sendable {
         if let answer { return answer }
         let reason = refusal?.data?.reason ?? refusal?.message ?? "refused"
         switch refusal?.kind {
-        case .conflict?: throw APIError.conflict("no_active_model", reason)
+        // The predictor's "no active model", or the feature-extractor's "nothing extracted yet" for a commit.
+        case .conflict?: throw APIError.conflict(refusal?.message == "No active model" ? "no_active_model" : "not_ready", reason)
         case .notFound?: throw APIError.notFound(reason)
         // invalidParams: a posted batch whose vectors are not name → value (the gateway did not decode them).
         case .invalidInput?, .invalidParams?: throw APIError.badRequest("invalid_body", reason)

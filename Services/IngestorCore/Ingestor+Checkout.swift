@@ -1,4 +1,5 @@
 import BuildRiskContracts
+import BuildRiskGit
 import PostgresNIO
 import Foundation
 
@@ -46,6 +47,26 @@ extension Ingestor {
             throw CheckoutFailure.checkoutFailed("the worktree of \(sha) vanished right after it was made")
         }
         return CommitCheckout(path: worktree.path, effectiveSha: sha)
+    }
+
+    /// Makes sure the clone has `commitSha` (a commit pushed after the last ingestion, scored before
+    /// it is built): fetched under the clone's lock when missing, with pull-request heads.
+    func fetchCommit(_ params: CommitFetchParams) async throws -> CommitFetchResult {
+        let path = clones.path(githubId: params.githubId)
+        guard FileManager.default.fileExists(atPath: path) else { throw CheckoutFailure.notCloned(githubId: params.githubId) }
+        @Sendable func present() async throws -> Bool {
+            try await BlockingWork.run { try GitRepository.open(path).containsCommit(params.commitSha) }
+        }
+        if try await present() { return CommitFetchResult(fetched: false) }
+        let repository = try await githubRepository(params.fullName)
+        try await clones.withLock(githubId: params.githubId) {
+            _ = try await clones.update(githubId: params.githubId, url: repository.clone_url, token: github.configuration.tokens.first, pullRefs: true)
+        }
+        try await store.recordClone(githubId: params.githubId, fullName: params.fullName, path: path, fetched: true, sizeBytes: RepositoryClones.diskUsage(path))
+        guard try await present() else {
+            throw CheckoutFailure.checkoutFailed("\(params.fullName) has no commit \(params.commitSha) on its branches or pull requests (fetched just now)")
+        }
+        return CommitFetchResult(fetched: true)
     }
 
     /// Drops `holder`'s hold; with no holder and no pipeline needing it, the commit's worktree stays

@@ -158,7 +158,7 @@ public struct Ingestor: Sendable {
         }
     }
 
-    private func githubRepository(_ fullName: String) async throws -> GitHubRepositoryInfo {
+    func githubRepository(_ fullName: String) async throws -> GitHubRepositoryInfo {
         let response = try await github.get("/repos/\(fullName)")
         return try JSONDecoder().decode(GitHubRepositoryInfo.self, from: response.body)
     }

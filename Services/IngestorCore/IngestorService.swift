@@ -56,7 +56,7 @@ public enum IngestorService {
                 guard !request.resources.isEmpty else {
                     throw RPCError(.invalidInput, "Invalid ingestion request", reason: "name at least one resource (git_history, git_worktree, build_logs)")
                 }
-                if let bad = request.builds.first(where: { $0.headSha.utf8.count != 40 || !$0.headSha.allSatisfy(\.isHexDigit) }) {
+                if let bad = request.builds.first(where: { !CommitID.isValid($0.headSha) }) {
                     throw RPCError(.invalidInput, "Invalid ingestion request", reason: "run \(bad.runId): headSha '\(bad.headSha)' is not a 40-digit commit id")
                 }
                 let queued = try await store.start(request, queue: environment.queue)
@@ -86,7 +86,7 @@ public enum IngestorService {
                 return try await store.logFacts(githubId: params.githubId, runIds: params.runIds)
             }
             methods.register(IngestionMethods.checkoutCommit) { params, _ in
-                guard params.commitSha.utf8.count == 40, params.commitSha.allSatisfy(\.isHexDigit), !params.holder.isEmpty else {
+                guard CommitID.isValid(params.commitSha), !params.holder.isEmpty else {
                     throw RPCError(.invalidInput, "Invalid checkout", reason: "commitSha must be a 40-digit commit id and holder be set")
                 }
                 // Assigned in `do` and returned after it: swiftc 6.3 crashes on a `return try await` in a do/catch here.
@@ -99,6 +99,18 @@ public enum IngestorService {
                     throw RPCError(.unavailable, "No room for a worktree", reason: budget.description, retryable: true)
                 }
                 return checkout
+            }
+            methods.register(IngestionMethods.fetchCommit) { params, _ in
+                guard CommitID.isValid(params.commitSha), RepositoryName.isValid(params.fullName) else {
+                    throw RPCError(.invalidInput, "Invalid fetch", reason: "commitSha must be a 40-digit commit id and fullName be owner/name")
+                }
+                let result: CommitFetchResult
+                do {
+                    result = try await ingestor.fetchCommit(params)
+                } catch let failure as Ingestor.CheckoutFailure {
+                    throw RPCError(.notFound, "Commit not available", reason: failure.description)
+                }
+                return result
             }
             methods.register(IngestionMethods.releaseCommit) { params, _ in
                 try await ingestor.release(params)

@@ -78,13 +78,31 @@ public enum PredictorService {
             return try await store.history(params)
         }
         methods.register(PredictionMethods.score) { request, _ in
+            // Taken first: a build's features are not computed (nor its commit fetched) for nothing.
+            guard let served = await models.current() else {
+                throw RPCError(.conflict, "No active model", reason: "no model is active: train and activate one first")
+            }
             let rows: [[String: FeatureValue]]
             var runId: Int64?
+            var computed: ComputedFeatures?
             if let vectors = request.vectors {
-                guard (1...maxScoredVectors).contains(vectors.count), request.runId == nil else {
-                    throw RPCError(.invalidInput, "Invalid score request", reason: "send 1 to \(maxScoredVectors) vectors, or a pipelineId and a runId (not both); got \(vectors.count) vectors")
+                guard (1...maxScoredVectors).contains(vectors.count), request.runId == nil, request.build == nil else {
+                    throw RPCError(.invalidInput, "Invalid score request", reason: "send 1 to \(maxScoredVectors) vectors, or a pipelineId and a runId or a planned build (not both); got \(vectors.count) vectors")
                 }
                 rows = vectors
+            } else if let pipelineId = request.pipelineId, let build = request.build {
+                guard request.runId == nil else {
+                    throw RPCError(.invalidInput, "Invalid score request", reason: "send a runId or a planned build, not both")
+                }
+                do {
+                    computed = try await environment.directory.client(for: .featureExtractor).call(
+                        FeatureMethods.compute, ComputeFeaturesParams(pipelineId: pipelineId, build: build))
+                } catch {
+                    // The remote's refusal goes back as it said it (swiftc 6.3 crashes on a `catch <enum pattern>` here).
+                    if case RPCClientError.remote(let refusal) = error { throw refusal }
+                    throw error
+                }
+                rows = [computed?.features ?? [:]]
             } else if let pipelineId = request.pipelineId, let id = request.runId {
                 var page: FeatureVectorPage?
                 do {
@@ -99,10 +117,7 @@ public enum PredictorService {
                 rows = [features]
                 runId = id
             } else {
-                throw RPCError(.invalidInput, "Invalid score request", reason: "send vectors, or a pipelineId and a runId")
-            }
-            guard let served = await models.current() else {
-                throw RPCError(.conflict, "No active model", reason: "no model is active: train and activate one first")
+                throw RPCError(.invalidInput, "Invalid score request", reason: "send vectors, or a pipelineId with a runId or a planned build")
             }
             let top = request.topContributions ?? defaultTopContributions
             let scored = if rows.count == 1 {
@@ -115,7 +130,7 @@ public enum PredictorService {
                     runId: runId, riskLevel: PredictedRisk($0.prediction.level), score: $0.prediction.failureProbability,
                     rawProbability: $0.prediction.rawProbability, uncertainty: $0.prediction.uncertainty, contributions: $0.top,
                     otherContributions: $0.rest)
-            })
+            }, computed: computed)
         }
 
         var jobs = JobHandlers()

@@ -102,7 +102,7 @@ public enum ScannerBridgeService {
         guard !request.pipelineId.isEmpty, RepositoryName.isValid(request.fullName) else { throw refuse("pipelineId must be set and fullName be owner/name") }
         guard !request.tools.isEmpty else { throw refuse("name at least one tool (trivy, sonar)") }
         guard !request.commits.isEmpty else { throw refuse("name at least one commit") }
-        if let bad = request.commits.first(where: { $0.utf8.count != 40 || !$0.allSatisfy(\.isHexDigit) }) {
+        if let bad = request.commits.first(where: { !CommitID.isValid($0) }) {
             throw refuse("commit '\(bad)' is not a 40-digit commit id")
         }
         if let bad = request.selectedMetrics.first(where: { !$0.hasPrefix("trivy_") && !$0.hasPrefix("sonar_") }) {

@@ -20,6 +20,10 @@ public enum FeatureMethods {
         "features.resolve",
         summary: "Expands a feature selection (names and wildcards) with its dependencies and derives what must be ingested for it; an unknown name or a pattern that matches nothing is invalid input."
     )
+    public static let compute = RPCMethod<ComputeFeaturesParams, ComputedFeatures>(
+        "features.compute",
+        summary: "Computes a pipeline's pre-build features for a build that has not run: a commit triggered now on a branch and workflow, after every build extracted so far. The ingestor fetches the commit when the clone lacks it. Nothing is stored."
+    )
     public static let forget = RPCMethod<FeaturePipelineParams, FeatureForgetResult>(
         "features.forget",
         summary: "Deletes a pipeline's vectors and checkpoint (its record was deleted)."
@@ -273,5 +277,72 @@ public struct LogFactsParams: Codable, Sendable, Equatable {
     public init(githubId: Int64, runIds: [Int64]) {
         self.githubId = githubId
         self.runIds = runIds
+    }
+}
+
+/// A build that has not run yet, as `features.compute` takes it.
+public struct PlannedBuild: Codable, Sendable, Equatable {
+    /// The commit it would build (40 hexadecimal digits).
+    public var commitSha: String
+    /// The branch it would run on; nil for none (a tag, a detached commit).
+    public var branch: String?
+    /// The workflow it would run; nil for the workflow of the pipeline's newest build.
+    public var workflowName: String?
+    /// GitHub's trigger event; nil for `push`.
+    public var event: String?
+    /// Who would trigger it (a GitHub login); nil when not known.
+    public var actor: String?
+
+    public init(commitSha: String, branch: String? = nil, workflowName: String? = nil, event: String? = nil, actor: String? = nil) {
+        self.commitSha = commitSha
+        self.branch = branch
+        self.workflowName = workflowName
+        self.event = event
+        self.actor = actor
+    }
+}
+
+public struct ComputeFeaturesParams: Codable, Sendable, Equatable {
+    public var pipelineId: String
+    public var build: PlannedBuild
+
+    public init(pipelineId: String, build: PlannedBuild) {
+        self.pipelineId = pipelineId
+        self.build = build
+    }
+}
+
+/// The pre-build features of a planned build, computed on the spot.
+public struct ComputedFeatures: Codable, Sendable, Equatable {
+    public var dagVersion: String
+    public var commitSha: String
+    public var workflowName: String
+    public var event: String
+    /// The instant the build counts as triggered (ISO 8601): when it was computed.
+    public var triggeredAt: String
+    /// The newest extracted build the history ends with: builds imported later are not seen.
+    public var afterRunId: Int64?
+    /// Whether the ingestor had to fetch the commit first.
+    public var fetched: Bool
+    /// Pre-build feature name → value (post-build features do not exist before a build runs).
+    public var features: [String: FeatureValue]
+    public var missingResources: [String]
+    /// Selected pre-build features not computed (a resource missing, a dependency skipped).
+    public var skippedFeatures: [String]
+
+    public init(
+        dagVersion: String, commitSha: String, workflowName: String, event: String, triggeredAt: String, afterRunId: Int64?, fetched: Bool,
+        features: [String: FeatureValue], missingResources: [String], skippedFeatures: [String]
+    ) {
+        self.dagVersion = dagVersion
+        self.commitSha = commitSha
+        self.workflowName = workflowName
+        self.event = event
+        self.triggeredAt = triggeredAt
+        self.afterRunId = afterRunId
+        self.fetched = fetched
+        self.features = features
+        self.missingResources = missingResources
+        self.skippedFeatures = skippedFeatures
     }
 }

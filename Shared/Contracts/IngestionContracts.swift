@@ -258,3 +258,32 @@ public enum IngestionMethods {
         summary: "Deletes a pipeline's ingestion records and releases its worktrees; when no other pipeline holds the repository, its clone, parsed logs and unpacked log files go too (the gateway sends it when a repository config is deleted)."
     )
 }
+
+extension IngestionMethods {
+    public static let fetchCommit = RPCMethod<CommitFetchParams, CommitFetchResult>(
+        "ingestion.fetchCommit",
+        summary: "Makes sure a commit is in a repository's clone, fetching its branches and pull-request heads when it is not; not found when neither has it."
+    )
+}
+
+public struct CommitFetchParams: Codable, Sendable, Equatable {
+    public var githubId: Int64
+    /// `owner/name`: the clone is fetched from GitHub's clone URL of it.
+    public var fullName: String
+    public var commitSha: String
+
+    public init(githubId: Int64, fullName: String, commitSha: String) {
+        self.githubId = githubId
+        self.fullName = fullName
+        self.commitSha = commitSha
+    }
+}
+
+public struct CommitFetchResult: Codable, Sendable, Equatable {
+    /// False when the clone already had the commit.
+    public var fetched: Bool
+
+    public init(fetched: Bool) {
+        self.fetched = fetched
+    }
+}

@@ -215,19 +215,25 @@ public struct PredictionHistory: Codable, Sendable, Equatable {
     }
 }
 
-/// What to score: posted vectors, or a pipeline's build by run id.
+/// What to score: posted vectors, a pipeline's build by run id, or a pipeline's planned build (a
+/// commit not built yet, its features computed on the spot).
 public struct ScoreRequest: Codable, Sendable, Equatable {
     /// Feature name → value; a feature the model reads that is absent counts as missing.
     public var vectors: [[String: FeatureValue]]?
     public var pipelineId: String?
     public var runId: Int64?
+    /// With `pipelineId`: a build that has not run.
+    public var build: PlannedBuild?
     /// How many contributions to answer per build (largest magnitude first); default 10.
     public var topContributions: Int?
 
-    public init(vectors: [[String: FeatureValue]]? = nil, pipelineId: String? = nil, runId: Int64? = nil, topContributions: Int? = nil) {
+    public init(
+        vectors: [[String: FeatureValue]]? = nil, pipelineId: String? = nil, runId: Int64? = nil, build: PlannedBuild? = nil, topContributions: Int? = nil
+    ) {
         self.vectors = vectors
         self.pipelineId = pipelineId
         self.runId = runId
+        self.build = build
         self.topContributions = topContributions
     }
 }
@@ -265,11 +271,14 @@ public struct ScoreAnswer: Codable, Sendable, Equatable {
     /// The raw features the model read (pre-build features only).
     public var featuresUsed: [String]
     public var scores: [BuildScore]
+    /// For a planned build: the features computed for it and the history they saw.
+    public var computed: ComputedFeatures?
 
-    public init(model: ModelVersionRef, featuresUsed: [String], scores: [BuildScore]) {
+    public init(model: ModelVersionRef, featuresUsed: [String], scores: [BuildScore], computed: ComputedFeatures? = nil) {
         self.model = model
         self.featuresUsed = featuresUsed
         self.scores = scores
+        self.computed = computed
     }
 }
 

@@ -29,3 +29,15 @@ extension CIProvider {
         self == .githubActions ? nil : "\(rawValue) imports are not available yet; github_actions is"
     }
 }
+
+/// The rule for a commit id, one for every service that takes one: the full 40 hexadecimal digits
+/// of a SHA-1 object id (an abbreviated id can be ambiguous, and GitHub's runs always carry the
+/// full one).
+public enum CommitID {
+    public static func isValid(_ text: some StringProtocol) -> Bool {
+        text.utf8.count == 40 && text.utf8.allSatisfy {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+                || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains($0)
+        }
+    }
+}

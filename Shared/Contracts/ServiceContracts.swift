@@ -31,6 +31,7 @@ public enum ServiceContracts {
             methods.append(IngestionMethods.logFacts.descriptor)
             methods.append(IngestionMethods.checkoutCommit.descriptor)
             methods.append(IngestionMethods.releaseCommit.descriptor)
+            methods.append(IngestionMethods.fetchCommit.descriptor)
         case .featureExtractor:
             methods.append(FeatureMethods.process.descriptor)
             methods.append(FeatureMethods.vectors.descriptor)
@@ -39,6 +40,7 @@ public enum ServiceContracts {
             methods.append(FeatureMethods.resolve.descriptor)
             methods.append(FeatureMethods.forget.descriptor)
             methods.append(FeatureMethods.backfillScanMetrics.descriptor)
+            methods.append(FeatureMethods.compute.descriptor)
         case .scannerBridge:
             methods.append(ScanMethods.request.descriptor)
             methods.append(ScanMethods.status.descriptor)

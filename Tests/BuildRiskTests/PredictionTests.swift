@@ -53,6 +53,12 @@ struct PredictionTests {
         }
     }
 
+    static func preBuildFeatures(_ catalogue: FeatureCatalogueText) throws -> Set<String> {
+        struct Entry: Decodable { var name: String; var timing: String }
+        struct Catalogue: Decodable { var features: [Entry] }
+        return Set(try JSONDecoder().decode(Catalogue.self, from: Data(catalogue.json.utf8)).features.filter { $0.timing == "pre" }.map(\.name))
+    }
+
     /// The test's own reading of a vector: numbers, booleans as 0/1, anything else missing.
     static func table(_ vectors: [[String: FeatureValue]], columns: [String]) throws -> FeatureTable {
         try FeatureTable(rowCount: vectors.count, columns: columns.map { name in
@@ -93,7 +99,7 @@ struct PredictionTests {
     @Test func buildsWaitForAModelArePredictedOnActivationKeepTheirVersionAndScoreOnDemand() async throws {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
-        try await imports.withSandbox([("acme/risky", 150)]) { _, baseURL in
+        try await imports.withSandbox([("acme/risky", 150)]) { sandbox, baseURL in
             let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
@@ -148,7 +154,7 @@ struct PredictionTests {
                 #expect(try await imports.config(cluster, id).status == .processed)
 
                 // A second model: earlier attributions stay; a late change of the first is ignored.
-                let (_, secondRef) = try await offThePool {
+                let (second, secondRef) = try await offThePool {
                     try Self.trainAndSave(vectors, columns: columns, kind: .logisticRegression, version: 2, dataDirectory: cluster.dataDirectory)
                 }
                 _ = try await registry.call(PredictorMethods.activeModelChanged, ActiveModelChange(modelName: ModelNames.standard, active: secondRef, sequence: 2))
@@ -206,6 +212,51 @@ struct PredictionTests {
 
                 // Batches: 1,000 scored, 1,001 refused, and nothing stored either way.
                 let before = try await trainingBuilds(cluster, id)
+
+                // A commit pushed after the import, scored before any build runs it: the ingestor
+                // fetches it, its pre-build features are computed after every extracted build, and
+                // the score is what the test's own second model gives on them.
+                let risky = try #require(sandbox.world.repository("acme/risky"))
+                let planned = try await offThePool {
+                    let work = FileManager.default.temporaryDirectory.appendingPathComponent("push-\(UUID().uuidString)").path
+                    defer { try? FileManager.default.removeItem(atPath: work) }
+                    try git(["clone", "--quiet", risky.gitPath, work])
+                    try FileManager.default.createDirectory(atPath: work + "/docs", withIntermediateDirectories: true)
+                    try "one\ntwo\nthree\n".write(toFile: work + "/docs/planned-change.md", atomically: true, encoding: .utf8)
+                    try git(["-C", work, "add", "docs/planned-change.md"])
+                    try git(["-C", work, "-c", "user.name=Planner", "-c", "user.email=planner@example.com", "commit", "--quiet", "-m", "A planned change"])
+                    try git(["-C", work, "push", "--quiet", "origin", "HEAD:main"])
+                    return try gitLine(["-C", work, "rev-parse", "HEAD"])
+                }
+                let newestWorkflow = try #require(risky.runs.filter { $0.status == "completed" }.max { ($0.created_at, $0.id) < ($1.created_at, $1.id) }?.name)
+                let byCommit = try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"\#(planned)","branch":"main"}"#.utf8))
+                #expect(byCommit.status == 200, "\(String(decoding: byCommit.body, as: UTF8.self))")
+                let plannedAnswer = try JSONDecoder().decode(ScoreAnswer.self, from: byCommit.body)
+                let computed = try #require(plannedAnswer.computed)
+                #expect(computed.fetched, "the clone did not have the commit pushed after the ingestion")
+                #expect(computed.commitSha == planned && computed.event == "push" && computed.workflowName == newestWorkflow)
+                #expect(computed.features["git_trigger_commit"] == .string(planned))
+                #expect(computed.features["git_branch"] == .string("main"))
+                #expect(computed.features["git_all_built_commits"]?.strings?.first == planned)
+                #expect((computed.features["gh_diff_files_added"]?.int ?? 0) >= 1)
+                #expect((computed.features["gh_lines_added"]?.int ?? 0) >= 3)
+                let preBuild = try Self.preBuildFeatures(try await extractor.call(FeatureMethods.catalogue, Empty()))
+                #expect(Set(computed.features.keys).isSubset(of: preBuild), "only pre-build features exist before a build runs")
+                #expect(plannedAnswer.model.version == 2)
+                let expectedPlanned = try #require(try second.predict(Self.table([computed.features], columns: columns)).first)
+                #expect(abs((plannedAnswer.scores.first?.score ?? -1) - expectedPlanned.failureProbability) < 1e-6)
+                let again = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"\#(planned)"}"#.utf8)).body)
+                #expect(again.computed?.fetched == false, "a commit the clone has is not fetched again")
+                // Refused with the reason: a commit nobody pushed, a short id, both a run and a commit, an unknown workflow.
+                let unknownCommit = String(repeating: "ab", count: 20)
+                let missing = try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"\#(unknownCommit)"}"#.utf8))
+                #expect(missing.status == 404)
+                #expect(String(decoding: missing.body, as: UTF8.self).contains(unknownCommit))
+                #expect(try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"abc123"}"#.utf8)).status == 400)
+                #expect(try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(someRun),"commitSha":"\#(planned)"}"#.utf8)).status == 400)
+                let noWorkflow = try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"\#(planned)","workflow":"no such workflow"}"#.utf8))
+                #expect(noWorkflow.status == 400)
+                #expect(String(decoding: noWorkflow.body, as: UTF8.self).contains(newestWorkflow))
                 func batch(_ count: Int) throws -> Data {
                     try JSONEncoder().encode(["vectors": Array(repeating: vector, count: count)])
                 }
