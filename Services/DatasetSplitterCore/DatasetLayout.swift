@@ -56,16 +56,29 @@ struct DatasetLayout: Sendable, Equatable {
         DatasetColumn(name: "extraction_status", source: .build, type: .string),
     ]
 
+    /// After the scan metrics when the spec asks for predictions: the build's current prediction.
+    static let predictionColumns = [
+        DatasetColumn(name: "prediction_status", source: .prediction, type: .string),
+        DatasetColumn(name: "risk_level", source: .prediction, type: .string),
+        DatasetColumn(name: "risk_score", source: .prediction, type: .number),
+        DatasetColumn(name: "risk_uncertainty", source: .prediction, type: .number),
+        DatasetColumn(name: "model_name", source: .prediction, type: .string),
+        DatasetColumn(name: "model_version", source: .prediction, type: .integer),
+    ]
+
     let features: [String]
     let metrics: [String]
+    let withPredictions: Bool
     let columns: [DatasetColumn]
 
     init(spec: DatasetVersionSpec, metrics: [String], catalogue: CatalogueFacts) {
         features = spec.features
         self.metrics = metrics
+        withPredictions = spec.withPredictions == true
         columns = Self.buildColumns
             + spec.features.map { DatasetColumn(name: $0, source: .feature, type: catalogue.type(of: $0) ?? .string) }
             + metrics.map { DatasetColumn(name: $0, source: .scanMetric, type: .number) }
+            + (withPredictions ? Self.predictionColumns : [])
     }
 
     /// The row's values, aligned with ``columns``.
@@ -77,6 +90,16 @@ struct DatasetLayout: Sendable, Equatable {
         values.reserveCapacity(columns.count)
         for feature in features { values.append(vector.features?[feature] ?? .null) }
         for metric in metrics { values.append(vector.scanMetrics?[metric].map(FeatureValue.number) ?? .null) }
+        if withPredictions {
+            let prediction = row.prediction
+            // A build the predictor has never seen (not yet predicted) is pending like one waiting for a model.
+            values.append(.string(prediction?.status.rawValue ?? PredictionStatus.pending.rawValue))
+            values.append(prediction?.riskLevel.map { .string($0.rawValue) } ?? .null)
+            values.append(prediction?.score.map(FeatureValue.number) ?? .null)
+            values.append(prediction?.uncertainty.map(FeatureValue.number) ?? .null)
+            values.append(prediction?.modelName.map(FeatureValue.string) ?? .null)
+            values.append(prediction?.modelVersion.map(FeatureValue.integer) ?? .null)
+        }
         return values
     }
 

@@ -7,6 +7,8 @@ import Foundation
 struct VersionRow: Sendable {
     var repository: String
     var vector: FeatureVectorRecord
+    /// The build's current prediction, when the spec asks for predictions and the predictor has one.
+    var prediction: PredictionRecord?
 
     /// The build's label: `build_successful`, when present.
     var passed: Bool? { vector.features?["build_successful"]?.bool }
@@ -43,30 +45,46 @@ struct VersionReader: Sendable {
             return (position, min(pageSize, remaining ?? pageSize))
         }
         guard var request = plan(position) else { return position.pipeline < spec.pipelines.count ? position : nil }
-        var vectors = try await fetch(request.position, limit: request.ask)
+        var rows = try await fetch(request.position, limit: request.ask)
         while true {
             try Task.checkCancellation()
-            let reference = spec.pipelines[request.position.pipeline]
             var after = request.position
-            if let last = vectors.last {
-                after.before = last.runId
-                remaining = remaining.map { $0 - vectors.count }
+            if let last = rows.last {
+                after.before = last.vector.runId
+                remaining = remaining.map { $0 - rows.count }
             }
-            if vectors.count < request.ask { after = VersionPosition(pipeline: after.pipeline + 1, before: nil) }
-            let rows = vectors.map { VersionRow(repository: reference.fullName, vector: $0) }
+            if rows.count < request.ask { after = VersionPosition(pipeline: after.pipeline + 1, before: nil) }
             guard let next = plan(after) else {
                 if !rows.isEmpty { try await body(rows) }
                 return after.pipeline < spec.pipelines.count ? after : nil
             }
             async let upcoming = fetch(next.position, limit: next.ask)
             if !rows.isEmpty { try await body(rows) }
-            vectors = try await upcoming
+            rows = try await upcoming
             request = next
         }
     }
 
-    private func fetch(_ position: VersionPosition, limit: Int) async throws -> [FeatureVectorRecord] {
-        try await page(spec.pipelines[position.pipeline].pipelineId, limit: limit, before: position.before, withFeatures: true)?.vectors ?? []
+    private func fetch(_ position: VersionPosition, limit: Int) async throws -> [VersionRow] {
+        let reference = spec.pipelines[position.pipeline]
+        let vectors = try await page(reference.pipelineId, limit: limit, before: position.before, withFeatures: true)?.vectors ?? []
+        var predictions: [Int64: PredictionRecord] = [:]
+        if spec.withPredictions == true, !vectors.isEmpty {
+            predictions = try await self.predictions(reference.pipelineId, runIds: vectors.map(\.runId))
+        }
+        return vectors.map { VersionRow(repository: reference.fullName, vector: $0, prediction: predictions[$0.runId]) }
+    }
+
+    /// The current predictions of a page's builds; none when the predictor has no such pipeline (never predicted).
+    private func predictions(_ pipelineId: String, runIds: [Int64]) async throws -> [Int64: PredictionRecord] {
+        do {
+            let page = try await directory.client(for: .predictor).call(
+                PredictionMethods.list, PredictionListParams(pipelineId: pipelineId, limit: runIds.count, runIds: runIds))
+            return Dictionary(page.predictions.map { ($0.runId, $0) }, uniquingKeysWith: { first, _ in first })
+        } catch {
+            guard case .remote(let remote) = error, remote.kind == .notFound else { throw error }
+            return [:]
+        }
     }
 
     /// The version's builds (every extraction status) and the pipelines the feature-extractor does not know.

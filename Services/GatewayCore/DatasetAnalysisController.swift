@@ -14,14 +14,34 @@ extension DatasetEvaluateAccepted: ResponseEncodable {}
 extension DatasetExportJob: ResponseEncodable {}
 extension DatasetExportJobList: ResponseEncodable {}
 
+/// What the analysis and export routes work on: a dataset version, or a repository (the model
+/// pipeline's export: its builds' metadata, features and predictions).
+public struct AnalysisSubject: Sendable {
+    /// Where the routes hang: `/datasets/{id}/versions/{versionId}`, `/repos/{id}`.
+    let path: String
+    /// A streamed export's file name without its extension.
+    let fileStem: @Sendable (AuthenticatedContext) throws -> String
+    /// The caller's spec; throws the 404 (or 409) when the caller cannot have it.
+    let spec: @Sendable (AuthenticatedContext) async throws -> DatasetVersionSpec
+
+    public init(
+        path: String, fileStem: @escaping @Sendable (AuthenticatedContext) throws -> String,
+        spec: @escaping @Sendable (AuthenticatedContext) async throws -> DatasetVersionSpec
+    ) {
+        self.path = path
+        self.fileStem = fileStem
+        self.spec = spec
+    }
+}
+
 /// `/api/v1/datasets/{id}/versions/{versionId}/…`: a dataset version's quality report, data view,
-/// distributions, correlations and exports. The dataset-splitter computes them from the spec the
-/// gateway gives it; the caller sees only versions `spec` answers for (404 otherwise).
+/// distributions, correlations and exports; `/api/v1/repos/{id}/export…`: a repository's. The
+/// dataset-splitter computes them from the spec the gateway gives it; the caller sees only what
+/// the subject's spec answers for.
 public struct DatasetAnalysisController: Sendable {
     let directory: ServiceDirectory
     let dataDirectory: String
-    /// The caller's version as a spec; nil when the user cannot see it (→ 404).
-    let spec: @Sendable (_ datasetId: Int64, _ versionId: Int64, _ user: User) async throws -> DatasetVersionSpec?
+    let subject: AnalysisSubject
 
     /// Rows of a streaming export asked of the dataset-splitter per call.
     static let streamChunk = 1000
@@ -30,28 +50,37 @@ public struct DatasetAnalysisController: Sendable {
     /// about a minute per 100,000 builds measured by scripts/bench-export, so well above the default 30 s.
     static let wholeVersion = Duration.seconds(600)
 
-    public init(
-        directory: ServiceDirectory, dataDirectory: String,
-        spec: @escaping @Sendable (_ datasetId: Int64, _ versionId: Int64, _ user: User) async throws -> DatasetVersionSpec?
-    ) {
+    public init(directory: ServiceDirectory, dataDirectory: String, subject: AnalysisSubject) {
         self.directory = directory
         self.dataDirectory = dataDirectory
-        self.spec = spec
+        self.subject = subject
     }
 
+    /// Every route: data, statistics, the quality report and the exports.
     public func addRoutes(to api: RouterGroup<AuthenticatedContext>) {
-        let version = "/datasets/{id}/versions/{versionId}"
-        api.get("\(version)/data", use: data)
-        api.get("\(version)/preview", use: preview)
-        api.get("\(version)/export", use: export)
-        api.post("\(version)/export/async", use: startExport)
-        api.get("\(version)/export/jobs", use: exportJobs)
-        api.get("\(version)/export/jobs/{jobId}", use: exportJob)
-        api.get("\(version)/export/jobs/{jobId}/download", use: download)
-        api.post("\(version)/evaluate", use: evaluate)
-        api.get("\(version)/quality-report", use: qualityReport)
-        api.get("\(version)/distribution", use: distribution)
-        api.get("\(version)/correlation", use: correlation)
+        let path = subject.path
+        api.get("\(path)/data", use: data)
+        api.get("\(path)/preview", use: preview)
+        addExportRoutes(to: api)
+        api.post("\(path)/evaluate", use: evaluate)
+        api.get("\(path)/quality-report", use: qualityReport)
+        api.get("\(path)/distribution", use: distribution)
+        api.get("\(path)/correlation", use: correlation)
+    }
+
+    /// The export routes only: `export` (streamed), `export/async` with its jobs and download.
+    public func addExportRoutes(to api: RouterGroup<AuthenticatedContext>) {
+        let path = subject.path
+        api.get("\(path)/export", use: export)
+        api.post("\(path)/export/async", use: startExport)
+        api.get("\(path)/export/jobs", use: exportJobs)
+        api.get("\(path)/export/jobs/{jobId}", use: exportJob)
+        api.get("\(path)/export/jobs/{jobId}/download", use: download)
+    }
+
+    /// `/export/preview`: the first 20 rows of the export, without statistics.
+    public func addExportPreviewRoute(to api: RouterGroup<AuthenticatedContext>) {
+        api.get("\(subject.path)/export/preview", use: preview)
     }
 
     /// `?limit=` (1–1000, default 100) and `?cursor=` or `?offset=`: a page of rows with per-column statistics.
@@ -90,7 +119,7 @@ public struct DatasetAnalysisController: Sendable {
         }
         var headers = HTTPFields()
         headers[.contentType] = format == .csv ? "text/csv; charset=utf-8" : "application/x-ndjson"
-        headers[.contentDisposition] = "attachment; filename=\"dataset-\(try context.id(of: "dataset"))-version-\(try context.id("versionId", of: "version")).\(format.fileExtension)\""
+        headers[.contentDisposition] = "attachment; filename=\"\(try subject.fileStem(context)).\(format.fileExtension)\""
         return Response(status: .ok, headers: headers, body: body)
     }
 
@@ -183,12 +212,7 @@ public struct DatasetAnalysisController: Sendable {
     // MARK: Helpers
 
     private func versionSpec(_ context: AuthenticatedContext) async throws -> DatasetVersionSpec {
-        let datasetId = try context.id(of: "dataset")
-        let versionId = try context.id("versionId", of: "version")
-        guard let spec = try await spec(datasetId, versionId, context.user) else {
-            throw APIError.notFound("you have no version \(versionId) of dataset \(datasetId)")
-        }
-        return spec
+        try await subject.spec(context)
     }
 
     /// The route's export job, refused unless it belongs to the route's version.

@@ -217,10 +217,24 @@ public enum GatewayService {
             DatasetController(
                 pipeline: datasetPipeline, datasets: datasets, directory: environment.directory, dataDirectory: environment.configuration.dataDirectory
             ).addRoutes(to: api)
-            DatasetAnalysisController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory) { datasetId, versionId, user in
-                try await datasets.versions(datasetId: datasetId, versionId: versionId, ownerId: user.role == .admin ? nil : user.id)
-                    .first.map(DatasetPipelineService.spec)
-            }.addRoutes(to: api)
+            let datasetVersion = AnalysisSubject(
+                path: "/datasets/{id}/versions/{versionId}",
+                fileStem: { "dataset-\(try $0.id(of: "dataset"))-version-\(try $0.id("versionId", of: "version"))" }
+            ) { context in
+                let datasetId = try context.id(of: "dataset")
+                let versionId = try context.id("versionId", of: "version")
+                guard let version = try await datasets.versions(datasetId: datasetId, versionId: versionId, ownerId: context.visibility).first else {
+                    throw APIError.notFound("you have no version \(versionId) of dataset \(datasetId)")
+                }
+                return DatasetPipelineService.spec(version)
+            }
+            DatasetAnalysisController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory, subject: datasetVersion)
+                .addRoutes(to: api)
+            let repositoryExport = DatasetAnalysisController(
+                directory: environment.directory, dataDirectory: environment.configuration.dataDirectory,
+                subject: RepositoryExport(repositories: repositories, directory: environment.directory).subject)
+            repositoryExport.addExportRoutes(to: api)
+            repositoryExport.addExportPreviewRoute(to: api)
             TrainingController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             ModelController(directory: environment.directory).addRoutes(to: api)
             ExperimentController(directory: environment.directory).addRoutes(to: api)

@@ -75,7 +75,8 @@ public struct ModelPipeline: Sendable, Equatable {
         case startProcessing
         /// Ask the predictor to predict the extracted builds that have no prediction yet.
         case startPrediction
-        /// Tell the source-validator, the ingestor, the feature-extractor and the predictor to forget the repository.
+        /// Tell the source-validator, the ingestor, the feature-extractor, the predictor and the
+        /// dataset-splitter (the repository's export jobs and files) to forget the repository.
         case forget
     }
 

@@ -216,6 +216,9 @@ public struct ModelPipelineService: Sendable {
                 try await Outbox.enqueue(
                     to: .predictor, PredictionMethods.forget, PredictionPipelineParams(pipelineId: String(config.id)),
                     key: "forget-predictions:\(config.id)", queue: queue, on: connection)
+                try await Outbox.enqueue(
+                    to: .datasetSplitter, DatasetMethods.forget, DatasetVersionRef(versionId: RepositoryExport.versionId(config.id)),
+                    key: "forget-exports:\(config.id)", queue: queue, on: connection)
             }
         }
     }

@@ -50,6 +50,8 @@ public enum DatasetColumnSource: String, ContractEnum {
     case build
     case feature
     case scanMetric = "scan_metric"
+    /// prediction_status, risk_level, risk_score, risk_uncertainty, model_name, model_version.
+    case prediction
 }
 
 /// A column's value type (the catalogue's words).

@@ -13,12 +13,16 @@ public struct DatasetVersionSpec: Codable, Sendable, Equatable {
     /// The selected scan metrics: prefixed names or wildcards (`trivy_vuln_*`, `sonar_ncloc`);
     /// empty keeps every metric a scan gave.
     public var scanMetrics: [String]
+    /// Whether each build's current prediction follows its features (a repository's export: the
+    /// predictor's status, risk level, score, uncertainty and model version).
+    public var withPredictions: Bool?
 
-    public init(versionId: String, pipelines: [DatasetPipelineRef], features: [String], scanMetrics: [String]) {
+    public init(versionId: String, pipelines: [DatasetPipelineRef], features: [String], scanMetrics: [String], withPredictions: Bool? = nil) {
         self.versionId = versionId
         self.pipelines = pipelines
         self.features = features
         self.scanMetrics = scanMetrics
+        self.withPredictions = withPredictions
     }
 }
 

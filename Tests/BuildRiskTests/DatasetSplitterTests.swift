@@ -302,9 +302,13 @@ struct DatasetSplitterTests {
     /// user who sees version 1 of dataset 1 only.
     func withGatewayRoutes(_ directory: ServiceDirectory, _ dataDirectory: String, spec: DatasetVersionSpec, _ body: @Sendable (String) async throws -> Void) async throws {
         let user = try HTTPHelpers.decoder.decode(User.self, from: Data(#"{"id":7,"username":"alice","role":"user","createdAt":"2026-12-01T00:00:00Z"}"#.utf8))
-        let controller = DatasetAnalysisController(directory: directory, dataDirectory: dataDirectory) { datasetId, versionId, caller in
-            datasetId == 1 && versionId == 1 && caller.id == 7 ? spec : nil
+        let subject = AnalysisSubject(path: "/datasets/{id}/versions/{versionId}", fileStem: { _ in "dataset-1-version-1" }) { context in
+            guard context.parameters.get("id", as: Int64.self) == 1, context.parameters.get("versionId", as: Int64.self) == 1, context.user.id == 7 else {
+                throw APIError(.notFound, "not_found", "you have no such version")
+            }
+            return spec
         }
+        let controller = DatasetAnalysisController(directory: directory, dataDirectory: dataDirectory, subject: subject)
         let router = Router(context: GatewayRequestContext.self)
         controller.addRoutes(to: router.group("/api/v1").add(middleware: FixedUser(user: user)).group(context: AuthenticatedContext.self))
         let port = freePort()

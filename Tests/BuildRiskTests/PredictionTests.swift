@@ -100,7 +100,7 @@ struct PredictionTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/risky", 150)]) { sandbox, baseURL in
-            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor].map {
+            let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor, .datasetSplitter].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
             try await withServices(runtimes) {
@@ -151,7 +151,10 @@ struct PredictionTests {
                 }
                 let highs = predicted.filter { $0.riskLevel == .high }.map(\.runId)
                 #expect(try await trainingBuilds(cluster, id, query: "&risk=HIGH").map(\.runId) == highs)
-                #expect(try await imports.config(cluster, id).status == .processed)
+                // The predictor's last report reaches the gateway through its outbox, after the builds are readable.
+                try await waitUntil("the repository ends processed", timeout: .seconds(60)) {
+                    try await imports.config(cluster, id).status == .processed
+                }
 
                 // A second model: earlier attributions stay; a late change of the first is ignored.
                 let (second, secondRef) = try await offThePool {
@@ -286,6 +289,45 @@ struct PredictionTests {
                 let after = try await trainingBuilds(cluster, id)
                 #expect(after.map(\.runId) == before.map(\.runId))
                 #expect(after.map(\.score) == before.map(\.score))
+
+                // The model pipeline's export: every build, its features, and the prediction it carries now.
+                @Sendable func get(_ path: String) async throws -> HTTPResult {
+                    try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1" + path, token: TestEnvironment.adminToken)
+                }
+                let jsonl = try await get("/repos/\(id)/export?format=jsonl")
+                #expect(jsonl.status == 200)
+                let rows = try String(decoding: jsonl.body, as: UTF8.self).split(separator: "\n").map {
+                    try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+                }
+                #expect(Set(rows.compactMap { ($0["run_id"] as? NSNumber)?.int64Value }) == Set(after.map(\.runId)))
+                for row in rows {
+                    let runId = try #require((row["run_id"] as? NSNumber)?.int64Value)
+                    let build = try #require(after.first { $0.runId == runId })
+                    #expect(row["prediction_status"] as? String == build.predictionStatus?.rawValue)
+                    #expect(row["risk_level"] as? String == build.riskLevel?.rawValue)
+                    #expect((row["model_version"] as? NSNumber)?.intValue == build.modelVersion)
+                    if let score = build.score { #expect(abs(((row["risk_score"] as? NSNumber)?.doubleValue ?? -1) - score) < 1e-9) }
+                }
+                let csv = try await get("/repos/\(id)/export")
+                #expect(csv.status == 200)
+                let csvLines = String(decoding: csv.body, as: UTF8.self).split(separator: "\r\n")
+                #expect(csvLines.count == rows.count + 1)
+                let header = String(csvLines.first ?? "")
+                #expect(header.hasPrefix("repository,run_id,commit_sha,extraction_status,"))
+                #expect(header.hasSuffix(",prediction_status,risk_level,risk_score,risk_uncertainty,model_name,model_version"))
+                let preview = try await get("/repos/\(id)/export/preview")
+                #expect(preview.status == 200)
+                #expect(try JSONDecoder().decode(DatasetDataPage.self, from: preview.body).rows.count == min(20, rows.count))
+                let started = try await post(cluster, "/repos/\(id)/export/async", Data(#"{"format":"csv"}"#.utf8))
+                #expect(started.status == 202)
+                let job = try JSONDecoder().decode(DatasetExportJob.self, from: started.body)
+                try await waitUntil("the export job completes", timeout: .seconds(120)) {
+                    try JSONDecoder().decode(DatasetExportJob.self, from: try await get("/repos/\(id)/export/jobs/\(job.jobId)").body).status == .completed
+                }
+                let file = try await get("/repos/\(id)/export/jobs/\(job.jobId)/download")
+                #expect(file.status == 200)
+                #expect(String(decoding: file.body, as: UTF8.self).split(separator: "\r\n").count == rows.count + 1)
+                #expect(try await get("/repos/\(id + 1000)/export").status == 404)
             }
         }
     }
