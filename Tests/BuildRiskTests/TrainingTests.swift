@@ -100,6 +100,11 @@ struct TrainingTests {
                 }
                 #expect(try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"xgboost"},"repositoryIds":[999999]}"#).status == 404)
                 #expect(try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"svm"},"repositoryIds":[\#(repoId)]}"#).status == 400)
+                // A base (version or alias) that does not resolve is refused with its reason (no version exists yet).
+                for base in [#""champion""#, "7", #""@7""#] {
+                    let answer = try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"xgboost"},"repositoryIds":[\#(repoId)],"base":\#(base)}"#)
+                    #expect(answer.status == 400 && (try? answer.json()["reason"] as? String)?.hasPrefix("base:") == true, "\(base) → \(answer.status) \(answer.text)")
+                }
                 @Sendable func schedules() async throws -> [TrainingScheduleRecord] {
                     try HTTPHelpers.decoder.decode([TrainingScheduleRecord].self, from: try await call(cluster, .GET, "/training/schedules").body)
                 }
@@ -300,6 +305,16 @@ struct TrainingTests {
                 keptAt4.rounds = 4
                 let atFour = try #require(secondRung.first { $0.parameters == keptAt4 })
                 #expect(secondRung.allSatisfy { ($0.metrics.validation.rocAUC ?? -1) <= (atFour.metrics.validation.rocAUC ?? -1) })
+                // Survivors continued their previous rung's trees rather than starting again: the kept
+                // model has the job's 8 rounds, 4 of them from its rung before, and its loss curve covers all 8.
+                let keptHistory = try HTTPHelpers.decoder.decode(ExperimentRecord.self, from: try await call(cluster, .GET, "/experiments/\(kept.id)").body).history
+                #expect(keptHistory?.map(\.round) == Array(0..<8))
+                let halvingVersion = try #require(try await versions(cluster).first { $0.version == 4 })
+                let halvingArtifact = try ModelArtifact.load(from: URL(fileURLWithPath: cluster.dataDirectory).appending(path: halvingVersion.artifactPath))
+                #expect(halvingArtifact.baseRounds == 4)
+                #expect(try XGBoostBooster(modelJSON: #require(halvingArtifact.xgboostModel)).boostedRounds() == 8)
+                let halvingLog = try HTTPHelpers.decoder.decode([TrainingLogLine].self, from: try await call(cluster, .GET, "/training/jobs/\(halving.id)/logs").body)
+                #expect(halvingLog.filter { $0.message.contains("continuing its") }.count == 3, "2 on the second rung, 1 on the last")
             }
         }
     }
