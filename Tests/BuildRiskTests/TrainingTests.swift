@@ -315,6 +315,25 @@ struct TrainingTests {
                 #expect(try XGBoostBooster(modelJSON: #require(halvingArtifact.xgboostModel)).boostedRounds() == 8)
                 let halvingLog = try HTTPHelpers.decoder.decode([TrainingLogLine].self, from: try await call(cluster, .GET, "/training/jobs/\(halving.id)/logs").body)
                 #expect(halvingLog.filter { $0.message.contains("continuing its") }.count == 3, "2 on the second rung, 1 on the last")
+
+                // The job list, newest first: the six jobs this test started (the refused ones wrote
+                // nothing), filtered by type and status, paged with the total.
+                @Sendable func jobPage(_ query: String) async throws -> TrainingJobPage {
+                    let answer = try await call(cluster, .GET, "/training/jobs\(query)")
+                    #expect(answer.status == 200, "\(query) → \(answer.status) \(answer.text)")
+                    return try HTTPHelpers.decoder.decode(TrainingJobPage.self, from: answer.body)
+                }
+                let started = [first.id, long.id, retry.id, second.id, search.id, halving.id]
+                let everything = try await jobPage("")
+                #expect(everything.total == 6 && everything.jobs.map(\.id) == started.reversed())
+                let cancelled = try await jobPage("?status=cancelled")
+                #expect(cancelled.total == 2 && cancelled.jobs.map(\.id) == [retry.id, long.id])
+                let logistic = try await jobPage("?type=logistic_regression&status=completed&modelName=build-risk")
+                #expect(logistic.total == 1 && logistic.jobs.map(\.id) == [second.id])
+                let middle = try await jobPage("?limit=2&offset=1")
+                #expect(middle.total == 6 && middle.jobs.map(\.id) == Array(started.reversed()[1...2]))
+                #expect(try await jobPage("?modelName=elsewhere").total == 0)
+                #expect(try await call(cluster, .GET, "/training/jobs?status=finished").status == 400)
             }
         }
     }
