@@ -199,6 +199,13 @@ struct TrainingTests {
                     let job = try await job(cluster, long.id)
                     return job.status == .running && job.phase == "train"
                 }
+                // While it trains its owner hears of its progress and latest round's losses.
+                try await waitUntil("a TRAINING_UPDATE tells the long job's progress", timeout: .seconds(60)) {
+                    received.value.contains {
+                        guard let update = $0.trainingUpdate, update.jobId == long.id else { return false }
+                        return update.status == .running && update.phase == "train" && update.latest != nil && update.progress > 0 && update.progress < 1
+                    }
+                }
                 let cancel = try await call(cluster, .DELETE, "/training/jobs/\(long.id)")
                 #expect(cancel.status == 200)
                 #expect(try HTTPHelpers.decoder.decode(TrainingJobRecord.self, from: cancel.body).status == .cancelled)
