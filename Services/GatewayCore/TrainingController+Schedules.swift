@@ -11,15 +11,36 @@ extension TrainingController {
         var parameters: TrainingParameters
         var repositoryIds: [Int64]
         var priority: TrainingPriority?
+        /// A version number (`3` or `"3"`) or an alias (`"champion"`, `"@champion"`).
+        var base: String?
+
+        enum CodingKeys: String, CodingKey {
+            case cron, modelName, parameters, repositoryIds, priority, base
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            cron = try container.decode(String.self, forKey: .cron)
+            modelName = try container.decodeIfPresent(String.self, forKey: .modelName)
+            parameters = try container.decode(TrainingParameters.self, forKey: .parameters)
+            repositoryIds = try container.decode([Int64].self, forKey: .repositoryIds)
+            priority = try container.decodeIfPresent(TrainingPriority.self, forKey: .priority)
+            if let number = try? container.decodeIfPresent(Int.self, forKey: .base) {
+                base = String(number)
+            } else {
+                base = try container.decodeIfPresent(String.self, forKey: .base)
+            }
+        }
     }
 
     @Sendable func createSchedule(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<TrainingScheduleRecord> {
         let body = try await request.decodeBody(
             as: ScheduleBody.self, context: context,
-            expected: "{\"cron\": \"minute hour day-of-month month day-of-week\" (UTC), \"modelName\"?, \"parameters\": {\"kind\": …}, \"repositoryIds\": [id], \"priority\"?}")
+            expected: "{\"cron\": \"minute hour day-of-month month day-of-week\" (UTC), \"modelName\"?, \"parameters\": {\"kind\": …}, \"repositoryIds\": [id], \"priority\"?, \"base\"?: version or alias}")
         let params = CreateTrainingScheduleParams(
             cron: body.cron, modelName: body.modelName ?? ModelNames.standard, parameters: body.parameters,
-            data: try await trainingData(body.repositoryIds, context: context), priority: body.priority ?? .normal, createdBy: context.user.id)
+            data: try await trainingData(body.repositoryIds, context: context), priority: body.priority ?? .normal, base: body.base,
+            createdBy: context.user.id)
         let schedule = try await orchestrator { try await $0.call(TrainingScheduleMethods.create, params) }
         return EditedResponse(status: .created, response: schedule)
     }

@@ -9,6 +9,13 @@ public struct TrainingData: Sendable {
     public var validation: LabeledTable
     public var test: LabeledTable
     public var summary: TrainingDataSummary
+
+    public init(training: LabeledTable, validation: LabeledTable, test: LabeledTable, summary: TrainingDataSummary) {
+        self.training = training
+        self.validation = validation
+        self.test = test
+        self.summary = summary
+    }
 }
 
 /// Where a training's data comes from: the one boundary between the trainers and the data, so

@@ -13,7 +13,8 @@ extension TrainingPostgresStore {
     private var scheduleColumns: String {
         """
         id, cron, model_name, parameters::text, data_spec::text, priority, paused, \(Self.iso("next_due_at")), \(Self.iso("last_due_at")),
-        last_job_id, created_by, \(Self.iso("created_at")), extract(epoch FROM next_due_at)::double precision
+        last_job_id, created_by, \(Self.iso("created_at")), extract(epoch FROM next_due_at)::double precision, base,
+        \(Self.iso("last_skipped_at")), last_skip_reason
         """
     }
 
@@ -26,21 +27,26 @@ extension TrainingPostgresStore {
                 id: try cells[0].decode(Int64.self), cron: try cells[1].decode(String.self), modelName: try cells[2].decode(String.self),
                 parameters: try decoder.decode(TrainingParameters.self, from: Data(try cells[3].decode(String.self).utf8)),
                 data: try decoder.decode(TrainingDataSpec.self, from: Data(try cells[4].decode(String.self).utf8)),
-                priority: TrainingPriority(rawValue: try cells[5].decode(String.self)) ?? .normal, paused: try cells[6].decode(Bool.self),
-                nextDueAt: try cells[7].decode(String.self), lastDueAt: try cells[8].decode(String?.self), lastJobId: try cells[9].decode(Int64?.self),
-                createdBy: try cells[10].decode(Int64.self), createdAt: try cells[11].decode(String.self))
+                priority: TrainingPriority(rawValue: try cells[5].decode(String.self)) ?? .normal, base: try cells[13].decode(String?.self),
+                paused: try cells[6].decode(Bool.self), nextDueAt: try cells[7].decode(String.self), lastDueAt: try cells[8].decode(String?.self),
+                lastJobId: try cells[9].decode(Int64?.self), lastSkippedAt: try cells[14].decode(String?.self),
+                lastSkipReason: try cells[15].decode(String?.self), createdBy: try cells[10].decode(Int64.self), createdAt: try cells[11].decode(String.self))
             schedules.append(ScheduleRow(record: record, nextDueAt: Date(timeIntervalSince1970: try cells[12].decode(Double.self))))
         }
         return schedules
     }
 
-    func insertSchedule(_ params: CreateTrainingScheduleParams, cron: String, nextDueAt: Date, on connection: PostgresConnection) async throws -> Int64 {
+    /// Inserts a schedule; `base` is the base as stored (a version number or an alias, without `@`).
+    func insertSchedule(
+        _ params: CreateTrainingScheduleParams, cron: String, base: String?, nextDueAt: Date, on connection: PostgresConnection
+    ) async throws -> Int64 {
         let parameters = String(decoding: try JSONEncoder().encode(params.parameters), as: UTF8.self)
         let data = String(decoding: try JSONEncoder().encode(params.data), as: UTF8.self)
         let rows = try await connection.query(
             """
-            INSERT INTO \(unescaped: schema).training_schedules (cron, model_name, parameters, data_spec, priority, next_due_at, created_by)
-            VALUES (\(cron), \(params.modelName), \(parameters)::jsonb, \(data)::jsonb, \(params.priority.rawValue), \(nextDueAt), \(params.createdBy))
+            INSERT INTO \(unescaped: schema).training_schedules (cron, model_name, parameters, data_spec, priority, base, next_due_at, created_by)
+            VALUES (\(cron), \(params.modelName), \(parameters)::jsonb, \(data)::jsonb, \(params.priority.rawValue), \(base), \(nextDueAt),
+                    \(params.createdBy))
             RETURNING id
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
@@ -73,13 +79,18 @@ extension TrainingPostgresStore {
             "SELECT \(unescaped: scheduleColumns) FROM \(unescaped: schema).training_schedules WHERE NOT paused ORDER BY id", logger: logger))
     }
 
-    /// Records a firing: the due time it served, the job it queued (nil when it queued none), the next due time.
-    func advanceSchedule(_ id: Int64, servedDueAt: Date, jobId: Int64?, nextDueAt: Date, on connection: PostgresConnection) async throws {
+    /// Records a firing: the due time it served, the job it queued (nil when it queued none, with
+    /// the reason in `skipReason`), the next due time.
+    func advanceSchedule(
+        _ id: Int64, servedDueAt: Date, jobId: Int64?, skipReason: String? = nil, nextDueAt: Date, on connection: PostgresConnection
+    ) async throws {
         try await connection.query(
             """
             UPDATE \(unescaped: schema).training_schedules
             SET next_due_at = \(nextDueAt), last_due_at = CASE WHEN \(jobId)::bigint IS NULL THEN last_due_at ELSE \(servedDueAt) END,
-                last_job_id = coalesce(\(jobId)::bigint, last_job_id)
+                last_job_id = coalesce(\(jobId)::bigint, last_job_id),
+                last_skipped_at = CASE WHEN \(jobId)::bigint IS NULL THEN \(servedDueAt) ELSE last_skipped_at END,
+                last_skip_reason = CASE WHEN \(jobId)::bigint IS NULL THEN \(skipReason ?? "not served") ELSE last_skip_reason END
             WHERE id = \(id)
             """, logger: logger)
     }

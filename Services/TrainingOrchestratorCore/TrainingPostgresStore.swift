@@ -131,6 +131,10 @@ public struct TrainingPostgresStore: Sendable {
             // A second guard beside the schedule's row lock: one job per (schedule, due time).
             "CREATE UNIQUE INDEX training_jobs_schedule_due ON {schema}.training_jobs (schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL",
         ]),
+        // A schedule's base (a version number or an alias, resolved when it fires) and its last due time that queued no job.
+        Migration(version: 102, name: "training_schedule_base", statements: [
+            "ALTER TABLE {schema}.training_schedules ADD COLUMN base text, ADD COLUMN last_skipped_at timestamptz, ADD COLUMN last_skip_reason text",
+        ]),
     ]
 
     // MARK: Jobs
@@ -492,6 +496,14 @@ public struct TrainingPostgresStore: Sendable {
         for try await (kind, path, dag) in rows.decode((String, String, String?).self) {
             return ModelVersionRef(modelName: name, version: version, kind: kind, artifactPath: path, dagVersion: dag)
         }
+        return nil
+    }
+
+    /// The version an alias points at, read on `connection`; nil when the name has no such alias.
+    func aliasVersion(_ name: String, _ alias: String, on connection: PostgresConnection) async throws -> Int? {
+        let rows = try await connection.query(
+            "SELECT version FROM \(unescaped: schema).model_aliases WHERE model_name = \(name) AND alias = \(alias)", logger: logger)
+        for try await version in rows.decode(Int.self) { return version }
         return nil
     }
 

@@ -132,22 +132,27 @@ struct TrainingRunner: Sendable {
         typealias Trial = (artifact: ModelArtifact, parameters: TrainingParameters, experimentId: Int64?, score: Double)
         let halving = job.parameters.search?.strategy == .successiveHalving
         let fullRounds = job.parameters.rounds ?? XGBoostParameters().rounds
-        let trainings = halving ? SuccessiveHalving.survivors(configurations: trials.count).reduce(0, +) : trials.count
+        let trainings = halving ? SuccessiveHalving.trainings(configurations: trials.count, fullRounds: fullRounds) : trials.count
         var trained = 0
-        func trainTrial(_ parameters: TrainingParameters, _ label: String) async throws -> Trial {
-            let configuration = try TrainingParametersMapping.configuration(parameters)
-            let share = 0.85 / Double(trainings)
+        // `parameters.rounds` is the model's rounds in this job; continuing a rung's model trains only the ones it adds.
+        func trainTrial(_ parameters: TrainingParameters, _ label: String, continuing: (rounds: Int, trial: Trial)? = nil) async throws -> Trial {
+            var configuration = try TrainingParametersMapping.configuration(parameters)
+            let trialBase = continuing?.trial.artifact ?? base
+            let offset = continuing?.rounds ?? 0
+            configuration.xgboost.rounds -= offset
+            let share = 0.85 / Double(max(trainings, 1))
             let slot = Double(trained)
-            let artifact = try await NIOThreadPool.singleton.runIfActive { [flag, base] in
+            var artifact = try await NIOThreadPool.singleton.runIfActive { [flag, trialBase, configuration] in
                 try RiskModelTrainer.train(
-                    configuration: configuration, training: data.training, validation: data.validation, test: data.test, base: base,
+                    configuration: configuration, training: data.training, validation: data.validation, test: data.test, base: trialBase,
                     isCancelled: flag.check
                 ) { step in
                     progress.set(
                         0.1 + share * (slot + step.fraction), step.phase.rawValue,
-                        round: step.round.map { RoundLoss(round: $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) })
+                        round: step.round.map { RoundLoss(round: offset + $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) })
                 }
             }
+            if let continuing { artifact = Self.continued(artifact, from: continuing.trial.artifact, rounds: continuing.rounds) }
             trained += 1
             if flag.isCancelled { throw CancellationError() }
             let score = artifact.evaluation.validation.rocAUC ?? -1
@@ -166,11 +171,14 @@ struct TrainingRunner: Sendable {
         }
         var best: Trial?
         if halving {
-            // Each rung's trainings are experiments; the last rung's one, on the job's rounds, is registered.
-            best = try await SuccessiveHalving.run(configurations: trials.count, fullRounds: fullRounds) { index, rounds in
+            // Each rung's trainings are experiments; a survivor continues its previous rung's trees;
+            // the last rung's model, on the job's rounds, is registered.
+            best = try await SuccessiveHalving.run(configurations: trials.count, fullRounds: fullRounds) { index, rounds, previous in
                 var parameters = trials[index]
                 parameters.rounds = rounds
-                let trial = try await trainTrial(parameters, "configuration \(index + 1)/\(trials.count) on \(rounds) rounds")
+                let label = "configuration \(index + 1)/\(trials.count) on \(rounds) rounds"
+                    + (previous.map { " (continuing its \($0.rounds)-round model: \(rounds - $0.rounds) more)" } ?? "")
+                let trial = try await trainTrial(parameters, label, continuing: previous.map { ($0.rounds, $0.trained) })
                 return (trial.score, trial)
             }?.trained
         } else {
@@ -221,6 +229,16 @@ struct TrainingRunner: Sendable {
             if let directory = written.url.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) }
             throw error
         }
+    }
+
+    /// A rung's model that continued `previous` (`rounds` rounds in this job) as its experiment
+    /// shows it: the loss curve from this job's first round on, and the time of all its rounds.
+    static func continued(_ artifact: ModelArtifact, from previous: ModelArtifact, rounds: Int) -> ModelArtifact {
+        var artifact = artifact
+        artifact.evaluation.history = previous.evaluation.history
+            + artifact.evaluation.history.map { RoundMetrics(round: rounds + $0.round, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss) }
+        artifact.trainingSeconds += previous.trainingSeconds
+        return artifact
     }
 
     static func history(_ artifact: ModelArtifact) -> [RoundLoss] {

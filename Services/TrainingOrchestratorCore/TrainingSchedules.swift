@@ -35,15 +35,47 @@ struct TrainingSchedules: Sendable {
         } catch {
             throw TrainingRefusal.invalid("cron: \(error)")
         }
-        try await jobs.validate(Self.training(of: params.modelName, params.parameters, params.data, params.priority, createdBy: params.createdBy))
+        try await jobs.validate(Self.training(of: params.modelName, params.parameters, params.data, params.priority, baseVersion: nil, createdBy: params.createdBy))
+        let base = try params.base.map { text in
+            guard params.parameters.kind == "xgboost" else { throw TrainingRefusal.invalid("base: only an XGBoost training continues from a base version") }
+            return try ScheduleBase(text)
+        }
         guard let due = cron.next(after: Date()) else { throw TrainingRefusal.invalid("cron: '\(cron)' never matches a date") }
         let row = try await postgres.withTransaction(logger: logger) { connection in
-            let id = try await store.insertSchedule(params, cron: cron.description, nextDueAt: due, on: connection)
+            // The base must resolve now; it is resolved again at every firing (an alias may move).
+            if let base, case .unresolved(let reason) = try await resolve(base, of: params.modelName, on: connection) {
+                throw TrainingRefusal.invalid("base: \(reason)")
+            }
+            let id = try await store.insertSchedule(params, cron: cron.description, base: base?.stored, nextDueAt: due, on: connection)
             try await arm(id, due, on: connection)
             return try await store.schedule(id, on: connection)
         }
         guard let row else { throw StoreError.notWritten("training schedule") }
         return row.record
+    }
+
+    enum Resolution {
+        case version(Int)
+        case unresolved(String)
+    }
+
+    /// The XGBoost version `base` names now, or why there is none.
+    func resolve(_ base: ScheduleBase, of modelName: String, on connection: PostgresConnection) async throws -> Resolution {
+        let version: Int
+        switch base {
+        case .version(let number):
+            version = number
+        case .alias(let alias):
+            guard let pointed = try await store.aliasVersion(modelName, alias, on: connection) else {
+                return .unresolved("model \(modelName) has no alias \(alias)")
+            }
+            version = pointed
+        }
+        guard let ref = try await store.versionRef(modelName, version, on: connection) else {
+            return .unresolved("model \(modelName) has no version \(version)")
+        }
+        guard ref.kind == "xgboost" else { return .unresolved("version \(version) of \(modelName) is a \(ref.kind) model, not XGBoost") }
+        return .version(version)
     }
 
     func setPaused(_ params: PauseTrainingScheduleParams) async throws -> TrainingScheduleRecord {
@@ -96,7 +128,11 @@ struct TrainingSchedules: Sendable {
         // The estimate reads past jobs on a connection of its own: taken before the row is locked.
         guard let seen = try await postgres.withConnection({ try await store.schedule(tick.scheduleId, on: $0) }), !seen.record.paused else { return }
         let estimate = try await jobs.estimate(seen.record.parameters)
-        let queued = try await postgres.withTransaction(logger: logger) { connection -> (job: Int64, missed: Int, next: Date)? in
+        enum Outcome {
+            case queued(job: Int64, missed: Int, next: Date)
+            case skipped(reason: String, next: Date)
+        }
+        let outcome = try await postgres.withTransaction(logger: logger) { connection -> Outcome? in
             guard let row = try await store.schedule(tick.scheduleId, lock: true, on: connection), !row.record.paused,
                 Int64(row.nextDueAt.timeIntervalSince1970.rounded()) == tick.dueAt
             else { return nil }
@@ -106,22 +142,45 @@ struct TrainingSchedules: Sendable {
             // Strictly after the due time even when this clock is a little behind the database's.
             let from = max(now, row.nextDueAt)
             guard let next = cron.next(after: from) else { return nil }
-            let missed = Self.dueTimes(of: cron, after: row.nextDueAt, through: now)
             let record = row.record
-            let params = Self.training(of: record.modelName, record.parameters, record.data, record.priority, createdBy: record.createdBy)
-            let note = "queued by schedule \(record.id) ('\(record.cron)') for \(record.nextDueAt)"
+            // The base is resolved now: an alias follows its latest version; one that no longer
+            // resolves gives up this due time, with the reason on the schedule, and arms the next.
+            var baseVersion: Int?
+            var baseNote = ""
+            if let text = record.base {
+                let base = try ScheduleBase(text)
+                switch try await resolve(base, of: record.modelName, on: connection) {
+                case .version(let version):
+                    baseVersion = version
+                    baseNote = "; continuing from version \(version)" + (base.isAlias ? " (\(base))" : "")
+                case .unresolved(let why):
+                    let reason = "base \(base) no longer resolves: \(why)"
+                    try await store.advanceSchedule(record.id, servedDueAt: row.nextDueAt, jobId: nil, skipReason: reason, nextDueAt: next, on: connection)
+                    try await arm(record.id, next, on: connection)
+                    return .skipped(reason: reason, next: next)
+                }
+            }
+            let missed = Self.dueTimes(of: cron, after: row.nextDueAt, through: now)
+            let params = Self.training(of: record.modelName, record.parameters, record.data, record.priority, baseVersion: baseVersion, createdBy: record.createdBy)
+            let note = "queued by schedule \(record.id) ('\(record.cron)') for \(record.nextDueAt)" + baseNote
                 + (missed > 0 ? "; \(missed) later due time\(missed == 1 ? "" : "s") passed while no replica ran, served by this one job" : "")
             let job = try await jobs.queueJob(
                 params, estimatedSeconds: estimate, retryOf: nil, scheduled: (record.id, row.nextDueAt), note: note,
                 on: connection)
             try await store.advanceSchedule(record.id, servedDueAt: row.nextDueAt, jobId: job, nextDueAt: next, on: connection)
             try await arm(record.id, next, on: connection)
-            return (job, missed, next)
+            return .queued(job: job, missed: missed, next: next)
         }
-        if let queued {
+        switch outcome {
+        case .queued(let job, let missed, let next)?:
             logger.info(
                 "scheduled training queued",
-                metadata: ["schedule": "\(tick.scheduleId)", "job": "\(queued.job)", "missed": "\(queued.missed)", "next": "\(queued.next)"])
+                metadata: ["schedule": "\(tick.scheduleId)", "job": "\(job)", "missed": "\(missed)", "next": "\(next)"])
+        case .skipped(let reason, let next)?:
+            logger.error(
+                "a schedule's due time queued no job", metadata: ["schedule": "\(tick.scheduleId)", "due": "\(tick.dueAt)", "reason": "\(reason)", "next": "\(next)"])
+        case nil:
+            break
         }
     }
 
@@ -133,7 +192,8 @@ struct TrainingSchedules: Sendable {
                 Int64(row.nextDueAt.timeIntervalSince1970.rounded()) == tick.dueAt
             else { return nil }
             guard let next = try CronExpression(row.record.cron).next(after: max(Date(), row.nextDueAt)) else { return nil }
-            try await store.advanceSchedule(row.record.id, servedDueAt: row.nextDueAt, jobId: nil, nextDueAt: next, on: connection)
+            try await store.advanceSchedule(
+                row.record.id, servedDueAt: row.nextDueAt, jobId: nil, skipReason: "every attempt failed: \(reason)", nextDueAt: next, on: connection)
             try await arm(row.record.id, next, on: connection)
             return next
         }
@@ -164,8 +224,48 @@ struct TrainingSchedules: Sendable {
     }
 
     static func training(
-        of modelName: String, _ parameters: TrainingParameters, _ data: TrainingDataSpec, _ priority: TrainingPriority, createdBy: Int64
+        of modelName: String, _ parameters: TrainingParameters, _ data: TrainingDataSpec, _ priority: TrainingPriority, baseVersion: Int?,
+        createdBy: Int64
     ) -> StartTrainingParams {
-        StartTrainingParams(modelName: modelName, parameters: parameters, data: data, priority: priority, baseVersion: nil, createdBy: createdBy)
+        StartTrainingParams(modelName: modelName, parameters: parameters, data: data, priority: priority, baseVersion: baseVersion, createdBy: createdBy)
+    }
+}
+
+/// A schedule's base: a version number (`3`) or an alias (`champion`, also written `@champion`
+/// as in MLflow's `models:/name@champion`). Stored as the number or the bare alias.
+enum ScheduleBase: CustomStringConvertible, Equatable {
+    case version(Int)
+    case alias(String)
+
+    init(_ text: String) throws {
+        let bare = text.hasPrefix("@") ? String(text.dropFirst()) : text
+        if !bare.isEmpty, bare.allSatisfy(\.isASCII), bare.allSatisfy(\.isNumber) {
+            guard let number = Int(bare), number >= 1 else { throw TrainingRefusal.invalid("base: a version number is at least 1, got '\(text)'") }
+            self = .version(number)
+        } else {
+            guard ModelRegistry.isValidAlias(bare) else {
+                throw TrainingRefusal.invalid("base: '\(text)' is neither a version number nor an alias (1–64 letters, digits, '-' or '_', starting with a letter)")
+            }
+            self = .alias(bare)
+        }
+    }
+
+    var stored: String {
+        switch self {
+        case .version(let number): String(number)
+        case .alias(let alias): alias
+        }
+    }
+
+    var isAlias: Bool {
+        if case .alias = self { return true }
+        return false
+    }
+
+    var description: String {
+        switch self {
+        case .version(let number): "version \(number)"
+        case .alias(let alias): "@\(alias)"
+        }
     }
 }

@@ -4,7 +4,7 @@
 public enum TrainingScheduleMethods {
     public static let create = RPCMethod<CreateTrainingScheduleParams, TrainingScheduleRecord>(
         "training.createSchedule",
-        summary: "Creates a schedule: at each time its cron expression (5 fields, UTC) names, a training job with its configuration is queued, once per due time however many replicas run. A bad expression or configuration is refused and writes nothing."
+        summary: "Creates a schedule: at each time its cron expression (5 fields, UTC) names, a training job with its configuration is queued, once per due time however many replicas run; with a base (a version number or an alias, resolved when it fires) the job continues boosting from that version. A bad expression, configuration or base is refused and writes nothing."
     )
     public static let list = RPCMethod<ListTrainingSchedulesParams, [TrainingScheduleRecord]>(
         "training.listSchedules",
@@ -27,15 +27,20 @@ public struct CreateTrainingScheduleParams: Codable, Sendable, Equatable {
     public var parameters: TrainingParameters
     public var data: TrainingDataSpec
     public var priority: TrainingPriority
+    /// The version each job continues boosting from (XGBoost only): a version number (`"3"`) or an
+    /// alias of the same name (`"champion"`, MLflow's `models:/name@champion`), resolved when the
+    /// schedule fires, so the nightly retrain follows the alias.
+    public var base: String?
     public var createdBy: Int64
 
     public init(cron: String, modelName: String, parameters: TrainingParameters, data: TrainingDataSpec, priority: TrainingPriority = .normal,
-                createdBy: Int64) {
+                base: String? = nil, createdBy: Int64) {
         self.cron = cron
         self.modelName = modelName
         self.parameters = parameters
         self.data = data
         self.priority = priority
+        self.base = base
         self.createdBy = createdBy
     }
 }
@@ -80,27 +85,36 @@ public struct TrainingScheduleRecord: Codable, Sendable, Equatable {
     public var parameters: TrainingParameters
     public var data: TrainingDataSpec
     public var priority: TrainingPriority
+    /// The version number or alias each job continues from (see ``CreateTrainingScheduleParams/base``).
+    public var base: String?
     public var paused: Bool
     /// The next time a job is due (ISO 8601, UTC); a paused schedule skips it.
     public var nextDueAt: String
     /// The due time of the last job it queued, and that job.
     public var lastDueAt: String?
     public var lastJobId: Int64?
+    /// The last due time that queued no job (its base no longer resolved, or every attempt failed), and why.
+    public var lastSkippedAt: String?
+    public var lastSkipReason: String?
     public var createdBy: Int64
     public var createdAt: String
 
     public init(id: Int64, cron: String, modelName: String, parameters: TrainingParameters, data: TrainingDataSpec, priority: TrainingPriority,
-                paused: Bool, nextDueAt: String, lastDueAt: String?, lastJobId: Int64?, createdBy: Int64, createdAt: String) {
+                base: String? = nil, paused: Bool, nextDueAt: String, lastDueAt: String?, lastJobId: Int64?, lastSkippedAt: String? = nil,
+                lastSkipReason: String? = nil, createdBy: Int64, createdAt: String) {
         self.id = id
         self.cron = cron
         self.modelName = modelName
         self.parameters = parameters
         self.data = data
         self.priority = priority
+        self.base = base
         self.paused = paused
         self.nextDueAt = nextDueAt
         self.lastDueAt = lastDueAt
         self.lastJobId = lastJobId
+        self.lastSkippedAt = lastSkippedAt
+        self.lastSkipReason = lastSkipReason
         self.createdBy = createdBy
         self.createdAt = createdAt
     }

@@ -131,6 +131,32 @@ struct LearningTests {
         #expect(thresholds.level(0.35) == .high && thresholds.level(0.29) == .low)
     }
 
+    /// Scores that are overconfident by construction — logit(p) = 3·logit(q) + 1 where q is the
+    /// true failure rate — are mapped back: Platt's a ≈ 1/3, b ≈ −1/3, so among builds scored
+    /// around 0.9 about 0.64 fail and the calibrated probability says so (Brier score lower).
+    @Test func plattCalibrationUndoesOverconfidentScores() throws {
+        var fixture = Fixture(state: 12)
+        var scores: [Double] = [], truth: [Double] = [], failed: [Bool] = []
+        for _ in 0..<5_000 {
+            let q = 0.05 + 0.9 * fixture.uniform()
+            let logit = log(q / (1 - q))
+            truth.append(q)
+            scores.append(1 / (1 + exp(-(3 * logit + 1))))
+            failed.append(fixture.uniform() < q)
+        }
+        let calibration = try PlattCalibration.fit(probabilities: scores, failed: failed)
+        #expect(abs(calibration.a - 1.0 / 3) < 0.05 && abs(calibration.b + 1.0 / 3) < 0.1, "\(calibration)")
+        let calibrated = scores.map(calibration.apply)
+        // Each calibrated probability is near the true rate the fixture drew the build's outcome from.
+        let worst = zip(calibrated, truth).map { abs($0 - $1) }.max() ?? 1
+        #expect(worst < 0.05, "largest |calibrated − true| \(worst)")
+        let before = try ClassificationMetrics(probabilities: scores, failed: failed)
+        let after = try ClassificationMetrics(probabilities: calibrated, failed: failed)
+        #expect(after.brier < before.brier)
+        // Monotone: the ranking, hence ROC AUC, is unchanged.
+        #expect(after.rocAUC == before.rocAUC)
+    }
+
     @Test func preprocessingIsFittedOnTrainingRowsOnly() throws {
         let training = try FeatureTable(rowCount: 4, columns: [
             .numeric(name: "lines", values: [1, 2, 3, .nan]),

@@ -15,8 +15,15 @@ struct SuccessiveHalvingTests {
         #expect(SuccessiveHalving.survivors(configurations: 3) == [3, 1])
         // Never below one round.
         #expect(SuccessiveHalving.budgets(configurations: 16, fullRounds: 4) == [1, 1, 1, 2, 4])
-        // 8 configurations cost 8/8 + 4/4 + 2/2 + 1 full trainings.
-        #expect(SuccessiveHalving.work(configurations: 8, fullRounds: 200) == 4)
+        // Survivors continue their trees: 8 × 25 rounds, then 4 × 25 more, 2 × 50 more, 1 × 100 more
+        // (500 rounds, 2.5 full trainings) instead of 8 × 25 + 4 × 50 + 2 × 100 + 1 × 200 (800, 4).
+        #expect(SuccessiveHalving.increments(configurations: 8, fullRounds: 200) == [25, 25, 50, 100])
+        #expect(SuccessiveHalving.roundsRun(configurations: 8, fullRounds: 200) == 500)
+        #expect(SuccessiveHalving.work(configurations: 8, fullRounds: 200) == 2.5)
+        // A rung whose budget does not grow trains nothing: 16 × 1, 8 × 0, 4 × 0, 2 × 1, 1 × 2.
+        #expect(SuccessiveHalving.increments(configurations: 16, fullRounds: 4) == [1, 0, 0, 1, 2])
+        #expect(SuccessiveHalving.roundsRun(configurations: 16, fullRounds: 4) == 20)
+        #expect(SuccessiveHalving.trainings(configurations: 16, fullRounds: 4) == 19)
     }
 
     /// Builds fail when exactly one of two features is high (an XOR): trees of depth 1 add up
@@ -41,25 +48,36 @@ struct SuccessiveHalvingTests {
         }
         let training = try builds(600), validation = try builds(200)
         let configurations: [(depth: Int, rate: Double)] = [(1, 0.3), (1, 0.1), (3, 0.3), (1, 0.05)]
-        var calls: [(configuration: Int, rounds: Int)] = []
-        let winner = try await SuccessiveHalving.run(configurations: configurations.count, fullRounds: 40) { index, rounds in
-            calls.append((index, rounds))
+        // Each call: the configuration, the rounds it reaches, the rounds it continued from, the rounds it boosted.
+        var calls: [(configuration: Int, rounds: Int, from: Int, boosted: Int)] = []
+        let winner = try await SuccessiveHalving.run(configurations: configurations.count, fullRounds: 40) {
+            (index: Int, rounds: Int, previous: (rounds: Int, trained: ModelArtifact)?) -> (score: Double, trained: ModelArtifact) in
             var trees = XGBoostParameters()
-            trees.rounds = rounds
+            trees.rounds = rounds - (previous?.rounds ?? 0)
             trees.maxDepth = configurations[index].depth
             trees.learningRate = configurations[index].rate
             trees.threads = 1
+            var boosted = 0
             // No test rows: the choice sees validation only.
             let artifact = try RiskModelTrainer.train(
-                configuration: TrainingConfiguration(kind: .xgboost, xgboost: trees, bootstrapModels: 0), training: training, validation: validation)
+                configuration: TrainingConfiguration(kind: .xgboost, xgboost: trees, bootstrapModels: 0), training: training, validation: validation,
+                base: previous?.trained, onProgress: { step in if step.round != nil { boosted += 1 } })
+            calls.append((index, rounds, previous?.rounds ?? 0, boosted))
             return (artifact.evaluation.validation.rocAUC ?? -1, artifact)
         }
         #expect(winner?.configuration == 2)
-        #expect(winner?.trained.configuration.xgboost.rounds == 40)
         #expect(calls.filter { $0.rounds == 10 }.map(\.configuration).sorted() == [0, 1, 2, 3])
         let second = calls.filter { $0.rounds == 20 }.map(\.configuration)
         #expect(second.count == 2 && second.contains(2))
         #expect(calls.filter { $0.rounds == 40 }.map(\.configuration) == [2])
         #expect(calls.count == 7)
+        // Each rung continued the survivor's previous model: 4 × 10 + 2 × 10 + 1 × 20 rounds boosted
+        // (80, not the 4 × 10 + 2 × 20 + 40 = 120 of retraining every rung from scratch) …
+        #expect(calls.map(\.from) == [0, 0, 0, 0, 10, 10, 20])
+        #expect(calls.map(\.boosted) == [10, 10, 10, 10, 10, 10, 20])
+        // … and the model kept has all 40 rounds, 20 of them from its previous rung.
+        let kept = try #require(winner?.trained)
+        #expect(try XGBoostBooster(modelJSON: #require(kept.xgboostModel)).boostedRounds() == 40)
+        #expect(kept.baseRounds == 20)
     }
 }

@@ -100,6 +100,11 @@ struct TrainingTests {
                 }
                 #expect(try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"xgboost"},"repositoryIds":[999999]}"#).status == 404)
                 #expect(try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"svm"},"repositoryIds":[\#(repoId)]}"#).status == 400)
+                // A base (version or alias) that does not resolve is refused with its reason (no version exists yet).
+                for base in [#""champion""#, "7", #""@7""#] {
+                    let answer = try await call(cluster, .POST, "/training/schedules", body: #"{"cron":"0 0 1 1 *","parameters":{"kind":"xgboost"},"repositoryIds":[\#(repoId)],"base":\#(base)}"#)
+                    #expect(answer.status == 400 && (try? answer.json()["reason"] as? String)?.hasPrefix("base:") == true, "\(base) → \(answer.status) \(answer.text)")
+                }
                 @Sendable func schedules() async throws -> [TrainingScheduleRecord] {
                     try HTTPHelpers.decoder.decode([TrainingScheduleRecord].self, from: try await call(cluster, .GET, "/training/schedules").body)
                 }
@@ -193,6 +198,13 @@ struct TrainingTests {
                 try await waitUntil("the long job is training", timeout: .seconds(120)) {
                     let job = try await job(cluster, long.id)
                     return job.status == .running && job.phase == "train"
+                }
+                // While it trains its owner hears of its progress and latest round's losses.
+                try await waitUntil("a TRAINING_UPDATE tells the long job's progress", timeout: .seconds(60)) {
+                    received.value.contains {
+                        guard let update = $0.trainingUpdate, update.jobId == long.id else { return false }
+                        return update.status == .running && update.phase == "train" && update.latest != nil && update.progress > 0 && update.progress < 1
+                    }
                 }
                 let cancel = try await call(cluster, .DELETE, "/training/jobs/\(long.id)")
                 #expect(cancel.status == 200)
@@ -300,6 +312,35 @@ struct TrainingTests {
                 keptAt4.rounds = 4
                 let atFour = try #require(secondRung.first { $0.parameters == keptAt4 })
                 #expect(secondRung.allSatisfy { ($0.metrics.validation.rocAUC ?? -1) <= (atFour.metrics.validation.rocAUC ?? -1) })
+                // Survivors continued their previous rung's trees rather than starting again: the kept
+                // model has the job's 8 rounds, 4 of them from its rung before, and its loss curve covers all 8.
+                let keptHistory = try HTTPHelpers.decoder.decode(ExperimentRecord.self, from: try await call(cluster, .GET, "/experiments/\(kept.id)").body).history
+                #expect(keptHistory?.map(\.round) == Array(0..<8))
+                let halvingVersion = try #require(try await versions(cluster).first { $0.version == 4 })
+                let halvingArtifact = try ModelArtifact.load(from: URL(fileURLWithPath: cluster.dataDirectory).appending(path: halvingVersion.artifactPath))
+                #expect(halvingArtifact.baseRounds == 4)
+                #expect(try XGBoostBooster(modelJSON: #require(halvingArtifact.xgboostModel)).boostedRounds() == 8)
+                let halvingLog = try HTTPHelpers.decoder.decode([TrainingLogLine].self, from: try await call(cluster, .GET, "/training/jobs/\(halving.id)/logs").body)
+                #expect(halvingLog.filter { $0.message.contains("continuing its") }.count == 3, "2 on the second rung, 1 on the last")
+
+                // The job list, newest first: the six jobs this test started (the refused ones wrote
+                // nothing), filtered by type and status, paged with the total.
+                @Sendable func jobPage(_ query: String) async throws -> TrainingJobPage {
+                    let answer = try await call(cluster, .GET, "/training/jobs\(query)")
+                    #expect(answer.status == 200, "\(query) → \(answer.status) \(answer.text)")
+                    return try HTTPHelpers.decoder.decode(TrainingJobPage.self, from: answer.body)
+                }
+                let started = [first.id, long.id, retry.id, second.id, search.id, halving.id]
+                let everything = try await jobPage("")
+                #expect(everything.total == 6 && everything.jobs.map(\.id) == started.reversed())
+                let cancelled = try await jobPage("?status=cancelled")
+                #expect(cancelled.total == 2 && cancelled.jobs.map(\.id) == [retry.id, long.id])
+                let logistic = try await jobPage("?type=logistic_regression&status=completed&modelName=build-risk")
+                #expect(logistic.total == 1 && logistic.jobs.map(\.id) == [second.id])
+                let middle = try await jobPage("?limit=2&offset=1")
+                #expect(middle.total == 6 && middle.jobs.map(\.id) == Array(started.reversed()[1...2]))
+                #expect(try await jobPage("?modelName=elsewhere").total == 0)
+                #expect(try await call(cluster, .GET, "/training/jobs?status=finished").status == 400)
             }
         }
     }
