@@ -58,8 +58,9 @@ struct TrainingTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/risky", 120)]) { _, baseURL in
+            let logs = LogCapture()
             let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .trainingOrchestrator, .predictor].map {
-                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL), logger: logs.logger("buildrisk.\($0.rawValue)"))
             }
             try await withServices(runtimes) {
                 let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/risky","autoProcess":true}]}"#)
@@ -301,6 +302,8 @@ struct TrainingTests {
                 let atFour = try #require(secondRung.first { $0.parameters == keptAt4 })
                 #expect(secondRung.allSatisfy { ($0.metrics.validation.rocAUC ?? -1) <= (atFour.metrics.validation.rocAUC ?? -1) })
             }
+            // No secret reached any of these services' logs, at any level.
+            logs.expectNoSecrets(from: [.gateway, .sourceValidator, .ingestor, .featureExtractor, .trainingOrchestrator, .predictor])
         }
     }
 
