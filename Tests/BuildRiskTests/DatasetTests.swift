@@ -50,7 +50,7 @@ struct DatasetTests {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL), logger: logs.logger("buildrisk.\($0.rawValue)"))
             }
             runtimes.append(try makeRuntime(.scannerBridge, in: cluster, definition: scans.bridge(
-                trivy: trivy, sonarURL: "http://127.0.0.1:9", secret: "unused", webhookPort: freePort())))
+                trivy: trivy, sonarURL: "http://127.0.0.1:9", secret: "unused", webhookPort: freePort()), logger: logs.logger("buildrisk.scanner-bridge")))
             let alpha = try #require(api.world.repository("acme/alpha"))
             let beta = try #require(api.world.repository("acme/beta"))
             try await withServices(runtimes) {
