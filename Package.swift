@@ -239,6 +239,7 @@ var targets: [Target] = [
         name: "GitHubSandboxCore",
         dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),

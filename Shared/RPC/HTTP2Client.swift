@@ -52,6 +52,8 @@ public final class HTTP2Client: Sendable {
 
     private struct State {
         var connections: [Peer: Slot] = [:]
+        /// Peers whose last connection said GOAWAY (stopping), until a new connection is made.
+        var stopping: Set<Peer> = []
         var shutDown = false
     }
 
@@ -165,8 +167,12 @@ public final class HTTP2Client: Sendable {
             do {
                 return try await future.get()
             } catch {
-                state.withLock { state in
+                let stopping = state.withLock { state in
                     if case .connecting(let pending) = state.connections[peer], pending === future { state.connections[peer] = nil }
+                    return state.stopping.contains(peer)
+                }
+                if stopping {
+                    throw HTTP2ClientError.connect("\(peer.host):\(peer.port) is stopping (it sent GOAWAY) and takes no new connection: \(error)")
                 }
                 throw HTTP2ClientError.connect("\(peer.host):\(peer.port): \(error)")
             }
@@ -187,7 +193,14 @@ public final class HTTP2Client: Sendable {
     private func ready(_ peer: Peer, _ connection: Connection) {
         state.withLock { state in
             if case .connecting = state.connections[peer] { state.connections[peer] = .ready(connection) }
+            state.stopping.remove(peer)
         }
+    }
+
+    /// The peer sent GOAWAY: calls in flight finish there, new ones go to a new connection.
+    private func goingAway(_ peer: Peer, _ connection: Connection) {
+        forget(peer, connection)
+        state.withLock { _ = $0.stopping.insert(peer) }
     }
 
     private func connect(_ peer: Peer) -> EventLoopFuture<Connection> {
@@ -228,7 +241,9 @@ public final class HTTP2Client: Sendable {
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(),
                     inboundStreamInitializer: { stream in stream.close() })  // servers do not push to us
-                return Connection(channel: channel, multiplexer: multiplexer)
+                let connection = Connection(channel: channel, multiplexer: multiplexer)
+                try channel.pipeline.syncOperations.addHandler(GoAwayWatcher { [weak self] in self?.goingAway(peer, connection) })
+                return connection
             }.flatMapErrorThrowing { (error: any Error) throws -> Connection in
                 timeout.cancel()
                 channel.close(promise: nil)
@@ -249,6 +264,22 @@ extension String {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
+    }
+}
+
+/// Tells the client when the peer sends GOAWAY (it is stopping), so no new call is sent there.
+final class GoAwayWatcher: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    private let onGoAway: @Sendable () -> Void
+
+    init(_ onGoAway: @escaping @Sendable () -> Void) {
+        self.onGoAway = onGoAway
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = unwrapInboundIn(data).payload { onGoAway() }
+        context.fireChannelRead(data)
     }
 }
 

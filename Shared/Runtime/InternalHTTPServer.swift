@@ -50,9 +50,11 @@ public typealias InternalResponder = @Sendable (InternalRequest) async -> Intern
 /// small JSON bodies answered whole, so gathering the body on the event loop and crossing to the
 /// executor once and back once is all a call needs.
 ///
-/// Graceful shutdown stops accepting, lets in-flight requests finish (HTTP/2 sends GOAWAY,
-/// HTTP/1.1 closes idle keep-alive connections) and returns when every connection has closed, or
-/// after `drainTimeout`.
+/// Graceful shutdown stops accepting, sends GOAWAY on every HTTP/2 connection at once (a client
+/// opens no new stream there and moves to a new connection, which the closed listener refuses),
+/// lets in-flight requests finish (HTTP/1.1 closes idle keep-alive connections) and returns when
+/// every connection has closed, or after `drainTimeout`, closing what is still open. The runtime
+/// stops this server first of a service's parts, so nothing is answered from a stopped part.
 public struct InternalHTTPServer: Service {
     public let host: String
     public let port: Int
@@ -85,6 +87,8 @@ public struct InternalHTTPServer: Service {
         let quiescing = ServerQuiescingHelper(group: group)
         let responder = self.responder
         let maxBodyBytes = self.maxBodyBytes
+        let drainTimeout = self.drainTimeout
+        let connections = OpenConnections()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -96,13 +100,21 @@ public struct InternalHTTPServer: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([NIOSSLServerHandler(context: sslContext), FlushCoalescer()])
                 }.flatMap {
                     channel.configureHTTP2SecureUpgrade(
                         h2ChannelConfigurator: { channel in
-                            channel.configureHTTP2Pipeline(
+                            // Graceful shutdown (ChannelShouldQuiesceEvent) sends GOAWAY at once, then,
+                            // once the peer has acknowledged a PING, GOAWAY naming the last stream it may
+                            // finish; the connection closes when those streams are answered, or after the drain.
+                            let manager = NIOHTTP2ServerConnectionManagementHandler(
+                                eventLoop: channel.eventLoop,
+                                configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: TimeAmount(drainTimeout), keepalive: nil))
+                            return channel.configureHTTP2Pipeline(
                                 mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
+                                streamDelegate: manager.http2StreamDelegate,
                                 inboundStreamInitializer: { stream in
                                 stream.eventLoop.makeCompletedFuture {
                                     try stream.pipeline.syncOperations.addHandlers([
@@ -110,7 +122,7 @@ public struct InternalHTTPServer: Service {
                                         InternalRequestHandler(responder: responder, maxBodyBytes: maxBodyBytes, httpVersion: "HTTP/2.0"),
                                     ])
                                 }
-                            }).map { _ in }
+                            }).flatMapThrowing { _ in try channel.pipeline.syncOperations.addHandler(manager) }
                         },
                         http1ChannelConfigurator: { channel in
                             channel.eventLoop.makeCompletedFuture {
@@ -130,7 +142,6 @@ public struct InternalHTTPServer: Service {
 
         let drained = group.any().makePromise(of: Void.self)
         let finish = Once()
-        let drainTimeout = self.drainTimeout
         let logger = self.logger
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await drained.futureResult.get()
@@ -141,12 +152,29 @@ public struct InternalHTTPServer: Service {
             // Connections that never finish (a peer that holds a stream open) do not hold the process.
             drained.futureResult.eventLoop.scheduleTask(in: TimeAmount(drainTimeout)) {
                 guard finish.first() else { return }
-                logger.warning("internal server: connections still open after the drain timeout; stopping anyway")
+                logger.warning("internal server: connections still open after the drain timeout; closing them")
+                // Not left open behind a stopped service, answering from parts that have stopped.
+                connections.closeAll()
                 drained.succeed()
             }
         }
         // A cancelled task (not a graceful shutdown) still closes the listener.
         try? await serverChannel.close()
+    }
+}
+
+/// The server's open connections, so the ones still open when the drain ends can be closed.
+final class OpenConnections: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
+        channels.withLock { $0[key] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in self?.channels.withLock { _ = $0.removeValue(forKey: key) } }
+    }
+
+    func closeAll() {
+        for channel in channels.withLock({ Array($0.values) }) { channel.close(promise: nil) }
     }
 }
 

@@ -125,9 +125,11 @@ public func buildService(
     let migrations = MigrationService(
         migrator: migrator, readiness: readiness, afterMigrations: assembly.afterMigrations, logger: logger)
     var groupConfiguration = ServiceGroupConfiguration(
-        // Stopped in reverse: the service's own parts first, then the job worker (its
-        // jobs meet closed parts as retryable failures and are released), the server, PostgreSQL last.
-        services: [postgres, migrations, server, worker, outboxWorker] + assembly.services,
+        // Stopped in reverse: the internal server first (GOAWAY on its connections at once, the
+        // calls in flight answered while everything behind them still runs), then the service's
+        // own parts, the job workers (their jobs meet closed parts as retryable failures and are
+        // released), PostgreSQL last.
+        services: [postgres, migrations, worker, outboxWorker] + assembly.services + [server],
         gracefulShutdownSignals: gracefulShutdownSignals,
         logger: logger)
     // The worker's grace (10 s) and the server's drain (10 s) run one after the other; a part that

@@ -45,11 +45,12 @@ struct DatasetTests {
         try await imports.withSandbox([("acme/alpha", 40), ("acme/beta", 30)]) { api, baseURL in
             let trivy = TrivyConfiguration(
                 executable: emulatorPath("trivy-emulator"), timeout: .seconds(600), environment: ["TRIVY_EMULATOR_LOG": trivyLog, "TRIVY_EMULATOR_GATE": gate])
+            let logs = LogCapture()
             var runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .datasetSplitter].map {
-                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL), logger: logs.logger("buildrisk.\($0.rawValue)"))
             }
             runtimes.append(try makeRuntime(.scannerBridge, in: cluster, definition: scans.bridge(
-                trivy: trivy, sonarURL: "http://127.0.0.1:9", secret: "unused", webhookPort: freePort())))
+                trivy: trivy, sonarURL: "http://127.0.0.1:9", secret: "unused", webhookPort: freePort()), logger: logs.logger("buildrisk.scanner-bridge")))
             let alpha = try #require(api.world.repository("acme/alpha"))
             let beta = try #require(api.world.repository("acme/beta"))
             try await withServices(runtimes) {
@@ -231,6 +232,8 @@ struct DatasetTests {
                 #expect(try await call(cluster, .GET, path, token: olive).status == 404)
                 #expect(try await call(cluster, .DELETE, "/datasets/\(dataset.id)", token: olive).status == 204)
                 #expect(try await get([Dataset].self, cluster, "/datasets", token: olive).isEmpty)
+                // No secret reached any of these services' logs, at any level.
+                logs.expectNoSecrets(from: [.gateway, .sourceValidator, .ingestor, .featureExtractor, .datasetSplitter, .scannerBridge], extra: [olive, stan])
             }
         }
     }

@@ -98,9 +98,16 @@ struct GitRepositoryTests {
     /// product's GIT_SSL_CA_FILE). mbedTLS 2.28 matches a host only against DNS names (no IP
     /// address entries), so the address is one of them too.
     static let trustedServerCertificate: Result<(certificate: String, key: String), any Error> = Result {
+        let pair = try gitHTTPSCertificate.get()
+        try GitRepository.trustCertificates(inFile: TestEnvironment.tls.caCertificatePath)
+        return pair
+    }
+
+    /// The git servers' certificate and key (PEM paths), made once; trusting its CA is left to the
+    /// caller (the ingestor does it from GIT_SSL_CA_FILE).
+    static let gitHTTPSCertificate: Result<(certificate: String, key: String), any Error> = Result {
         let material = TestEnvironment.tls
         try material.ensure(names: ["git-https"], hostnames: ["localhost", "127.0.0.1"])
-        try GitRepository.trustCertificates(inFile: material.caCertificatePath)
         return (material.certificatePath(for: "git-https"), material.keyPath(for: "git-https"))
     }
 

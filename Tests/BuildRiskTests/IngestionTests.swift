@@ -215,17 +215,73 @@ struct IngestionTests {
                 // the clone's Basic header), the secret behind service tokens, the service tokens
                 // and database passwords derived from it, the users' API tokens (the events socket
                 // carries one in its URL).
-                let lines = logs.lines
-                for service in [ServiceName.gateway, .sourceValidator, .ingestor] {
-                    #expect(lines.contains { $0.contains("starting") && $0.contains("service=\(service.rawValue)") }, "the capture holds \(service.rawValue)'s log")
+                logs.expectNoSecrets(from: [.gateway, .sourceValidator, .ingestor], extra: [other])
+            }
+        }
+    }
+
+    /// A private repository imported and ingested through the services, cloned over https from the
+    /// sandbox's git host (`clone_url` https://…/acme/vault.git, the host's certificate checked
+    /// against the CA the ingestor is given as GIT_SSL_CA_FILE) with the ingestor's token as
+    /// `x-access-token`'s password. While that token has no access to the repository the clone is
+    /// refused: every build ends failed with the reason, and the token is in none. Once it is
+    /// granted, reingest-failed clones over https and ingests them all.
+    @Test func aPrivateRepositoryClonesOverHTTPSWithTheIngestorsTokenAndFailsWithTheReasonWithoutIt() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/vault", 40)], privateRepositories: ["acme/vault"], gitOverHTTPS: true) { api, baseURL in
+            let repository = try #require(api.world.repository("acme/vault"))
+            let token = "ghs_\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+            // The ingestor as its executable reads its settings: GitHub, its token and the CA from the environment.
+            let ingestorRuntime = try makeRuntime(.ingestor, in: cluster, definition: IngestorService.definition, overrides: [
+                "GITHUB_API_URL": baseURL, "GITHUB_TOKENS": token, "GITHUB_SECONDARY_WAIT_SECONDS": "1",
+                "GIT_SSL_CA_FILE": TestEnvironment.tls.caCertificatePath,
+            ])
+            let runtimes = try [ServiceName.gateway, .sourceValidator].map { try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL)) }
+            try await withServices(runtimes + [ingestorRuntime]) {
+                let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/vault"}]}"#)
+                #expect(created.status == 202, "\(created.text)")
+                let id = try #require(try JSONDecoder().decode([IDOnly].self, from: created.body).first?.id)
+                let first = try await waitForIngestion(cluster, id)
+                var (counts, builds) = try await importBuilds(cluster, id)
+                let admitted = imports.admitted(repository.runs)
+                #expect(Set(builds.map(\.runId)) == admitted)
+                #expect(!admitted.isEmpty)
+                // Refused: every build failed, its reason the clone's, the token in none.
+                #expect(counts.failed == admitted.count, "\(counts)")
+                for build in builds {
+                    #expect(build.status == .failed)
+                    let reason = build.reason ?? ""
+                    #expect(reason.contains("git_history") && reason.contains("the remote refused the token"), "\(reason)")
+                    #expect(!reason.contains(token))
                 }
-                let secrets = TestEnvironment.githubTokens
-                    + TestEnvironment.githubTokens.map { Data("x-access-token:\($0)".utf8).base64EncodedString() }
-                    + [TestEnvironment.secret, TestEnvironment.adminToken, other]
-                    + ServiceName.allCases.flatMap { [TestEnvironment.tokens.token(for: $0), TestEnvironment.tokens.databasePassword(for: $0.schema)] }
-                for secret in secrets {
-                    let leaks = lines.filter { $0.contains(secret) }
-                    #expect(leaks.isEmpty, "\(leaks.count) log lines hold a secret, e.g. \(leaks.prefix(2))")
+                let refused = api.currentStats
+                #expect(refused.gitRefused > 0)
+                #expect(refused.gitRequests == 0)
+
+                // Granted: the reingest clones over https and every build is ingested from the clone.
+                api.grantCloneAccess(token)
+                let retry = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/repos/\(id)/reingest-failed", token: TestEnvironment.adminToken)
+                #expect(retry.status == 202, "\(retry.text)")
+                _ = try await waitForIngestion(cluster, id, after: first.ingestion?.sequence ?? 0)
+                (counts, builds) = try await importBuilds(cluster, id)
+                #expect(counts.ingested == admitted.count, "\(counts); e.g. \(builds.first { $0.status != .ingested }?.reason ?? "")")
+                #expect(api.currentStats.gitRequests > 0, "the clone did not go through the git host")
+                let clonePath = cluster.dataDirectory + "/repos/\(repository.id).git"
+                #expect(try gitLine(["--git-dir", clonePath, "rev-parse", "refs/heads/main"])
+                    == (try gitLine(["--git-dir", repository.gitPath, "rev-parse", "refs/heads/main"])))
+                // The clone's remote is the https URL GitHub gave, without the token.
+                let config = try String(contentsOfFile: clonePath + "/config", encoding: .utf8)
+                #expect(config.contains("url = https://127.0.0.1:"), "\(config)")
+                #expect(!config.contains(token))
+
+                // Deleting the repository cascades to the ingestor: its records and the clone go.
+                let client = ingestor(cluster)
+                #expect(try await records(client, String(id)).counts.total == admitted.count)
+                let deleted = try await http(TestEnvironment.httpClient, .DELETE, cluster.publicURL + "/api/v1/repos/\(id)", token: TestEnvironment.adminToken)
+                #expect(deleted.status == 202, "\(deleted.text)")
+                try await waitUntil("the ingestor forgot the repository", timeout: .seconds(60)) {
+                    try await records(client, String(id)).counts.total == 0 && !FileManager.default.fileExists(atPath: clonePath)
                 }
             }
         }

@@ -212,6 +212,45 @@ struct RPCTransportTests {
         }
     }
 
+    /// A client holding an HTTP/2 connection to a service that begins to stop is told so at once
+    /// (GOAWAY): its next call goes to a new connection, which the stopped service refuses, and the
+    /// error says the service is stopping. Before, the internal server stopped after the service's
+    /// other parts and left its connections open: a call on one was still answered after the
+    /// service had stopped, from a database pool that had shut down.
+    @Test func aStoppingServiceSaysGoAwayAndAnswersNothingOnceStopped() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let ingestor = try makeRuntime(.ingestor, in: cluster)
+        // A client of its own (the service's clients are shut down with it), as another service holds one.
+        let http2 = try HTTP2Client(tls: try TestEnvironment.tls.clientConfiguration())
+        let client = RPCClient(transport: .http2(http2), baseURL: cluster.internalURL(.ingestor), token: TestEnvironment.tokens.token(for: .gateway))
+        let running = Task { try await ingestor.run() }
+        do {
+            try await waitUntil("the ingestor is ready", timeout: startupTimeout) { await ingestor.readinessReport().ready }
+            // The call opens the connection the client then holds.
+            #expect(try await client.call(SystemMethods.readiness, Empty()).ready)
+            await ingestor.shutdown()
+            try await running.value
+            let after = await #expect(throws: RPCClientError.self, "a stopped service answered on the connection it left open") {
+                _ = try await client.call(SystemMethods.readiness, Empty())
+            }
+            switch after {
+            case .transport(let detail)?:
+                #expect(detail.contains("is stopping (it sent GOAWAY) and takes no new connection"), "\(detail)")
+            case let other?:
+                Issue.record("the stopped service still answered on the old connection: \(other)")
+            case nil:
+                break
+            }
+        } catch {
+            await ingestor.shutdown()
+            _ = await running.result
+            await http2.shutdown()
+            throw error
+        }
+        await http2.shutdown()
+    }
+
     /// A client deadline shorter than the answer fails the call as a retryable transport error.
     @Test func clientDeadlineCancelsTheCall() async throws {
         let database = try await TestDatabase.create()

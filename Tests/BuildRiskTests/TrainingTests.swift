@@ -58,8 +58,9 @@ struct TrainingTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/risky", 120)]) { _, baseURL in
+            let logs = LogCapture()
             let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .trainingOrchestrator, .predictor].map {
-                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
+                try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL), logger: logs.logger("buildrisk.\($0.rawValue)"))
             }
             try await withServices(runtimes) {
                 let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/risky","autoProcess":true}]}"#)
@@ -342,6 +343,8 @@ struct TrainingTests {
                 #expect(try await jobPage("?modelName=elsewhere").total == 0)
                 #expect(try await call(cluster, .GET, "/training/jobs?status=finished").status == 400)
             }
+            // No secret reached any of these services' logs, at any level.
+            logs.expectNoSecrets(from: [.gateway, .sourceValidator, .ingestor, .featureExtractor, .trainingOrchestrator, .predictor])
         }
     }
 

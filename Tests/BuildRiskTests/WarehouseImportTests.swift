@@ -17,13 +17,19 @@ import Testing
 @Suite(.timeLimit(.minutes(15)), .dropsTestDatabases)
 struct WarehouseImportTests {
     /// Runs the sandbox API on a free port around `body`.
-    func withSandbox<T: Sendable>(_ repositories: [(String, Int)], _ body: @Sendable (SandboxAPI, String) async throws -> T) async throws -> T {
+    /// A sandbox GitHub with these repositories (those named in `privateRepositories` private)
+    /// serving its API at the base URL `body` gets; with `gitOverHTTPS`, its git host serves the
+    /// clones over https (the tests' CA signed its certificate), and `clone_url` says so.
+    func withSandbox<T: Sendable>(
+        _ repositories: [(String, Int)], privateRepositories: Set<String> = [], gitOverHTTPS: Bool = false,
+        _ body: @Sendable (SandboxAPI, String) async throws -> T
+    ) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-\(UUID().uuidString)").path
         let world = SandboxWorld(directory: directory, seed: 11)
         try await offThePool {
             for (fullName, commits) in repositories {
                 let parts = fullName.split(separator: "/").map(String.init)
-                try world.addRepository(owner: parts[0], name: parts[1], commits: commits)
+                try world.addRepository(owner: parts[0], name: parts[1], commits: commits, isPrivate: privateRepositories.contains(fullName))
             }
         }
         let api = SandboxAPI(world: world)
@@ -32,7 +38,12 @@ struct WarehouseImportTests {
         let app = Application(
             router: api.router(baseURL: baseURL),
             configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: TestEnvironment.logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: TestEnvironment.logger))
+        var services: [any Service] = [app]
+        if gitOverHTTPS {
+            let (certificate, key) = try GitRepositoryTests.gitHTTPSCertificate.get()
+            services.append(try api.gitHost(port: freePort(), certificatePath: certificate, keyPath: key, logger: TestEnvironment.logger))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: TestEnvironment.logger))
         defer { try? FileManager.default.removeItem(atPath: directory) }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -403,12 +414,20 @@ struct WarehouseImportTests {
                     try await WebSocketClient.connect(url: url + "?token=not-a-token", logger: TestEnvironment.logger) { _, _, _ in }
                 }
                 #expect(unknown == .webSocketUpgradeFailed)
+                // On the wire: 400, the answer Hummingbird 2 gives every refused upgrade
+                // (WebSocketChannel.writeFailedUpgrade; the route's 401 does not reach the client),
+                // where a user's token gets 101 below.
+                for path in ["/api/v1/events", "/api/v1/events?token=not-a-token"] {
+                    let status = try await webSocketUpgradeStatus(port: cluster.publicPort, path: path)
+                    #expect(status == 400, "\(path): \(status)")
+                }
                 func newUser(_ name: String) async throws -> String {
                     let created = try await http(TestEnvironment.httpClient, .POST, cluster.publicURL + "/api/v1/users", token: TestEnvironment.adminToken, body: Data(#"{"username":"\#(name)"}"#.utf8))
                     return try #require(try created.json()["token"] as? String)
                 }
                 let owner = try await newUser("olive")
                 let stranger = try await newUser("stan")
+                #expect(try await webSocketUpgradeStatus(port: cluster.publicPort, path: "/api/v1/events?token=\(owner)") == 101)
                 let listener = try await EventListener.open(cluster, token: owner)
                 defer { listener.close() }
                 let other = try await EventListener.open(cluster, token: stranger)

@@ -55,14 +55,14 @@ extension SandboxAPI {
             let state = request.uri.queryParameters.get("state") ?? "open"
             // Newest first, GitHub's default order (sort=created, direction=desc).
             let pulls = repository.pulls.reversed().filter { state == "all" || (state == "closed") == ($0.closedAt != nil) }
-            return self.page(pulls.map { PullJSON($0, in: repository, world: self.world, baseURL: baseURL) }, request: request,
+            return self.page(pulls.map { PullJSON($0, in: repository, api: self, baseURL: baseURL) }, request: request,
                              url: baseURL + "/repos/\(repository.fullName)/pulls")
         }
         api.get("/repos/{owner}/{repo}/pulls/{number}") { request, context in
             guard let repository = self.repository(context), let number = context.parameters.get("number", as: Int.self),
                 let pull = repository.pulls.first(where: { $0.number == number })
             else { return Self.notFound() }
-            var json = PullJSON(pull, in: repository, world: self.world, baseURL: baseURL)
+            var json = PullJSON(pull, in: repository, api: self, baseURL: baseURL)
             let stats = try await NIOThreadPool.singleton.runIfActive { try self.stats(of: pull, in: repository) }
             json.merged = pull.mergedAt != nil
             json.comments = pull.comments
@@ -314,9 +314,10 @@ struct PullJSON: Encodable {
     var deletions: Int?
     var changed_files: Int?
 
-    init(_ pull: SandboxPullRequest, in repository: SandboxRepository, world: SandboxWorld, baseURL: String) {
+    init(_ pull: SandboxPullRequest, in repository: SandboxRepository, api: SandboxAPI, baseURL: String) {
+        let world = api.world
         func repo(_ repository: SandboxRepository) -> Repo {
-            Repo(id: repository.id, name: repository.name, full_name: repository.fullName, fork: repository.parent != nil, clone_url: "file://\(repository.gitPath)")
+            Repo(id: repository.id, name: repository.name, full_name: repository.fullName, fork: repository.parent != nil, clone_url: api.cloneURL(repository))
         }
         let headRepository = world.repository(pull.headRepository)
         let headOwner = headRepository?.owner ?? repository.owner

@@ -96,6 +96,10 @@ public struct SandboxStats: Codable, Sendable {
     public var refusedLogURLs = 0
     /// Commits answered as a patch or diff (`Accept: application/vnd.github.patch` / `.diff`).
     public var patches = 0
+    /// Git smart-HTTP requests the git host served (ref advertisements and upload-packs).
+    public var gitRequests = 0
+    /// Git requests the git host refused: a private repository without a granted token, or an unknown one.
+    public var gitRefused = 0
 }
 
 /// GitHub's REST API over a ``SandboxWorld``, in GitHub's documented formats: Link pagination
@@ -117,6 +121,10 @@ public final class SandboxAPI: Sendable {
     /// Signs the short-lived log URLs; new per process, so URLs from an earlier start are refused.
     let blobKey = SymmetricKey(size: .bits256)
     let pullStats = Mutex<[String: (additions: Int, deletions: Int, files: Int)]>([:])
+    /// Where the git host serves clones (`https://host`); nil: `clone_url` is a `file://` path.
+    let cloneBaseURL = Mutex<String?>(nil)
+    /// Tokens that may clone private repositories from the git host.
+    let cloneTokens = Mutex<Set<String>>([])
 
     public init(world: SandboxWorld) {
         self.world = world
@@ -209,14 +217,14 @@ public final class SandboxAPI: Sendable {
 
     private func repositoryJSON(_ repository: SandboxRepository, baseURL: String) -> RepositoryJSON {
         let parent = repository.parent.flatMap(world.repository).map {
-            RepositoryJSON.Parent(id: $0.id, name: $0.name, full_name: $0.fullName, clone_url: "file://\($0.gitPath)")
+            RepositoryJSON.Parent(id: $0.id, name: $0.name, full_name: $0.fullName, clone_url: cloneURL($0))
         }
         return RepositoryJSON(
             id: repository.id, name: repository.name, full_name: repository.fullName,
             owner: .init(login: repository.owner, type: parent == nil ? "Organization" : "User"), private: repository.isPrivate,
             default_branch: repository.defaultBranch, language: repository.language,
             created_at: SandboxWorld.iso(repository.createdAt),
-            clone_url: "file://\(repository.gitPath)", html_url: "https://github.com/\(repository.fullName)",
+            clone_url: cloneURL(repository), html_url: "https://github.com/\(repository.fullName)",
             url: "\(baseURL)/repos/\(repository.fullName)", fork: parent != nil, parent: parent, source: parent)
     }
 
