@@ -37,5 +37,9 @@ peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 merges = {sha for sha, stats in per_commit.items() if stats[3]}
 agree = sum(1 for run, build in builds.items() if sums[run] == (build["added"], build["deleted"]))
 with_merge = sum(1 for build in builds.values() if any(sha in merges for sha in build["commits"]))
+# PyDriller walks the branches: a commit no branch reaches (a fork pull request's head, only under
+# refs/pull/N/head) is never visited, and its build's sums stay 0 here.
+unreached = sum(1 for build in builds.values() if any(sha not in per_commit for sha in build["commits"]))
 print(f"pydriller: {len(builds)} builds ({len(per_commit)} commits) in {elapsed:.2f} s = {len(builds) / elapsed:.0f} builds/s; peak RSS {peak_mb:.1f} MB")
-print(f"line sums agree with the extractor for {agree} of {len(builds)} builds ({with_merge} builds contain a merge commit, whose diff PyDriller reads differently)")
+print(f"line sums agree with the extractor for {agree} of {len(builds)} builds ({with_merge} builds contain a merge commit, whose diff PyDriller reads differently;"
+      f" {unreached} built a commit no branch reaches, which PyDriller does not visit)")

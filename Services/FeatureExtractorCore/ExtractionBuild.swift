@@ -27,10 +27,14 @@ public struct ExtractionBuild: Sendable, Equatable, Codable {
     /// What GitHub says of that pull request; nil when not fetched (no selected feature needs it,
     /// or GitHub could not give it).
     public var pullRequest: PullRequestFacts?
+    /// When each comment on a commit was written (GitHub's commit comments, oldest first), for at
+    /// least the commits the build built (``FeatureExtractor/plannedBuiltCommits(_:)``); nil when
+    /// not fetched (no selected feature needs them, or GitHub could not give them).
+    public var commitComments: [String: [Date]]?
 
     public init(runId: Int64, runNumber: Int = 0, workflowName: String, event: String, headBranch: String? = nil, headSha: String, commitSha: String? = nil,
                 actor: String? = nil, createdAt: Date, finishedAt: Date? = nil, conclusion: String? = nil, logs: RunLogFacts? = nil,
-                pullRequestNumber: Int? = nil, pullRequest: PullRequestFacts? = nil) {
+                pullRequestNumber: Int? = nil, pullRequest: PullRequestFacts? = nil, commitComments: [String: [Date]]? = nil) {
         self.runId = runId
         self.runNumber = runNumber
         self.workflowName = workflowName
@@ -45,6 +49,7 @@ public struct ExtractionBuild: Sendable, Equatable, Codable {
         self.logs = logs
         self.pullRequestNumber = pullRequestNumber
         self.pullRequest = pullRequest
+        self.commitComments = commitComments
     }
 
     /// From the warehouse's run and the ingestor's record; the run's ISO 8601 times must parse.

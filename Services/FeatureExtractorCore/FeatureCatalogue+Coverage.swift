@@ -1,5 +1,4 @@
 extension FeatureCatalogue {
-    static let commitComments = "one request per built commit (GitHub's commit comments); not fetched yet"
     static let mergedWith = "how the pull request was merged is known only after the build (TravisTorrent's heuristics over later history)"
 
     /// The anchors' fields BuildRisk does not reproduce, and why: with the features' `sources`, the coverage table.
@@ -7,7 +6,6 @@ extension FeatureCatalogue {
         .init(tt, "gh_project_name", "identifies the repository; vectors are keyed by it, it is not a property of a build"),
         .init(tt, "gh_lang", "the repository's language is the warehouse's (RepositorySummary.language); the run record the extractor reads does not carry it"),
         .init(tt, "tr_log_lan", "the same language, which Travis read from its log header; GitHub Actions logs have no such header"),
-        .init(tt, "gh_num_commit_comments", commitComments),
         .init(tt, "git_merged_with", mergedWith),
         .init(tt, "gh_num_commits_in_push", "the push event's payload; a GitHub Actions run does not list the pushed commits (git_num_all_built_commits is the git-derived equivalent)"),
         .init(tt, "gh_commits_in_push", "the push event's payload, as above (git_all_built_commits)"),
@@ -25,7 +23,6 @@ extension FeatureCatalogue {
         .init(gha, "updated_at", "a time stamp, not a feature (tr_duration is computed from it)"),
         .init(gha, "total_builds", "the repository's total build count at mining time would reveal later builds; tr_prev_num_builds counts only earlier finished ones"),
         .init(gha, "unique_contributors", "the repository's contributor list (GitHub API); gh_team_size is the git-derived, time-bounded equivalent"),
-        .init(gha, "gh_num_commit_comments", commitComments),
         .init(gha, "git_merged_with", mergedWith),
         .init(gha, "fetch_duration", "how long the mining tool took, not a property of the build"),
 

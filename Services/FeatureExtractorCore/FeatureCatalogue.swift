@@ -176,20 +176,21 @@ public enum FeatureCatalogue {
 
     // MARK: What the build's commits changed (TravisTorrent, GHAminer)
 
-    static func sum(_ context: BuildContext, _ body: (GitFileChange) -> Int) throws -> FeatureValue {
-        .integer(try context.builtChanges().reduce(0) { $0 + $1.files.reduce(0) { $0 + body($1) } })
+    /// A count summed over the build's commits (each commit's counts are made once, when it is diffed).
+    static func sum(_ context: BuildContext, _ body: (ChangeCounts) -> Int) throws -> FeatureValue {
+        .integer(try context.builtChanges().reduce(0) { $0 + body($1.counts) })
     }
 
     static func churn(_ kind: FileKind) -> @Sendable (BuildContext) throws -> FeatureValue {
-        { context in try sum(context) { FileKind(path: $0.path) == kind ? $0.addedLines + $0.deletedLines : 0 } }
+        { context in try sum(context) { $0.churn[kind] } }
     }
 
-    static func files(_ statuses: Set<GitChangeStatusName>) -> @Sendable (BuildContext) throws -> FeatureValue {
-        { context in try sum(context) { statuses.contains(GitChangeStatusName($0.status)) ? 1 : 0 } }
+    static func files(_ status: GitChangeStatusName) -> @Sendable (BuildContext) throws -> FeatureValue {
+        { context in try sum(context) { $0.statuses[status] } }
     }
 
     static func files(of kind: FileKind) -> @Sendable (BuildContext) throws -> FeatureValue {
-        { context in try sum(context) { FileKind(path: $0.path) == kind ? 1 : 0 } }
+        { context in try sum(context) { $0.files[kind] } }
     }
 
     static let diffInputs: [FeatureInput] = [.commitDiffs]
@@ -204,20 +205,20 @@ public enum FeatureCatalogue {
                 sources: [.init(tt, "git_diff_test_churn"), .init(gha, "gh_test_churn"), .init(bf, "test_churn")],
                 "Lines added plus deleted in test files." + perCommit, churn(.test)),
         declare("gh_lines_added", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits, sources: [.init(gha, "gh_lines_added")],
-                "Lines added in all files (git diff --numstat)." + perCommit) { try sum($0) { $0.addedLines } },
+                "Lines added in all files (git diff --numstat)." + perCommit) { try sum($0) { $0.linesAdded } },
         declare("gh_lines_deleted", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits, sources: [.init(gha, "gh_lines_deleted")],
-                "Lines deleted in all files (git diff --numstat)." + perCommit) { try sum($0) { $0.deletedLines } },
+                "Lines deleted in all files (git diff --numstat)." + perCommit) { try sum($0) { $0.linesDeleted } },
         declare("gh_diff_files_added", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits,
                 sources: [.init(tt, "gh_diff_files_added"), .init(gha, "gh_files_added"), .init(bf, "files_added")],
-                "Files added (status A)." + perCommit, files([.added])),
+                "Files added (status A)." + perCommit, files(.added)),
         declare("gh_diff_files_deleted", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits,
                 sources: [.init(tt, "gh_diff_files_deleted"), .init(gha, "gh_files_deleted"), .init(bf, "files_deleted")],
-                "Files deleted (status D)." + perCommit, files([.deleted])),
+                "Files deleted (status D)." + perCommit, files(.deleted)),
         declare("gh_diff_files_modified", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits,
                 sources: [.init(tt, "gh_diff_files_modified"), .init(gha, "gh_files_modified"), .init(bf, "files_modified")],
-                "Files modified in place (status M or T)." + perCommit, files([.modified])),
+                "Files modified in place (status M or T)." + perCommit, files(.modified)),
         declare("git_diff_files_renamed", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits,
-                "Files renamed or copied (status R or C, detected as git diff -M does)." + perCommit, files([.renamed])),
+                "Files renamed or copied (status R or C, detected as git diff -M does)." + perCommit, files(.renamed)),
         declare("gh_diff_src_files", .gitDiff, .integer, inputs: diffInputs, dependsOn: builtCommits,
                 sources: [.init(tt, "gh_diff_src_files"), .init(gha, "src_files")],
                 "Changed production source files (by extension, tests excluded)." + perCommit, files(of: .source)),
@@ -341,6 +342,17 @@ public enum FeatureCatalogue {
                 "Review comments (on lines of the diff) written before the run was triggered; null when no pull request triggered it.") { context in
             try pull(context) { facts in .integer(facts.reviewCommentTimes.filter { $0 < context.build.createdAt }.count) }
         },
+        declare("gh_num_commit_comments", .discussion, .integer, inputs: [.run, .commitComments], dependsOn: builtCommits,
+                sources: [.init(tt, "gh_num_commit_comments"), .init(gha, "gh_num_commit_comments")],
+                "Comments on the build's commits (git_all_built_commits; GitHub's commit comments) written before the run was triggered.") { context in
+            guard let comments = context.build.commitComments else { throw ExtractionError.badInput("no commit comments for run \(context.build.runId)") }
+            var count = 0
+            for sha in context.values["git_all_built_commits"]?.strings ?? [] {
+                guard let times = comments[sha] else { throw ExtractionError.badInput("no commit comments for \(sha)") }
+                count += times.count { $0 < context.build.createdAt }
+            }
+            return .integer(count)
+        },
         // Post-build by caution: GitHub gives the text as it is now, and an edit after the run is not dated.
         declare("gh_description_complexity", .discussion, .integer, .post, inputs: [.run, .pullRequest],
                 sources: [.init(tt, "gh_description_complexity"), .init(gha, "gh_description_complexity")],
@@ -354,21 +366,17 @@ public enum FeatureCatalogue {
     static let team: [Feature] = [
         declare("gh_team_size", .team, .integer, inputs: [.commitGraph], sources: [.init(tt, "gh_team_size"), .init(gha, "gh_team_size")],
                 "Distinct authors (e-mail) of the commits reachable from the build's commit committed in the 90 days before it was triggered.") {
-            .integer(Set(try $0.window().commits.map { $0.author.email.lowercased() }).count)
+            .integer(try $0.git.distinctAuthors($0.window()))
         },
         declare("gh_by_core_team_member", .team, .boolean, inputs: [.commitGraph], dependsOn: builtCommits,
                 sources: [.init(tt, "gh_by_core_team_member")],
                 "Whether the build commit's author also authored one of those 90 days' commits that are not the build's own.") { context in
-            let own = Set(try context.linear().commits)
-            let author = try context.git.commit(context.build.commitSha).author.email.lowercased()
-            return .boolean(try context.window().commits.contains { !own.contains($0.sha) && $0.author.email.lowercased() == author })
+            .boolean(try context.git.hasAuthor(of: context.build.commitSha, among: context.window(), excluding: context.linear().commits))
         },
         declare("gh_num_commits_on_files_touched", .team, .integer, inputs: [.commitGraph, .commitDiffs], dependsOn: builtCommits,
                 sources: [.init(tt, "gh_num_commits_on_files_touched"), .init(gha, "gh_commits_on_files_touched")],
                 "Commits of those 90 days (the build's own included) that touched a file the build's commits touched.") { context in
-            let touched = Set(try context.touched())
-            let git = try context.git
-            return .integer(try context.window().commits.filter { try git.changes(of: $0.sha).paths.contains(where: touched.contains) }.count)
+            .integer(try context.git.countTouching(context.touched(), among: context.window()))
         },
     ]
 

@@ -44,6 +44,9 @@ public struct FeatureSelection: Sendable {
     public let resources: [FeatureResource]
     public let dagVersion: String
 
+    /// The inputs the selected features read.
+    public var inputs: Set<FeatureInput> { Set(features.flatMap(\.definition.inputs)) }
+
     public var names: [String] { features.map(\.definition.name) }
 
     /// The selection as the contract states it, with what its pipeline must ingest.

@@ -50,13 +50,15 @@ public enum FeatureInput: String, Codable, Sendable, CaseIterable {
     case commitTree = "commit_tree"
     /// The pull request the run built and its discussion, from GitHub's API.
     case pullRequest = "pull_request"
+    /// The comments on the build's commits (`GET /repos/{owner}/{repo}/commits/{sha}/comments`), from GitHub's API.
+    case commitComments = "commit_comments"
 
     public var resources: [FeatureResource] {
         switch self {
         case .run, .buildHistory: []
         case .commitGraph, .commitDiffs, .commitTree: [.gitHistory]
         case .runLogs: [.buildLogs]
-        case .pullRequest: [.githubAPI]
+        case .pullRequest, .commitComments: [.githubAPI]
         }
     }
 }

@@ -34,6 +34,7 @@ public final class FeatureExtractor {
     public let selection: FeatureSelection
     public private(set) var state: ExtractorState
     let git: GitReader?
+    private let selectedInputs: Set<FeatureInput>
 
     /// `repository` is the bare clone, nil when the repository could not be cloned (git features are
     /// then skipped and reported missing, the rest still computed).
@@ -41,6 +42,7 @@ public final class FeatureExtractor {
         self.selection = selection
         self.state = state
         git = repository.map(GitReader.init)
+        selectedInputs = selection.inputs
     }
 
     /// The vector of the next build; builds must come in `createdAt` order (equal instants allowed,
@@ -54,13 +56,17 @@ public final class FeatureExtractor {
         var history = state.workflows.removeValue(forKey: build.workflowName) ?? WorkflowHistory()
         history.advance(to: build.createdAt)
 
-        var unavailable: Set<FeatureResource> = [.gitWorktree]
-        // A run no pull request triggered needs nothing of GitHub: its pull-request features are null.
-        if build.isPullRequest && build.pullRequest == nil { unavailable.insert(.githubAPI) }
+        // What this build lacks, as inputs (a feature reading one is skipped) and as the resources they cost.
+        var unavailableInputs: Set<FeatureInput> = []
         let gitReader = git.flatMap { $0.hasCommit(build.commitSha) ? $0 : nil }
-        if gitReader == nil { unavailable.insert(.gitHistory) }
-        if build.logs == nil { unavailable.insert(.buildLogs) }
-        let (values, skipped, errors, touched) = evaluate(build, history: history, git: gitReader, unavailable: unavailable)
+        if gitReader == nil { unavailableInputs.formUnion([.commitGraph, .commitDiffs, .commitTree]) }
+        if build.logs == nil { unavailableInputs.insert(.runLogs) }
+        // A run no pull request triggered needs nothing of GitHub: its pull-request features are null.
+        if build.isPullRequest && build.pullRequest == nil { unavailableInputs.insert(.pullRequest) }
+        if build.commitComments == nil { unavailableInputs.insert(.commitComments) }
+        var unavailable: Set<FeatureResource> = [.gitWorktree]
+        for input in unavailableInputs.intersection(selectedInputs) { unavailable.formUnion(input.resources) }
+        let (values, skipped, errors, touched) = evaluate(build, history: history, git: gitReader, unavailable: unavailableInputs)
 
         history.record(WorkflowHistory.Entry(
             runId: build.runId, commitSha: build.commitSha, createdAt: build.createdAt, finishedAt: build.finishedAt,
@@ -84,16 +90,38 @@ public final class FeatureExtractor {
         )
     }
 
-    /// The selected features of one build, in declaration order; a feature is skipped when a
-    /// resource it needs is unavailable or a feature it depends on was skipped.
-    private func evaluate(_ build: ExtractionBuild, history: WorkflowHistory, git: GitReader?, unavailable: Set<FeatureResource>)
+    /// The commits each build will have built (its `git_all_built_commits`), worked out ahead on a
+    /// copy of the state, which stays as it was, so the caller can fetch what GitHub says of those
+    /// commits before extracting. Builds as ``extract(_:)`` takes them; a build whose commit is not
+    /// in the clone has none.
+    public func plannedBuiltCommits(_ builds: [ExtractionBuild]) -> [Int64: [String]] {
+        guard let git else { return [:] }
+        var workflows = state.workflows
+        var result: [Int64: [String]] = [:]
+        for build in builds {
+            var history = workflows.removeValue(forKey: build.workflowName) ?? WorkflowHistory()
+            history.advance(to: build.createdAt)
+            if git.hasCommit(build.commitSha) {
+                result[build.runId] = try? BuildContext(build: build, history: history, git: git).linear().commits
+            }
+            history.record(WorkflowHistory.Entry(
+                runId: build.runId, commitSha: build.commitSha, createdAt: build.createdAt, finishedAt: build.finishedAt,
+                conclusion: build.conclusion, failed: build.failed, actor: build.actor, files: nil, testsFailed: nil, logErrors: nil))
+            workflows[build.workflowName] = history
+        }
+        return result
+    }
+
+    /// The selected features of one build, in declaration order; a feature is skipped when an
+    /// input it reads is unavailable or a feature it depends on was skipped.
+    private func evaluate(_ build: ExtractionBuild, history: WorkflowHistory, git: GitReader?, unavailable: Set<FeatureInput>)
         -> (values: [String: FeatureValue], skipped: [String], errors: [String], touched: [String]?) {
         let context = BuildContext(build: build, history: history, git: git)
         var skipped: [String] = []
         var errors: [String] = []
         for feature in selection.features {
             let definition = feature.definition
-            if definition.resources.contains(where: unavailable.contains) || definition.dependsOn.contains(where: { context.values[$0] == nil }) {
+            if feature.definition.inputs.contains(where: unavailable.contains) || definition.dependsOn.contains(where: { context.values[$0] == nil }) {
                 skipped.append(definition.name)
                 continue
             }
@@ -127,57 +155,6 @@ struct LinearHistory {
     var resolution: PreviousCommitResolution
 }
 
-/// What one commit changed against its first parent (a root commit: against the empty tree).
-struct CommitChanges {
-    var files: [GitFileChange]
-    var testsAdded: Int
-    var testsDeleted: Int
-    /// Every path the commit touched, old paths of renames included.
-    var paths: [String]
-}
-
-/// The commits reachable from the build's commit in the 90 days before it was triggered.
-struct TeamWindow {
-    var commits: [GitCommit]
-}
-
-/// Commits and their diffs, read once per repository (they never change) and kept.
-final class GitReader {
-    let repository: GitRepository
-    private var commits: [String: GitCommit] = [:]
-    private var changes: [String: CommitChanges] = [:]
-    private(set) lazy var trees = TreeMeasurer(repository)
-
-    init(_ repository: GitRepository) { self.repository = repository }
-
-    func hasCommit(_ sha: String) -> Bool { commits[sha] != nil || repository.containsCommit(sha) }
-
-    func commit(_ sha: String) throws -> GitCommit {
-        if let commit = commits[sha] { return commit }
-        var commit = try repository.commit(sha)
-        commit.message = ""  // not read by any feature; commits stay small in the cache
-        commits[sha] = commit
-        return commit
-    }
-
-    func changes(of sha: String) throws -> CommitChanges {
-        if let cached = changes[sha] { return cached }
-        let parent = try commit(sha).parents.first
-        var files = try repository.diff(from: parent, to: sha, keepText: { FileKind(path: $0) == .test })
-        var added = 0, deleted = 0
-        for index in files.indices {
-            added += files[index].addedText.filter(TestCaseMatcher.declaresTestCase).count
-            deleted += files[index].deletedText.filter(TestCaseMatcher.declaresTestCase).count
-            files[index].addedText = []
-            files[index].deletedText = []
-        }
-        let paths = Array(Set(files.flatMap { [$0.path] + ($0.oldPath.map { [$0] } ?? []) })).sorted()
-        let result = CommitChanges(files: files, testsAdded: added, testsDeleted: deleted, paths: paths)
-        changes[sha] = result
-        return result
-    }
-}
-
 /// One build's evaluation: the values so far and the inputs read for them (each at most once).
 final class BuildContext {
     let build: ExtractionBuild
@@ -188,7 +165,7 @@ final class BuildContext {
     private var linearHistory: LinearHistory?
     private var builtCommitChanges: [CommitChanges]?
     private var touchedFiles: [String]?
-    private var teamWindow: TeamWindow?
+    private var teamWindow: [Int32]?
     private var treeSnapshot: TreeSnapshot?
 
     /// The window TravisTorrent's team features look back over ("3 months").
@@ -271,22 +248,11 @@ final class BuildContext {
         return result
     }
 
-    /// Commits reachable from the build's commit whose committer time is within 90 days before the
-    /// build was triggered; the walk stops at older commits, as `git rev-list --since` does.
-    func window() throws -> TeamWindow {
+    /// Commits (reader ids) reachable from the build's commit whose committer time is within 90 days
+    /// before the build was triggered; the walk stops at older commits, as `git rev-list --since` does.
+    func window() throws -> [Int32] {
         if let teamWindow { return teamWindow }
-        let reader = try git
-        let start = build.createdAt.addingTimeInterval(-Self.teamWindow)
-        var seen: Set<String> = [build.commitSha]
-        var stack = [build.commitSha]
-        var commits: [GitCommit] = []
-        while let sha = stack.popLast() {
-            let commit = try reader.commit(sha)
-            guard commit.committer.time >= start else { continue }
-            commits.append(commit)
-            for parent in commit.parents where seen.insert(parent).inserted { stack.append(parent) }
-        }
-        let result = TeamWindow(commits: commits)
+        let result = try git.window(from: build.commitSha, since: build.createdAt.addingTimeInterval(-Self.teamWindow))
         teamWindow = result
         return result
     }

@@ -33,7 +33,7 @@ public enum FeatureExtractorService {
         let gitHub = GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger)
         let processor = FeatureProcessor(
             store: store, postgres: environment.postgres, queue: environment.queue, directory: environment.directory,
-            dataDirectory: environment.configuration.dataDirectory, pullRequests: PullRequestFetcher(github: gitHub, logger: environment.logger), logger: environment.logger)
+            dataDirectory: environment.configuration.dataDirectory, pullRequests: PullRequestFetcher(github: gitHub, logger: environment.logger, cache: store), logger: environment.logger)
         let dag = FeatureDAG.standard
         let catalogue = try dag.catalogue().jsonText()
 

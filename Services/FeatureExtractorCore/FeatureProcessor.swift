@@ -7,6 +7,18 @@ import Foundation
 import Logging
 import PostgresNIO
 
+/// The job's extractor, carried from one blocking call to the next. Used by one thread at a time:
+/// each call awaits the previous one (libgit2 handles must not be used concurrently).
+final class ExtractorHandle: @unchecked Sendable {
+    let extractor: FeatureExtractor
+    let hadClone: Bool
+
+    init(_ extractor: FeatureExtractor, hadClone: Bool) {
+        self.extractor = extractor
+        self.hadClone = hadClone
+    }
+}
+
 /// The processing job of one pipeline: gathers its ingested builds from their owners (runs from
 /// the warehouse, ingestion records and parsed log facts from the ingestor, history from the bare
 /// clone), extracts them strictly oldest to newest from the checkpoint on, and stores each chunk
@@ -72,8 +84,14 @@ struct FeatureProcessor: Sendable {
         }
         try await report(pipeline, status: .processing, message: "extracting \(todo.count) builds", extracted: [])
         let clonePath = ClonePaths.bare(dataDirectory: dataDirectory, githubId: pipeline.githubId)
-        // Fetched once per job: a pull request's builds share it.
+        // One extractor for the whole job, so the commits and diffs it has read serve every chunk.
+        let handle = try await BlockingWork.run { [state] in
+            let repository = FileManager.default.fileExists(atPath: clonePath) ? try? GitRepository.open(clonePath) : nil
+            return ExtractorHandle(FeatureExtractor(selection: selection, repository: repository, state: state), hadClone: repository != nil)
+        }
+        // Fetched once per job: a pull request's builds share it, and so do the builds of a commit.
         var pulls: [Int: PullRequestFacts?] = [:]
+        var commitComments: [String: [Date]?] = [:]
         for chunk in todo.chunks(of: Self.chunk) {
             try Task.checkCancellation()
             let logs = try await logFacts(githubId: pipeline.githubId, builds: chunk)
@@ -91,16 +109,29 @@ struct FeatureProcessor: Sendable {
                     refused.append(Self.failed(build, error: "\(error)"))
                 }
             }
-            let startState = state
+            if selection.inputs.contains(.commitComments) {
+                // The commits each build built are known only from the history before it: worked out
+                // ahead (without changing the extractor), then their comments fetched.
+                let planned = try await BlockingWork.run { [inputs] in handle.extractor.plannedBuiltCommits(inputs) }
+                for index in inputs.indices {
+                    guard let commits = planned[inputs[index].runId] else { continue }
+                    var comments: [String: [Date]] = [:]
+                    for sha in commits {
+                        if commitComments[sha] == nil {
+                            commitComments[sha] = .some(try await pullRequests.commitCommentTimes(fullName: pipeline.fullName, sha: sha))
+                        }
+                        comments[sha] = commitComments[sha] ?? nil
+                    }
+                    // A commit GitHub gave nothing for leaves the build without them (github_api missing).
+                    if comments.count == commits.count { inputs[index].commitComments = comments }
+                }
+            }
             let (vectors, next) = try await BlockingWork.run { [inputs] in
-                // One handle per chunk, on this thread only (libgit2 handles are not shared).
-                let repository = FileManager.default.fileExists(atPath: clonePath) ? try? GitRepository.open(clonePath) : nil
-                let extractor = FeatureExtractor(selection: selection, repository: repository, state: startState)
                 var vectors: [(FeatureVector, Bool)] = []
                 for input in inputs {
-                    vectors.append((try extractor.extract(input), repository != nil))
+                    vectors.append((try handle.extractor.extract(input), handle.hadClone))
                 }
-                return (vectors, extractor.state)
+                return (vectors, handle.extractor.state)
             }
             state = next
             let byRun = Dictionary(chunk.map { ($0.run.runId, $0) }, uniquingKeysWith: { first, _ in first })

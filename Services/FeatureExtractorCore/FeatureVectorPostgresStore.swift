@@ -78,7 +78,44 @@ public struct FeatureVectorPostgresStore: Sendable {
             )
             """,
         ]),
+        // GitHub's answers with their ETags, so a repeated request is conditional and an unchanged
+        // resource answers 304 (which costs no rate limit) and is read from here.
+        Migration(version: 102, name: "github_response_cache", statements: [
+            """
+            CREATE TABLE {schema}.github_responses (
+                url text PRIMARY KEY,
+                etag text NOT NULL,
+                body text NOT NULL,
+                next_url text,
+                fetched_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+        ]),
     ]
+
+    /// A GitHub answer kept with its ETag: the body and the `Link` header's next page.
+    struct CachedResponse: Sendable, Equatable {
+        var etag: String
+        var body: String
+        var nextURL: String?
+    }
+
+    func cachedResponse(url: String) async throws -> CachedResponse? {
+        let rows = try await client.query(
+            "SELECT etag, body, next_url FROM \(unescaped: schema).github_responses WHERE url = \(url)", logger: logger)
+        for try await (etag, body, next) in rows.decode((String, String, String?).self) {
+            return CachedResponse(etag: etag, body: body, nextURL: next)
+        }
+        return nil
+    }
+
+    func storeResponse(url: String, _ response: CachedResponse) async throws {
+        try await client.query(
+            """
+            INSERT INTO \(unescaped: schema).github_responses (url, etag, body, next_url) VALUES (\(url), \(response.etag), \(response.body), \(response.nextURL))
+            ON CONFLICT (url) DO UPDATE SET etag = EXCLUDED.etag, body = EXCLUDED.body, next_url = EXCLUDED.next_url, fetched_at = now()
+            """, logger: logger)
+    }
 
     /// A pipeline as the processing job reads it.
     struct Pipeline: Sendable {

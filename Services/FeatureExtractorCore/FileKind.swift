@@ -61,19 +61,34 @@ public enum FileKind: String, Sendable, Equatable {
 /// Recognises a test case's declaration in one line of a test file, per language (TravisTorrent
 /// counts tests added and deleted from the diff's lines the same way).
 public enum TestCaseMatcher {
+    static let annotations = ["@Test", "#[test]", "#[tokio::test]", "[Test]", "[Fact]", "[Theory]", "[TestMethod]"]
+    static let functions = ["def test", "async def test", "func test", "func Test", "public function test", "function test"]
+    static let calls = ["it(", "test(", "it \"", "it '", "specify(", "specify \"", "scenario \""]
+    static let prefixes: [[UInt8]] = (annotations + functions + calls).map { Array($0.utf8) }
+    static let longestPrefix = prefixes.map(\.count).max() ?? 0
+
     public static func declaresTestCase(_ line: String) -> Bool {
+        var bytes = line
+        // nil: not decidable on bytes.
+        let decided: Bool? = bytes.withUTF8 { bytes in
+            var start = 0
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+            // Every prefix is ASCII, and ASCII characters other than CR LF are one character each: on
+            // ASCII bytes, comparing bytes is comparing characters. A non-ASCII byte near the start
+            // (a combining mark after a prefix would change its last character) takes the slow path.
+            let end = min(bytes.count, start + longestPrefix + 1)
+            if bytes[start..<end].contains(where: { $0 >= 0x80 }) { return nil }
+            let rest = UnsafeBufferPointer(rebasing: bytes[start...])
+            return prefixes.contains { prefix in rest.count >= prefix.count && rest.starts(with: prefix) }
+        }
+        return decided ?? declaresTestCaseByCharacter(line)
+    }
+
+    /// The same test on characters.
+    static func declaresTestCaseByCharacter(_ line: String) -> Bool {
         let text = line.drop { $0 == " " || $0 == "\t" }
-        // Annotations and attributes: JUnit/TestNG/Swift Testing `@Test`, Rust `#[test]`, xUnit `[Fact]`.
-        if text.hasPrefix("@Test") || text.hasPrefix("#[test]") || text.hasPrefix("#[tokio::test]")
-            || text.hasPrefix("[Test]") || text.hasPrefix("[Fact]") || text.hasPrefix("[Theory]") || text.hasPrefix("[TestMethod]") { return true }
-        // Python, Ruby (minitest), PHP, Swift XCTest, Go.
-        for prefix in ["def test", "async def test", "func test", "func Test", "public function test", "function test"] where text.hasPrefix(prefix) {
-            return true
-        }
-        // Jest, Mocha, RSpec: `it("…")`, `test('…')`, `it "…" do`.
-        for prefix in ["it(", "test(", "it \"", "it '", "specify(", "specify \"", "scenario \""] where text.hasPrefix(prefix) {
-            return true
-        }
-        return false
+        // Annotations and attributes: JUnit/TestNG/Swift Testing `@Test`, Rust `#[test]`, xUnit `[Fact]`;
+        // Python, Ruby (minitest), PHP, Swift XCTest, Go; Jest, Mocha, RSpec: `it("…")`, `test('…')`, `it "…" do`.
+        return (annotations + functions + calls).contains { text.hasPrefix($0) }
     }
 }

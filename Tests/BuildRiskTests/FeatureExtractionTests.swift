@@ -250,7 +250,7 @@ struct FeatureExtractionTests {
             ExtractionBuild(runId: 3, workflowName: "CI", event: "pull_request", headSha: String(repeating: "c", count: 40), createdAt: trigger,
                             pullRequestNumber: 8),
         ]
-        let vectors = try Self.extractAll(builds, repository: nil, select: ["gh_pull_req_num", "gh_pr_*", "gh_num_*_comments", "gh_description_complexity"])
+        let vectors = try Self.extractAll(builds, repository: nil, select: ["gh_pull_req_num", "gh_pr_*", "gh_num_issue_comments", "gh_num_pr_comments", "gh_description_complexity"])
         #expect(vectors[0].features["gh_pull_req_num"] == .null && vectors[0].features["gh_num_issue_comments"] == .null)
         #expect(vectors[0].missingResources.isEmpty && vectors[0].status == .completed)
         // Two comments before the trigger; the one at the trigger's instant and the later ones are its future.
@@ -262,6 +262,36 @@ struct FeatureExtractionTests {
         #expect(vectors[2].missingResources == [.githubAPI] && vectors[2].status == .partial)
         #expect(vectors[2].features["gh_pull_req_num"] == .integer(8) && vectors[2].features["gh_num_issue_comments"] == nil)
         #expect(vectors[2].skippedFeatures.contains("gh_num_issue_comments"))
+    }
+
+    /// TravisTorrent's gh_num_commit_comments: the comments on the build's commits
+    /// (git_all_built_commits) written before its trigger. The processor learns those commits ahead
+    /// (plannedBuiltCommits, which changes nothing) to fetch their comments; a build GitHub gave
+    /// none for skips the feature and says github_api is missing.
+    @Test func commitCommentsCountOnlyTheBuiltCommitsCommentsBeforeTheTrigger() throws {
+        let fixture = try FeatureHistory()
+        let c = fixture.commits
+        var builds = fixture.builds
+        let trigger = builds[1].createdAt  // run 102 built c3 and c2
+        var comments = try #require(builds[1].commitComments)
+        comments[try #require(c["c3"])] = [trigger.addingTimeInterval(-3_600), trigger.addingTimeInterval(3_600)]
+        comments[try #require(c["c2"])] = [trigger.addingTimeInterval(-60)]
+        comments[try #require(c["c1"])] = [trigger.addingTimeInterval(-7_200)]  // after run 101's trigger; c1 is not run 102's
+        for index in 0..<4 { builds[index].commitComments = comments }
+        builds[4].commitComments = nil  // GitHub could not give them
+
+        let extractor = FeatureExtractor(selection: try FeatureDAG.standard.select(["gh_num_commit_comments"]), repository: try GitRepository.open(fixture.repository.path))
+        let planned = extractor.plannedBuiltCommits(builds)
+        #expect(planned == [101: [c["c1"]!], 102: [c["c3"]!, c["c2"]!], 103: [c["f2"]!, c["f1"]!], 104: [c["m1"]!], 105: [c["c6"]!, c["c5"]!]])
+        #expect(extractor.state == ExtractorState(), "planning changed the extractor")
+        let vectors = try builds.map { try extractor.extract($0) }
+        for (vector, build) in zip(vectors, builds) where build.commitComments != nil {
+            #expect(vector.features["git_all_built_commits"]?.strings == planned[build.runId], "run \(build.runId)")
+        }
+        #expect(vectors.map { $0.features["gh_num_commit_comments"] } == [.integer(0), .integer(2), .integer(0), .integer(0), nil])
+        #expect(vectors[1].status == .completed && vectors[1].missingResources.isEmpty)
+        #expect(vectors[4].status == .partial && vectors[4].missingResources == [.githubAPI])
+        #expect(vectors[4].skippedFeatures == ["gh_num_commit_comments"])
     }
 
     /// No clone: the history and log features are still there, the git ones skipped and reported.

@@ -191,7 +191,9 @@ struct FeatureHistory {
                             headSha: shas[commit] ?? "", actor: actor, createdAt: created, finishedAt: finished, conclusion: conclusion,
                             pullRequestNumber: event == "push" ? nil : 1,
                             pullRequest: event == "push" ? nil : PullRequestFacts(
-                                number: 1, createdAt: Self.day(-8), title: "Carol's feature", body: "", issueCommentTimes: [], reviewCommentTimes: []))
+                                number: 1, createdAt: Self.day(-8), title: "Carol's feature", body: "", issueCommentTimes: [], reviewCommentTimes: []),
+                            // GitHub has no comment on any of the fixture's commits.
+                            commitComments: Dictionary(uniqueKeysWithValues: shas.values.map { ($0, [Date]()) }))
         }
         builds = [
             build(101, "c1", actor: "alice", created: Self.day(-199), finished: Self.day(-199, hours: 0.2), conclusion: "success"),

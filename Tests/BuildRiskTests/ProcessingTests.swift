@@ -60,6 +60,13 @@ struct ProcessingTests {
             var faults = SandboxFaults()
             faults.logRetentionDays = 7
             try await ingestion.setFaults(baseURL, faults)
+            // Comments on the newest push run's commit (GitHub's commit comments): one written an
+            // hour before the run was triggered, one an hour after, which is that build's future.
+            let commented = try #require(api.world.repository("acme/risky")?.runs.first { $0.event == "push" })
+            let commentedTrigger = try Date(commented.created_at, strategy: .iso8601)
+            for offset in [-3_600.0, 3_600] {
+                try api.world.addCommitComment(fullName: "acme/risky", sha: commented.head_sha, at: commentedTrigger.addingTimeInterval(offset))
+            }
             // The predictor too: a processed repository's builds go on to prediction (pending here: no model).
             let runtimes = try [ServiceName.gateway, .sourceValidator, .ingestor, .featureExtractor, .predictor].map {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
@@ -116,6 +123,10 @@ struct ProcessingTests {
                 let pushRun = try #require(repository.runs.first { run in run.event == "push" && page.builds.contains { $0.runId == run.id } })
                 let pushValues = try await features(cluster, id, pushRun.id)
                 #expect((pushValues["gh_pull_req_num"] ?? .null) == .null && (pushValues["gh_num_issue_comments"] ?? .null) == .null)
+
+                // The commit comments through GitHub's API: only the one before the trigger counts.
+                #expect(try await features(cluster, id, commented.id)["gh_num_commit_comments"] == .integer(1))
+                #expect(pushValues["gh_num_commit_comments"] != nil)
 
                 // Everything extracted before the sync, to compare after it.
                 var before: [Int64: [String: FeatureValue]] = [:]

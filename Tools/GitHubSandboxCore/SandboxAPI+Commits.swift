@@ -38,6 +38,21 @@ extension SandboxAPI {
                 return self.conditional(request, data, headers: [.contentType: "application/json; charset=utf-8"])
             }
         }
+        // Comments on a commit, oldest first, paged (GitHub's "List commit comments").
+        api.get("/repos/{owner}/{repo}/commits/{ref}/comments") { request, context in
+            guard let repository = self.repository(context) else { return Self.notFound() }
+            let reference = context.parameters.get("ref") ?? ""
+            let located = try await NIOThreadPool.singleton.runIfActive { self.locate(reference, in: repository) }
+            guard let (_, sha) = located else {
+                return Self.json(
+                    ["message": "No commit found for SHA: \(reference)", "documentation_url": "https://docs.github.com/rest/commits/comments#list-commit-comments", "status": "422"],
+                    status: .unprocessableContent)
+            }
+            let comments = self.world.commitComments(fullName: repository.fullName, sha: sha).map {
+                CommitCommentJSON($0, repository: repository, baseURL: baseURL)
+            }
+            return self.page(comments, request: request, url: baseURL + "/repos/\(repository.fullName)/commits/\(reference)/comments")
+        }
         api.get("/repos/{owner}/{repo}/compare/{basehead}") { request, context in
             guard let repository = self.repository(context), let basehead = context.parameters.get("basehead"),
                 let range = basehead.range(of: "...")
@@ -268,6 +283,40 @@ struct CommentJSON: Encodable {
         updated_at = created_at
         html_url = "https://github.com/\(repository.fullName)/pull/\(pull.number)#\(review ? "discussion_r" : "issuecomment-")\(id)"
         path = review ? "README.md" : nil
+    }
+}
+
+/// A commit comment in GitHub's format (`GET /repos/{owner}/{repo}/commits/{sha}/comments`); a
+/// comment on the commit as a whole has no path, position or line.
+struct CommitCommentJSON: Encodable {
+    struct User: Encodable {
+        var login: String
+        var type = "User"
+    }
+    var id: Int64
+    var node_id: String
+    var url: String
+    var html_url: String
+    var body: String
+    var path: String?
+    var position: Int?
+    var line: Int?
+    var commit_id: String
+    var user: User
+    var author_association = "CONTRIBUTOR"
+    var created_at: String
+    var updated_at: String
+
+    init(_ comment: SandboxCommitComment, repository: SandboxRepository, baseURL: String) {
+        id = comment.id
+        node_id = "CC_\(comment.id)"
+        url = "\(baseURL)/repos/\(repository.fullName)/comments/\(comment.id)"
+        html_url = "https://github.com/\(repository.fullName)/commit/\(comment.sha)#commitcomment-\(comment.id)"
+        body = comment.body
+        commit_id = comment.sha
+        user = User(login: comment.author)
+        created_at = SandboxWorld.iso(comment.createdAt)
+        updated_at = created_at
     }
 }
 

@@ -81,6 +81,16 @@ public struct SandboxPullRequest: Sendable {
     public var reviewComments: Int
 }
 
+/// A comment on a commit (GitHub's commit comments), not on a line of it.
+public struct SandboxCommitComment: Sendable {
+    public var id: Int64
+    public var sha: String
+    /// The author's login.
+    public var author: String
+    public var body: String
+    public var createdAt: Date
+}
+
 /// One generated repository: a real bare git repository on disk and the runs built on it.
 public struct SandboxRepository: Sendable {
     public var id: Int64
@@ -141,6 +151,8 @@ public final class SandboxWorld: Sendable {
     private let pullRefsWithheld = Mutex((all: false, numbers: Set<Int>()))
     /// Old names of renamed repositories, to their ids.
     private let moved = Mutex<[String: Int64]>([:])
+    /// Comments on commits, by lower-case repository name and full sha, oldest first.
+    private let commitComments = Mutex<[String: [String: [SandboxCommitComment]]]>([:])
     public let directory: String
     let seed: UInt64
 
@@ -177,6 +189,23 @@ public final class SandboxWorld: Sendable {
         }
         let withheld = pullRefsWithheld.withLock { $0 }
         if withheld.all || !withheld.numbers.isEmpty { try applyPullRefs(repository, withheld: withheld) }
+    }
+
+    /// Writes a comment on a commit of `fullName` (GitHub's commit comments), at `time`.
+    public func addCommitComment(fullName: String, sha: String, at time: Date, author: String = "reviewer", body: String = "Looks good.") throws {
+        guard let repository = repository(fullName) else { throw SandboxError(description: "no repository \(fullName)") }
+        commitComments.withLock { all in
+            var comments = all[repository.fullName.lowercased(), default: [:]]
+            let id = repository.id * 10_000_000 + Int64(comments.values.reduce(0) { $0 + $1.count } + 1)
+            comments[sha, default: []].append(SandboxCommitComment(id: id, sha: sha, author: author, body: body, createdAt: time))
+            comments[sha]?.sort { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            all[repository.fullName.lowercased()] = comments
+        }
+    }
+
+    /// The comments on a commit of `fullName`, oldest first.
+    public func commitComments(fullName: String, sha: String) -> [SandboxCommitComment] {
+        commitComments.withLock { $0[fullName.lowercased()]?[sha] ?? [] }
     }
 
     /// A generated repository or fork.
