@@ -55,7 +55,7 @@ public struct FeatureVectorDataSource: TrainingDataSource {
     /// let a model learn the time order (ids grow) instead of what makes builds fail.
     static let identifiers: Set<String> = [
         "tr_build_id", "tr_build_number", "tr_prev_build", "git_trigger_commit", "git_prev_built_commit",
-        "gh_build_started_at", "gh_first_commit_created_at",
+        "gh_build_started_at", "gh_first_commit_created_at", "gh_pr_created_at",
     ]
     static let labelFeature = "tr_status"
     static let startedAtFeature = "gh_build_started_at"
