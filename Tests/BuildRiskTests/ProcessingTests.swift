@@ -64,7 +64,7 @@ struct ProcessingTests {
             // hour before the run was triggered, one an hour after, which is that build's future.
             let commented = try #require(api.world.repository("acme/risky")?.runs.first { $0.event == "push" })
             let commentedTrigger = try Date(commented.created_at, strategy: .iso8601)
-            for offset in [-3_600.0, 3_600] {
+            for offset: TimeInterval in [-3_600, 3_600] {
                 try api.world.addCommitComment(fullName: "acme/risky", sha: commented.head_sha, at: commentedTrigger.addingTimeInterval(offset))
             }
             // The predictor too: a processed repository's builds go on to prediction (pending here: no model).
@@ -72,6 +72,10 @@ struct ProcessingTests {
                 try makeRuntime($0, in: cluster, definition: definition(of: $0, githubURL: baseURL))
             }
             try await withServices(runtimes) {
+                // The events socket announces each build as it is extracted, and the repository's processing.
+                let listener = try await EventListener.open(cluster, token: TestEnvironment.adminToken)
+                defer { listener.close() }
+                let received = listener.received
                 let created = try await imports.importRepositories(cluster, #"{"repositories":[{"fullName":"acme/risky","autoProcess":true}]}"#)
                 #expect(created.status == 202)
                 let id = try #require(try JSONDecoder().decode([IngestionTests.IDOnly].self, from: created.body).first?.id)
@@ -85,6 +89,16 @@ struct ProcessingTests {
                 #expect(Set(page.builds.map(\.runId)).isSuperset(of: settled.map(\.runId)))
                 #expect(page.counts.total == page.builds.count)
                 #expect(first.processing?.counts.total == page.builds.count)
+                // Reports reach the gateway through the outbox, several at a time: wait until every build was announced.
+                let extractedBuilds = Dictionary(page.builds.map { ($0.runId, $0.extractionStatus) }) { first, _ in first }
+                try await waitUntil("every extracted build was announced", timeout: .seconds(60)) {
+                    Set(received.value.compactMap(\.buildExtracted).flatMap(\.builds).map(\.runId)).isSuperset(of: extractedBuilds.keys)
+                }
+                let announced = received.value.compactMap(\.buildExtracted).filter { $0.repoId == Int64(id) }.flatMap(\.builds)
+                #expect(announced.count == extractedBuilds.count, "each build announced once")
+                for build in announced { #expect(extractedBuilds[build.runId] == build.status.rawValue) }
+                #expect(received.value.contains { $0.repoUpdate?.repoId == Int64(id) && $0.repoUpdate?.status == "processing" })
+                #expect(received.value.contains { $0.repoUpdate?.repoId == Int64(id) && $0.repoUpdate?.status == "processed" })
                 #expect(ingestionCounts.total == records.count)
 
                 // Builds without logs are partial, say so, and still have their git features.
