@@ -31,9 +31,10 @@ public enum FeatureExtractorService {
         let store = FeatureVectorPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let httpClient = LazyHTTPClient(redirects: .disallow)
         let gitHub = GitHubClient(configuration: github, httpClient: httpClient, logger: environment.logger)
+        let pullRequests = PullRequestFetcher(github: gitHub, logger: environment.logger, cache: store)
         let processor = FeatureProcessor(
             store: store, postgres: environment.postgres, queue: environment.queue, directory: environment.directory,
-            dataDirectory: environment.configuration.dataDirectory, pullRequests: PullRequestFetcher(github: gitHub, logger: environment.logger, cache: store), logger: environment.logger)
+            dataDirectory: environment.configuration.dataDirectory, pullRequests: pullRequests, logger: environment.logger)
         let dag = FeatureDAG.standard
         let catalogue = try dag.catalogue().jsonText()
 
@@ -99,7 +100,7 @@ public enum FeatureExtractorService {
             return ScanMetricsBackfillResult(vectorsUpdated: try await store.backfill(params))
         }
         let planned = PlannedBuildFeatures(
-            store: store, directory: environment.directory, dataDirectory: environment.configuration.dataDirectory, dag: dag)
+            store: store, directory: environment.directory, dataDirectory: environment.configuration.dataDirectory, dag: dag, pullRequests: pullRequests)
         methods.register(FeatureMethods.compute) { params, _ in
             try await planned.compute(params)
         }

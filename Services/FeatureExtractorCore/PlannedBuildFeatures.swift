@@ -13,6 +13,8 @@ struct PlannedBuildFeatures: Sendable {
     let directory: ServiceDirectory
     let dataDirectory: String
     let dag: FeatureDAG
+    /// Commit comments written before now count for the planned build, as for any build.
+    let pullRequests: PullRequestFetcher
 
     func compute(_ params: ComputeFeaturesParams) async throws -> ComputedFeatures {
         let planned = params.build
@@ -61,10 +63,22 @@ struct PlannedBuildFeatures: Sendable {
 
         // Triggered now, and never before the newest build the history holds (a clock behind the runs' times).
         let triggeredAt = max(Date(), state.lastTriggeredAt ?? .distantPast)
-        let build = ExtractionBuild(
+        var build = ExtractionBuild(
             runId: 0, workflowName: workflowName, event: event, headBranch: planned.branch, headSha: planned.commitSha, actor: planned.actor,
             createdAt: triggeredAt)
-        let vector = try await BlockingWork.run {
+        if selection.inputs.contains(.commitComments) {
+            // The commits it would build follow from the history, as the processing job plans them.
+            let commits = try await BlockingWork.run { [build] in
+                FeatureExtractor(selection: selection, repository: try GitRepository.open(clonePath), state: state).plannedBuiltCommits([build])[build.runId] ?? []
+            }
+            var comments: [String: [Date]] = [:]
+            for sha in commits {
+                if let times = try await pullRequests.commitCommentTimes(fullName: pipeline.fullName, sha: sha) { comments[sha] = times }
+            }
+            // A commit GitHub gave nothing for leaves the feature skipped (github_api missing), as for any build.
+            if comments.count == commits.count { build.commitComments = comments }
+        }
+        let vector = try await BlockingWork.run { [build] in
             let repository = try GitRepository.open(clonePath)
             return try FeatureExtractor(selection: selection, repository: repository, state: state).extract(build)
         }

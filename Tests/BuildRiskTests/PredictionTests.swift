@@ -231,6 +231,9 @@ struct PredictionTests {
                     try git(["-C", work, "push", "--quiet", "origin", "HEAD:main"])
                     return try gitLine(["-C", work, "rev-parse", "HEAD"])
                 }
+                // GitHub's commit comments on it: one written before it is scored counts, one dated later does not.
+                try sandbox.world.addCommitComment(fullName: "acme/risky", sha: planned, at: Date().addingTimeInterval(-600))
+                try sandbox.world.addCommitComment(fullName: "acme/risky", sha: planned, at: Date().addingTimeInterval(3_600))
                 let newestWorkflow = try #require(risky.runs.filter { $0.status == "completed" }.max { ($0.created_at, $0.id) < ($1.created_at, $1.id) }?.name)
                 let byCommit = try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"\#(planned)","branch":"main"}"#.utf8))
                 #expect(byCommit.status == 200, "\(String(decoding: byCommit.body, as: UTF8.self))")
@@ -243,6 +246,7 @@ struct PredictionTests {
                 #expect(computed.features["git_all_built_commits"]?.strings?.first == planned)
                 #expect((computed.features["gh_diff_files_added"]?.int ?? 0) >= 1)
                 #expect((computed.features["gh_lines_added"]?.int ?? 0) >= 3)
+                #expect(computed.features["gh_num_commit_comments"]?.int == 1)
                 let preBuild = try Self.preBuildFeatures(try await extractor.call(FeatureMethods.catalogue, Empty()))
                 #expect(Set(computed.features.keys).isSubset(of: preBuild), "only pre-build features exist before a build runs")
                 #expect(plannedAnswer.model.version == 2)
