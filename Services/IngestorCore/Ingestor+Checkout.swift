@@ -1,5 +1,6 @@
 import BuildRiskContracts
 import BuildRiskGit
+import BuildRiskRPC
 import PostgresNIO
 import Foundation
 
@@ -17,6 +18,9 @@ extension Ingestor {
             case .checkoutFailed(let reason): reason
             }
         }
+
+        /// How a caller is told: the commit is not available, with the reason.
+        var refusal: RPCError { RPCError(.notFound, "Commit not available", reason: description) }
     }
 
     /// Checks out one commit for `holder` (a scan), reusing the commit's worktree when one exists. The

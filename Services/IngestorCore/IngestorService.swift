@@ -94,7 +94,7 @@ public enum IngestorService {
                 do {
                     checkout = try await ingestor.checkout(params)
                 } catch let failure as Ingestor.CheckoutFailure {
-                    throw RPCError(.notFound, "Commit not available", reason: failure.description)
+                    throw failure.refusal
                 } catch let budget as Ingestor.BudgetExceeded {
                     throw RPCError(.unavailable, "No room for a worktree", reason: budget.description, retryable: true)
                 }
@@ -108,7 +108,7 @@ public enum IngestorService {
                 do {
                     result = try await ingestor.fetchCommit(params)
                 } catch let failure as Ingestor.CheckoutFailure {
-                    throw RPCError(.notFound, "Commit not available", reason: failure.description)
+                    throw failure.refusal
                 }
                 return result
             }
