@@ -113,18 +113,7 @@ struct FeatureProcessor: Sendable {
                 // The commits each build built are known only from the history before it: worked out
                 // ahead (without changing the extractor), then their comments fetched.
                 let planned = try await BlockingWork.run { [inputs] in handle.extractor.plannedBuiltCommits(inputs) }
-                for index in inputs.indices {
-                    guard let commits = planned[inputs[index].runId] else { continue }
-                    var comments: [String: [Date]] = [:]
-                    for sha in commits {
-                        if commitComments[sha] == nil {
-                            commitComments[sha] = .some(try await pullRequests.commitCommentTimes(fullName: pipeline.fullName, sha: sha))
-                        }
-                        comments[sha] = commitComments[sha] ?? nil
-                    }
-                    // A commit GitHub gave nothing for leaves the build without them (github_api missing).
-                    if comments.count == commits.count { inputs[index].commitComments = comments }
-                }
+                try await pullRequests.attachCommitComments(to: &inputs, planned: planned, fullName: pipeline.fullName, known: &commitComments)
             }
             let (vectors, next) = try await BlockingWork.run { [inputs] in
                 var vectors: [(FeatureVector, Bool)] = []

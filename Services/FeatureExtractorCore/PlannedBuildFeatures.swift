@@ -63,25 +63,20 @@ struct PlannedBuildFeatures: Sendable {
 
         // Triggered now, and never before the newest build the history holds (a clock behind the runs' times).
         let triggeredAt = max(Date(), state.lastTriggeredAt ?? .distantPast)
-        var build = ExtractionBuild(
+        var builds = [ExtractionBuild(
             runId: 0, workflowName: workflowName, event: event, headBranch: planned.branch, headSha: planned.commitSha, actor: planned.actor,
-            createdAt: triggeredAt)
+            createdAt: triggeredAt)]
+        // One extractor, opened after any fetch, plans the commits it would build and then extracts it.
+        let handle = try await BlockingWork.run {
+            ExtractorHandle(FeatureExtractor(selection: selection, repository: try GitRepository.open(clonePath), state: state), hadClone: true)
+        }
         if selection.inputs.contains(.commitComments) {
-            // The commits it would build follow from the history, as the processing job plans them.
-            let commits = try await BlockingWork.run { [build] in
-                FeatureExtractor(selection: selection, repository: try GitRepository.open(clonePath), state: state).plannedBuiltCommits([build])[build.runId] ?? []
-            }
-            var comments: [String: [Date]] = [:]
-            for sha in commits {
-                if let times = try await pullRequests.commitCommentTimes(fullName: pipeline.fullName, sha: sha) { comments[sha] = times }
-            }
-            // A commit GitHub gave nothing for leaves the feature skipped (github_api missing), as for any build.
-            if comments.count == commits.count { build.commitComments = comments }
+            // Commit comments written before now count, as the processing job fetches them.
+            let plannedCommits = try await BlockingWork.run { [builds] in handle.extractor.plannedBuiltCommits(builds) }
+            var known: [String: [Date]?] = [:]
+            try await pullRequests.attachCommitComments(to: &builds, planned: plannedCommits, fullName: pipeline.fullName, known: &known)
         }
-        let vector = try await BlockingWork.run { [build] in
-            let repository = try GitRepository.open(clonePath)
-            return try FeatureExtractor(selection: selection, repository: repository, state: state).extract(build)
-        }
+        let vector = try await BlockingWork.run { [builds] in try handle.extractor.extract(builds[0]) }
         let preBuildFeatures = selection.features.map(\.definition).filter { $0.timing == .pre }
         let preBuild = Set(preBuildFeatures.map(\.name))
         // The build's own logs and worktree do not exist yet; only what the pre-build features need can be missing.

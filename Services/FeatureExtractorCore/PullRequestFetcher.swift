@@ -63,6 +63,24 @@ struct PullRequestFetcher: Sendable {
         }
     }
 
+    /// Gives each build the comments on the commits it will have built (`planned`, from
+    /// ``FeatureExtractor/plannedBuiltCommits(_:)``). `known` holds the commits already asked for,
+    /// so builds sharing a commit ask once; a build one of whose commits GitHub gave nothing for
+    /// gets none (its `github_api` is then missing).
+    func attachCommitComments(
+        to builds: inout [ExtractionBuild], planned: [Int64: [String]], fullName: String, known: inout [String: [Date]?]
+    ) async throws {
+        for index in builds.indices {
+            guard let commits = planned[builds[index].runId] else { continue }
+            var comments: [String: [Date]] = [:]
+            for sha in commits {
+                if known[sha] == nil { known[sha] = .some(try await commitCommentTimes(fullName: fullName, sha: sha)) }
+                comments[sha] = known[sha] ?? nil
+            }
+            if comments.count == commits.count { builds[index].commitComments = comments }
+        }
+    }
+
     /// Every comment's creation time, following the `Link` header's `next` page.
     private func commentTimes(_ firstPage: String) async throws -> [Date] {
         var times: [Date] = []
