@@ -137,6 +137,11 @@ public struct ModelPipeline: Sendable, Equatable {
                 return .refused(.staleReport(sequence: report.sequence, applied: ingestionSequence))
             }
             next.ingestionSequence = report.sequence
+            // A run's end reported again (two of its jobs finishing together both report it) while
+            // the repository is past its ingestion changes nothing: processing is not redone.
+            if report.status != .ingesting, ingestionEnded, status != .ingesting {
+                return .applied(next, [])
+            }
             next.message = report.message
             switch report.status {
             case .ingesting: next.status = .ingesting

@@ -182,31 +182,28 @@ public struct IngestionPostgresStore: Sendable {
     }
 
     /// Puts a pipeline's failed builds back to pending (their failed resources only) and queues the repository job.
-    func retryFailed(pipelineId: String, queue: JobQueue) async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE \(unescaped: schema).ingestion_builds SET status = 'pending', reason = NULL, attempts = attempts + 1, updated_at = now(),
-                    history_status = CASE WHEN history_status = 'failed' THEN 'pending' ELSE history_status END,
-                    history_error = CASE WHEN history_status = 'failed' THEN NULL ELSE history_error END,
-                    worktree_status = CASE WHEN worktree_status = 'failed' THEN 'pending' ELSE worktree_status END,
-                    worktree_error = CASE WHEN worktree_status = 'failed' THEN NULL ELSE worktree_error END,
-                    logs_status = CASE WHEN logs_status = 'failed' THEN 'pending' ELSE logs_status END,
-                    logs_error = CASE WHEN logs_status = 'failed' THEN NULL ELSE logs_error END
-                WHERE pipeline_id = \(pipelineId) AND status = 'failed'
-                RETURNING run_id
-                """, logger: logger
-            ).collect()
-            if !rows.isEmpty {
-                try await connection.query(
-                    "UPDATE \(unescaped: schema).pipelines SET status = 'ingesting', updated_at = now() WHERE pipeline_id = \(pipelineId)",
-                    logger: logger)
-                try await queue.enqueue(
-                    Jobs.repository, RepositoryJob(pipelineId: pipelineId),
-                    options: JobOptions(priority: 5, maxAttempts: 5), on: connection)
-            }
-            return rows.count
+    /// Sets the pipeline's failed builds pending again and queues the repository job for them (in
+    /// `connection`'s transaction); returns how many.
+    func retryFailed(pipelineId: String, queue: JobQueue, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            UPDATE \(unescaped: schema).ingestion_builds SET status = 'pending', reason = NULL, attempts = attempts + 1, updated_at = now(),
+                history_status = CASE WHEN history_status = 'failed' THEN 'pending' ELSE history_status END,
+                history_error = CASE WHEN history_status = 'failed' THEN NULL ELSE history_error END,
+                worktree_status = CASE WHEN worktree_status = 'failed' THEN 'pending' ELSE worktree_status END,
+                worktree_error = CASE WHEN worktree_status = 'failed' THEN NULL ELSE worktree_error END,
+                logs_status = CASE WHEN logs_status = 'failed' THEN 'pending' ELSE logs_status END,
+                logs_error = CASE WHEN logs_status = 'failed' THEN NULL ELSE logs_error END
+            WHERE pipeline_id = \(pipelineId) AND status = 'failed'
+            RETURNING run_id
+            """, logger: logger
+        ).collect()
+        if !rows.isEmpty {
+            try await queue.enqueue(
+                Jobs.repository, RepositoryJob(pipelineId: pipelineId),
+                options: JobOptions(priority: 5, maxAttempts: 5), on: connection)
         }
+        return rows.count
     }
 
     func pipeline(_ pipelineId: String) async throws -> Pipeline? {
@@ -310,7 +307,8 @@ public struct IngestionPostgresStore: Sendable {
 
     /// Sets the final status of every build whose resources have all ended, and returns the
     /// pipeline's counts and whether nothing is left to do.
-    func settle(pipelineId: String) async throws -> (counts: IngestionCounts, done: Bool, settled: [SettledBuild]) {
+    /// Gives every pending build whose resources have all ended its final status; returns those.
+    func settle(pipelineId: String) async throws -> [SettledBuild] {
         let rows = try await client.query(
             """
             UPDATE \(unescaped: schema).ingestion_builds SET updated_at = now(),
@@ -333,12 +331,23 @@ public struct IngestionPostgresStore: Sendable {
         for try await (runId, status, reason) in rows.decode((Int64, String, String?).self) {
             settled.append(SettledBuild(runId: runId, status: IngestionBuildStatus(rawValue: status) ?? .failed, reason: reason))
         }
-        let counts = try await counts(pipelineId: pipelineId)
-        return (counts, counts.pending == 0, settled.sorted { $0.runId < $1.runId })
+        return settled.sorted { $0.runId < $1.runId }
+    }
+
+    /// Locks the pipeline's row until `connection`'s transaction ends: a report's counts read
+    /// after it belong to its sequence (a retry that took an earlier sequence has committed).
+    func lockPipeline(_ pipelineId: String, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(
+            "SELECT 1 FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId) FOR UPDATE", logger: logger
+        ).collect()
     }
 
     func counts(pipelineId: String) async throws -> IngestionCounts {
-        let rows = try await client.query(
+        try await client.withConnection { try await counts(pipelineId: pipelineId, on: $0) }
+    }
+
+    func counts(pipelineId: String, on connection: PostgresConnection) async throws -> IngestionCounts {
+        let rows = try await connection.query(
             "SELECT status, count(*)::int8 FROM \(unescaped: schema).ingestion_builds WHERE pipeline_id = \(pipelineId) GROUP BY status",
             logger: logger)
         var counts = IngestionCounts()

@@ -302,28 +302,56 @@ public struct Ingestor: Sendable {
 
     /// Settles finished builds and reports the pipeline's progress to the gateway.
     func settleAndReport(_ pipelineId: String) async throws {
-        let (counts, done, settled) = try await store.settle(pipelineId: pipelineId)
-        let status: IngestionStatus
-        let message: String
-        if !done {
-            status = .ingesting
-            message = "\(counts.total - counts.pending) of \(counts.total) builds done"
-        } else if counts.ingested == counts.total {
-            status = .ingested
-            message = "\(counts.ingested) builds ingested"
-        } else if counts.ingested > 0 {
-            status = .partial
-            message = "\(counts.ingested) ingested, \(counts.missingResource) missing a resource, \(counts.failed) failed"
-        } else {
-            status = .failed
-            message = "no build ingested: \(counts.missingResource) missing a resource, \(counts.failed) failed"
-        }
+        let settled = try await store.settle(pipelineId: pipelineId)
         try await postgres.withTransaction(logger: logger) { connection in
-            let sequence = try await store.nextSequence(pipelineId: pipelineId, status: status, message: message, on: connection)
-            try await Outbox.enqueue(
-                to: .gateway, GatewayMethods.ingestionProgress,
-                IngestionProgress(pipelineId: pipelineId, sequence: sequence, status: status, counts: counts, message: message, settled: Array(settled.prefix(1000))),
-                key: "ingestion:\(pipelineId):\(sequence)", queue: queue, on: connection)
+            // Counted under the pipeline's lock, so a report never carries counts from before a
+            // retry that was given a lower sequence.
+            try await store.lockPipeline(pipelineId, on: connection)
+            let counts = try await store.counts(pipelineId: pipelineId, on: connection)
+            let status: IngestionStatus
+            let message: String
+            if counts.pending > 0 {
+                status = .ingesting
+                message = "\(counts.total - counts.pending) of \(counts.total) builds done"
+            } else if counts.ingested == counts.total {
+                status = .ingested
+                message = "\(counts.ingested) builds ingested"
+            } else if counts.ingested > 0 {
+                status = .partial
+                message = "\(counts.ingested) ingested, \(counts.missingResource) missing a resource, \(counts.failed) failed"
+            } else {
+                status = .failed
+                message = "no build ingested: \(counts.missingResource) missing a resource, \(counts.failed) failed"
+            }
+            _ = try await report(pipelineId, status: status, counts: counts, message: message, settled: settled, on: connection)
         }
+    }
+
+    /// Queues the pipeline's failed builds again and, in the same transaction, reports it
+    /// `ingesting` with them pending, so the gateway shows the retry at once and tells its
+    /// reports from those of the run before.
+    func retryFailed(_ pipelineId: String) async throws -> IngestionAccepted {
+        try await postgres.withTransaction(logger: logger) { connection in
+            try await store.lockPipeline(pipelineId, on: connection)
+            let queued = try await store.retryFailed(pipelineId: pipelineId, queue: queue, on: connection)
+            guard queued > 0 else { return IngestionAccepted(pipelineId: pipelineId, queued: 0) }
+            let counts = try await store.counts(pipelineId: pipelineId, on: connection)
+            let sequence = try await report(
+                pipelineId, status: .ingesting, counts: counts, message: "\(queued) failed builds queued again", settled: [], on: connection)
+            return IngestionAccepted(pipelineId: pipelineId, queued: queued, sequence: sequence)
+        }
+    }
+
+    /// Records the pipeline's status and puts the report in the gateway's outbox; returns its sequence.
+    private func report(
+        _ pipelineId: String, status: IngestionStatus, counts: IngestionCounts, message: String, settled: [SettledBuild],
+        on connection: PostgresConnection
+    ) async throws -> Int {
+        let sequence = try await store.nextSequence(pipelineId: pipelineId, status: status, message: message, on: connection)
+        try await Outbox.enqueue(
+            to: .gateway, GatewayMethods.ingestionProgress,
+            IngestionProgress(pipelineId: pipelineId, sequence: sequence, status: status, counts: counts, message: message, settled: Array(settled.prefix(1000))),
+            key: "ingestion:\(pipelineId):\(sequence)", queue: queue, on: connection)
+        return sequence
     }
 }

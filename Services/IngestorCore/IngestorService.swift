@@ -69,7 +69,7 @@ public enum IngestorService {
                 guard try await store.pipeline(params.pipelineId) != nil else {
                     throw RPCError(.notFound, "No such pipeline", reason: "the ingestor has no pipeline \(params.pipelineId)")
                 }
-                return IngestionAccepted(pipelineId: params.pipelineId, queued: try await store.retryFailed(pipelineId: params.pipelineId, queue: environment.queue))
+                return try await ingestor.retryFailed(params.pipelineId)
             }
             methods.register(IngestionMethods.releaseWorktrees) { params, _ in
                 // The worktrees stay as a cache until a new one needs their room (ensureWorktree):

@@ -72,10 +72,15 @@ public struct IngestionAccepted: Codable, Sendable, Equatable {
     public var pipelineId: String
     /// Builds queued by this call (new ones, or failed ones for a retry).
     public var queued: Int
+    /// For a retry that queued builds: the sequence of the `ingesting` report it sent. Every
+    /// report with a higher sequence was made after the retry; lower ones (a job of the earlier
+    /// run reporting late) were not.
+    public var sequence: Int?
 
-    public init(pipelineId: String, queued: Int) {
+    public init(pipelineId: String, queued: Int, sequence: Int? = nil) {
         self.pipelineId = pipelineId
         self.queued = queued
+        self.sequence = sequence
     }
 }
 

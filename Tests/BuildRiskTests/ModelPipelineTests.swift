@@ -79,6 +79,23 @@ struct ModelPipelineTests {
             #expect(automatic.transition(Self.ingestionReport(6, reported)) == .applied(expectedAutomatic, ended ? [.startProcessing] : []))
         }
 
+        // Once the ingestion has ended and the repository is past it, its end reported again (two
+        // of its jobs finishing together both report it) moves only the numbering: nothing is
+        // redone. A retry reports `ingesting` first, so its end is taken as above.
+        var ended = state
+        ended.ingestionEnded = true
+        ended.autoProcess = true
+        for reported in [IngestionStatus.ingested, .partial, .failed] where status != .ingesting {
+            var numbered = ended
+            numbered.ingestionSequence = 6
+            #expect(ended.transition(Self.ingestionReport(6, reported)) == .applied(numbered, []))
+        }
+        var retried = ended
+        retried.status = .ingesting
+        retried.message = "ingestion ingesting"
+        retried.ingestionSequence = 6
+        #expect(ended.transition(Self.ingestionReport(6, .ingesting)) == .applied(retried, []))
+
         // Processing is refused until the ingestion has ended once, and while it already runs.
         #expect(state.transition(.processingRequested) == .refused(.notApplicable(status)))
         var ingested = state
@@ -134,7 +151,8 @@ struct ModelPipelineTests {
         let events: [Pipeline.Event] = [
             Self.importReport(1, .fetching), Self.importReport(3, .fetched), Self.importReport(2, .fetching),
             .ingestionHandedOver(builds: 40), Self.ingestionReport(1, .ingesting), Self.ingestionReport(2, .ingested),
-            .ingestionHandedOver(builds: 40), Self.processingReport(1, .processing), Self.processingReport(3, .processed),
+            .ingestionHandedOver(builds: 40), Self.processingReport(1, .processing), Self.ingestionReport(3, .ingested),
+            Self.processingReport(3, .processed),
             Self.processingReport(2, .processing), Self.predictionReport(1, .predicting), Self.predictionReport(2, .waiting),
             Self.predictionReport(1, .predicted), .processingRequested,
         ]
@@ -149,6 +167,7 @@ struct ModelPipelineTests {
             }
         }
         #expect(state.status == .processing)  // asked again after it was processed
+        // The ingestion's end reported twice (2 and 3) started the processing once.
         #expect(issued == [.startIngestion(sequence: 3), .startProcessing, .startPrediction, .startProcessing])
         #expect(refused == 4)  // the late `fetching` report, the second hand-over, the late `processing` and `predicted` reports
     }
