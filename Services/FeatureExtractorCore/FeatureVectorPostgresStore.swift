@@ -293,29 +293,35 @@ public struct FeatureVectorPostgresStore: Sendable {
     func vectors(_ params: FeatureVectorsParams) async throws -> FeatureVectorPage? {
         guard let pipeline = try await pipeline(params.pipelineId) else { return nil }
         let limit = min(max(params.limit, 1), 1000)
-        let rows = try await client.query(
+        let vectors = try await records(
             """
-            SELECT run_id, status, CASE WHEN \(params.withFeatures) THEN features::text END, missing_resources, skipped_features, error,
-                tr_prev_build, feature_count, extracted_at, CASE WHEN \(params.withFeatures) THEN scan_metrics::text END, commit_sha
+            SELECT \(unescaped: Self.recordColumns(withFeatures: params.withFeatures))
             FROM \(unescaped: schema).feature_vectors
             WHERE pipeline_id = \(params.pipelineId) AND dag_version = \(pipeline.dagVersion)
                 AND run_id < \(params.beforeRunId ?? Int64.max)
                 AND (\(params.status?.rawValue)::text IS NULL OR status = \(params.status?.rawValue))
                 AND (\(params.runId)::int8 IS NULL OR run_id = \(params.runId))
             ORDER BY run_id DESC LIMIT \(limit)
-            """, logger: logger)
-        var vectors: [FeatureVectorRecord] = []
-        let decoder = JSONDecoder()
-        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date, String?, String?).self) {
-            vectors.append(FeatureVectorRecord(
-                runId: row.0, dagVersion: pipeline.dagVersion, status: ExtractionStatus(rawValue: row.1) ?? .failed,
-                featureCount: Int(row.7), features: try row.2.map { try decoder.decode([String: FeatureValue].self, from: Data($0.utf8)) },
-                missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
-                extractedAt: row.8.formatted(.iso8601), scanMetrics: try row.9.map { try decoder.decode([String: Double].self, from: Data($0.utf8)) }, commitSha: row.10))
-        }
+            """, dagVersion: pipeline.dagVersion)
         // One run asked for (a build's page, a prediction): its own counts. Counting the whole
         // pipeline's vectors on every such call was most of a single prediction's database time.
         if params.runId != nil {
+            var history: [FeatureVectorRecord]?
+            if let depth = params.branchHistory, depth > 0, let vector = vectors.first, let features = vector.features {
+                // Ordered as the predictor's pipeline job orders builds: start time as text, then run id.
+                let branch = features[BuildOrderFeatures.branch]?.string ?? ""
+                let startedAt = features[BuildOrderFeatures.startedAt]?.string ?? ""
+                history = try await records(
+                    """
+                    SELECT \(unescaped: Self.recordColumns(withFeatures: true))
+                    FROM \(unescaped: schema).feature_vectors
+                    WHERE pipeline_id = \(params.pipelineId) AND dag_version = \(pipeline.dagVersion) AND status IN ('completed', 'partial')
+                        AND coalesce(features->>\(BuildOrderFeatures.branch), '') = \(branch)
+                        AND (coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C", run_id) < (\(startedAt) COLLATE "C", \(vector.runId))
+                    ORDER BY coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C" DESC, run_id DESC LIMIT \(min(depth, 20))
+                    """, dagVersion: pipeline.dagVersion
+                ).reversed()
+            }
             var counts = ExtractionCounts(total: vectors.count)
             for vector in vectors {
                 switch vector.status {
@@ -325,9 +331,31 @@ public struct FeatureVectorPostgresStore: Sendable {
                 case .pending, .inProgress: break
                 }
             }
-            return FeatureVectorPage(counts: counts, vectors: vectors)
+            return FeatureVectorPage(counts: counts, vectors: vectors, history: history)
         }
         return FeatureVectorPage(counts: try await counts(pipelineId: params.pipelineId, dagVersion: pipeline.dagVersion), vectors: vectors)
+    }
+
+    /// The columns `records(_:dagVersion:)` decodes, in its order.
+    static func recordColumns(withFeatures: Bool) -> String {
+        """
+        run_id, status, \(withFeatures ? "features::text" : "NULL::text"), missing_resources, skipped_features, error,
+            tr_prev_build, feature_count, extracted_at, \(withFeatures ? "scan_metrics::text" : "NULL::text"), commit_sha
+        """
+    }
+
+    private func records(_ query: PostgresQuery, dagVersion: String) async throws -> [FeatureVectorRecord] {
+        let rows = try await client.query(query, logger: logger)
+        var vectors: [FeatureVectorRecord] = []
+        let decoder = JSONDecoder()
+        for try await row in rows.decode((Int64, String, String?, [String], [String], String?, Int64?, Int32, Date, String?, String?).self) {
+            vectors.append(FeatureVectorRecord(
+                runId: row.0, dagVersion: dagVersion, status: ExtractionStatus(rawValue: row.1) ?? .failed,
+                featureCount: Int(row.7), features: try row.2.map { try decoder.decode([String: FeatureValue].self, from: Data($0.utf8)) },
+                missingResources: row.3, skippedFeatures: row.4, error: row.5, trPrevBuild: row.6,
+                extractedAt: row.8.formatted(.iso8601), scanMetrics: try row.9.map { try decoder.decode([String: Double].self, from: Data($0.utf8)) }, commitSha: row.10))
+        }
+        return vectors
     }
 
     /// Keeps a commit's metrics of one tool for the pipeline and merges them into its vectors of

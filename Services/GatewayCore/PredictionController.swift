@@ -24,6 +24,8 @@ struct PredictionController: Sendable {
         var event: String?
         var actor: String?
         var features: [String: FeatureValue]?
+        /// With `features`: the build's earlier builds on its branch, oldest first.
+        var history: [[String: FeatureValue]]?
         var topContributions: Int?
     }
 
@@ -61,7 +63,10 @@ struct PredictionController: Sendable {
             guard body.repoId == nil, body.runId == nil, !planned else {
                 throw APIError.badRequest("invalid_body", "send features, or a repoId with a runId or a commitSha, not both")
             }
-            return try await call(ScoreRequest(vectors: [features], topContributions: body.topContributions))
+            return try await call(ScoreRequest(vectors: [features], histories: body.history.map { [$0] }, topContributions: body.topContributions))
+        }
+        guard body.history == nil else {
+            throw APIError.badRequest("invalid_body", "a history goes with posted features; a repository's build is scored with its own")
         }
         guard let repoId = body.repoId, (body.runId == nil) != (body.commitSha == nil), body.runId == nil || !planned else {
             throw APIError.badRequest("invalid_body", "send one of \(shapes)")

@@ -33,6 +33,34 @@ public enum FeatureRows {
     }
 }
 
+/// Builds' earlier builds on their branch for the sequence model, as the predictor looked them
+/// up: `rows` their features, `previous[i]` the rows of the i-th scored build's, oldest first.
+public struct RowHistory: Sendable {
+    public var rows: [[String: FeatureValue]]
+    public var previous: [[Int]]
+
+    public init(rows: [[String: FeatureValue]], previous: [[Int]]) {
+        self.rows = rows
+        self.previous = previous
+    }
+
+    /// The history of builds `scored` (indices into `all`), given every build's previous builds
+    /// (`previous`, indices into `all`): only the rows they name, renumbered.
+    init(scored: [Int], previous: [[Int]], all: [[String: FeatureValue]]) {
+        var rows: [[String: FeatureValue]] = []
+        var position: [Int: Int] = [:]
+        self.previous = scored.map { build in
+            previous[build].map { earlier in
+                if let known = position[earlier] { return known }
+                rows.append(all[earlier])
+                position[earlier] = rows.count - 1
+                return rows.count - 1
+            }
+        }
+        self.rows = rows
+    }
+}
+
 /// Predictions of one served model with their contributions reduced to the largest ones.
 public struct Scored: Sendable {
     public var prediction: RiskPrediction
@@ -49,17 +77,24 @@ extension ServedModel {
     /// Predicts `rows` with contributions, off the concurrency pool (XGBoost is blocking C work).
     /// With `top` 0 XGBoost's contributions are not computed at all (they cost more than the
     /// prediction): the answer has none and `rest` is the whole log-odds.
-    public func score(_ rows: [[String: FeatureValue]], top: Int) async throws -> [Scored] {
-        try await score(rows, tops: Array(repeating: top, count: rows.count))
+    /// With a `history`, a build with a full branch history is served by the model's sequence model.
+    public func score(_ rows: [[String: FeatureValue]], top: Int, history: RowHistory? = nil) async throws -> [Scored] {
+        try await score(rows, tops: Array(repeating: top, count: rows.count), history: history)
     }
 
-    /// As `score(_:top:)` with each row's own number of contributions.
-    func score(_ rows: [[String: FeatureValue]], tops: [Int]) async throws -> [Scored] {
+    /// As `score(_:top:history:)` with each row's own number of contributions.
+    func score(_ rows: [[String: FeatureValue]], tops: [Int], history: RowHistory? = nil) async throws -> [Scored] {
         let model = self.model
         let artifact = model.artifact
         let table = try FeatureRows.table(rows, columns: artifact.inputColumns, categorical: artifact.preprocessor.categoricalColumns)
+        var branchHistory: BranchHistory?
+        if let history, artifact.sequence != nil {
+            branchHistory = BranchHistory(
+                table: try FeatureRows.table(history.rows, columns: artifact.inputColumns, categorical: artifact.preprocessor.categoricalColumns),
+                previous: history.previous)
+        }
         let withContributions = tops.contains { $0 > 0 }
-        let predictions = try await BlockingWork.run { try model.predict(table, contributions: withContributions) }
+        let predictions = try await BlockingWork.run { [branchHistory] in try model.predict(table, contributions: withContributions, history: branchHistory) }
         return zip(predictions, tops).map { prediction, top in
             var reduced = prediction
             reduced.contributions = nil

@@ -1,4 +1,5 @@
 import BuildRiskContracts
+import BuildRiskLearning
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
@@ -50,16 +51,25 @@ struct PredictionProcessor: Sendable {
         guard try await store.pipelineExists(job.pipelineId) else { return }  // forgotten meanwhile
         let vectors = try await extractedVectors(job.pipelineId)
         let statuses = try await store.statuses(pipelineId: job.pipelineId)
-        let todo = vectors.filter { vector in
-            switch job.scope {
-            case .unpredicted: statuses[vector.runId].map { $0 == .pending || $0 == .inProgress } ?? true
-            case .failed: statuses[vector.runId] == .failed
+        // Each build's earlier builds on its branch, for the sequence model: every extracted build
+        // of the pipeline that started before it, whatever its outcome (choosing them by how they
+        // ended would read the future).
+        let features = vectors.map { $0.features ?? [:] }
+        let previous = BranchHistory.previous(
+            branches: features.map { $0[BuildOrderFeatures.branch]?.string ?? "" },
+            startedAt: features.map { $0[BuildOrderFeatures.startedAt]?.string ?? "" },
+            runIds: vectors.map(\.runId), limit: await models.current()?.model.artifact.sequence?.minimumHistory ?? 5)
+        let todo = vectors.indices.filter { index in
+            let status = statuses[vectors[index].runId]
+            return switch job.scope {
+            case .unpredicted: status.map { $0 == .pending || $0 == .inProgress } ?? true
+            case .failed: status == .failed
             case .all: true
             }
         }
         guard await models.current() != nil else {
             try await postgres.withTransaction(logger: logger) { connection in
-                try await store.mark(todo.map(\.runId), .pending, reason: Self.noActiveModel, pipelineId: job.pipelineId, on: connection)
+                try await store.mark(todo.map { vectors[$0].runId }, .pending, reason: Self.noActiveModel, pipelineId: job.pipelineId, on: connection)
                 try await report(job.pipelineId, on: connection, served: nil, predicted: [])
             }
             return
@@ -67,8 +77,9 @@ struct PredictionProcessor: Sendable {
         try await postgres.withTransaction(logger: logger) { connection in
             try await report(job.pipelineId, phase: .predicting, message: "predicting \(todo.count) builds", on: connection, served: await models.current(), predicted: [])
         }
-        for chunk in todo.chunks(of: Self.batch) {
+        for indices in todo.chunks(of: Self.batch) {
             try Task.checkCancellation()
+            let chunk = indices.map { vectors[$0] }
             // Each batch takes the model active now and keeps it: every prediction is made and
             // attributed by exactly one version, also when an activation lands mid-job.
             guard let served = await models.current() else {
@@ -80,13 +91,15 @@ struct PredictionProcessor: Sendable {
             var completed: [PredictionPostgresStore.Completed] = []
             var failure: String?
             do {
-                let scored = try await served.score(chunk.map { $0.features ?? [:] }, top: Self.storedContributions)
+                let scored = try await served.score(
+                    indices.map { features[$0] }, top: Self.storedContributions,
+                    history: RowHistory(scored: indices, previous: previous, all: features))
                 let encoder = JSONEncoder()
                 completed = try zip(chunk, scored).map { vector, scored in
                     PredictionPostgresStore.Completed(
                         runId: vector.runId, riskLevel: PredictedRisk(scored.prediction.level).rawValue, score: scored.prediction.failureProbability,
                         uncertainty: scored.prediction.uncertainty, modelName: served.ref.modelName, modelVersion: served.ref.version,
-                        servedBy: served.model.artifact.kind.rawValue,
+                        servedBy: scored.prediction.servedBy.rawValue,
                         contributions: String(decoding: try encoder.encode(scored.top), as: UTF8.self))
                 }
             } catch {

@@ -83,6 +83,7 @@ public enum PredictorService {
                 throw RPCError(.conflict, "No active model", reason: "no model is active: train and activate one first")
             }
             let rows: [[String: FeatureValue]]
+            var history: RowHistory?
             var runId: Int64?
             var computed: ComputedFeatures?
             if let vectors = request.vectors {
@@ -90,6 +91,17 @@ public enum PredictorService {
                     throw RPCError(.invalidInput, "Invalid score request", reason: "send 1 to \(maxScoredVectors) vectors, or a pipelineId and a runId or a planned build (not both); got \(vectors.count) vectors")
                 }
                 rows = vectors
+                if let histories = request.histories {
+                    guard histories.count == vectors.count else {
+                        throw RPCError(.invalidInput, "Invalid score request", reason: "send one history per vector: \(vectors.count) vectors, \(histories.count) histories")
+                    }
+                    var earlier: [[String: FeatureValue]] = []
+                    history = RowHistory(rows: [], previous: histories.map { builds in
+                        defer { earlier += builds }
+                        return Array(earlier.count..<(earlier.count + builds.count))
+                    })
+                    history?.rows = earlier
+                }
             } else if let pipelineId = request.pipelineId, let build = request.build {
                 guard request.runId == nil else {
                     throw RPCError(.invalidInput, "Invalid score request", reason: "send a runId or a planned build, not both")
@@ -107,7 +119,8 @@ public enum PredictorService {
                 var page: FeatureVectorPage?
                 do {
                     page = try await environment.directory.client(for: .featureExtractor).call(
-                        FeatureMethods.vectors, FeatureVectorsParams(pipelineId: pipelineId, limit: 1, runId: id))
+                        FeatureMethods.vectors,
+                        FeatureVectorsParams(pipelineId: pipelineId, limit: 1, runId: id, branchHistory: served.model.artifact.sequence?.minimumHistory))
                 } catch {
                     guard case RPCClientError.remote(let remote) = error, remote.kind == .notFound else { throw error }
                 }
@@ -115,21 +128,25 @@ public enum PredictorService {
                     throw RPCError(.notFound, "No such build", reason: "pipeline \(pipelineId) has no extracted build \(id)")
                 }
                 rows = [features]
+                if let earlier = page?.history, earlier.count >= served.model.artifact.sequence?.minimumHistory ?? .max {
+                    history = RowHistory(rows: earlier.map { $0.features ?? [:] }, previous: [Array(earlier.indices)])
+                }
                 runId = id
             } else {
                 throw RPCError(.invalidInput, "Invalid score request", reason: "send vectors, or a pipelineId with a runId or a planned build")
             }
             let top = request.topContributions ?? defaultTopContributions
-            let scored = if rows.count == 1 {
+            // The coalescer batches single builds without a branch history (the fallback classifier's).
+            let scored = if rows.count == 1, history == nil {
                 [try await coalescer.score(rows[0], with: served, top: top)]
             } else {
-                try await served.score(rows, top: top)
+                try await served.score(rows, top: top, history: history)
             }
             return ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: scored.map {
                 BuildScore(
                     runId: runId, riskLevel: PredictedRisk($0.prediction.level), score: $0.prediction.failureProbability,
                     rawProbability: $0.prediction.rawProbability, uncertainty: $0.prediction.uncertainty, contributions: $0.top,
-                    otherContributions: $0.rest)
+                    otherContributions: $0.rest, servedBy: $0.prediction.servedBy.rawValue)
             }, computed: computed)
         }
 

@@ -58,8 +58,8 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         "gh_build_started_at", "gh_first_commit_created_at", "gh_pr_created_at",
     ]
     static let labelFeature = "tr_status"
-    static let startedAtFeature = "gh_build_started_at"
-    static let branchFeature = "git_branch"
+    static let startedAtFeature = BuildOrderFeatures.startedAt
+    static let branchFeature = BuildOrderFeatures.branch
 
     struct Catalogue: Decodable {
         struct Feature: Decodable {

@@ -222,6 +222,13 @@ struct TrainingRunner: Sendable {
                     job.id, "info",
                     "completed: version \(registered.version) of \(job.modelName) in \(String(format: "%.1f", artifact.trainingSeconds)) s; test ROC AUC \(metrics.test?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"), F1 \(String(format: "%.3f", metrics.test?.f1 ?? 0)); it \(beats) Parrot",
                     on: connection)
+                if let sequence = metrics.sequence {
+                    let beats = sequence.beatsParrot.map { $0 ? "beats" : "does not beat" } ?? "was not compared with"
+                    try await store.log(
+                        job.id, "info",
+                        "sequence model: serves \(sequence.servedCount) of \(sequence.evaluatedCount) test builds (5 earlier builds on their branch); there ROC AUC \(sequence.sequence?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a") against the fallback's \(sequence.fallback?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"); it \(beats) Parrot",
+                        on: connection)
+                }
                 return registered.version
             }
             await report(job, status: .completed, progress: 1, phase: "register", latest: history.last, modelVersion: version)
@@ -307,6 +314,10 @@ enum TrainingParametersMapping {
         if let iterations = try check(parameters.maxIterations, "maxIterations", 1...10_000) { configuration.logistic.maxIterations = iterations }
         if let members = try check(parameters.bootstrapModels, "bootstrapModels", 0...20) { configuration.bootstrapModels = members }
         if let seed = try check(parameters.seed, "seed", 0...Int.max) { configuration.seed = UInt64(seed) }
+        var sequence = SequenceConfiguration()
+        if let epochs = try check(parameters.sequenceEpochs, "sequenceEpochs", 0...200) { sequence.gru.epochs = epochs }
+        if let hidden = try check(parameters.sequenceHidden, "sequenceHidden", 2...128) { sequence.gru.hidden = hidden }
+        configuration.sequence = sequence.gru.epochs > 0 ? sequence : nil
         return configuration
     }
 
@@ -316,6 +327,11 @@ enum TrainingParametersMapping {
             beatsParrot: evaluation.beatsParrot,
             repositories: evaluation.repositories.map {
                 RepositoryMetrics(repository: $0.repository, model: metricSet($0.model), parrot: $0.parrot.map(metricSet), beatsParrot: $0.beatsParrot)
+            },
+            sequence: evaluation.sequence.map {
+                SequenceMetrics(
+                    evaluatedCount: $0.evaluatedCount, servedCount: $0.servedCount, sequence: $0.sequence.map(metricSet),
+                    fallback: $0.fallback.map(metricSet), parrot: $0.parrot.map(metricSet), beatsParrot: $0.beatsParrot, served: metricSet($0.served))
             })
     }
 

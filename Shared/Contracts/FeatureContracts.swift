@@ -101,14 +101,21 @@ public struct FeatureVectorsParams: Codable, Sendable, Equatable {
     public var runId: Int64?
     /// Leave the features out (a listing of statuses only).
     public var withFeatures: Bool
+    /// With `runId`: also up to this many (at most 20) extracted builds of the run's branch that
+    /// started before it, oldest first, in the page's `history` (the sequence model's input).
+    public var branchHistory: Int?
 
-    public init(pipelineId: String, limit: Int, beforeRunId: Int64? = nil, status: ExtractionStatus? = nil, runId: Int64? = nil, withFeatures: Bool = true) {
+    public init(
+        pipelineId: String, limit: Int, beforeRunId: Int64? = nil, status: ExtractionStatus? = nil, runId: Int64? = nil, withFeatures: Bool = true,
+        branchHistory: Int? = nil
+    ) {
         self.pipelineId = pipelineId
         self.limit = limit
         self.beforeRunId = beforeRunId
         self.status = status
         self.runId = runId
         self.withFeatures = withFeatures
+        self.branchHistory = branchHistory
     }
 }
 
@@ -169,10 +176,13 @@ public struct ExtractionCounts: Codable, Sendable, Equatable {
 public struct FeatureVectorPage: Codable, Sendable, Equatable {
     public var counts: ExtractionCounts
     public var vectors: [FeatureVectorRecord]
+    /// When `branchHistory` was asked for: the run's earlier builds on its branch, oldest first.
+    public var history: [FeatureVectorRecord]?
 
-    public init(counts: ExtractionCounts, vectors: [FeatureVectorRecord]) {
+    public init(counts: ExtractionCounts, vectors: [FeatureVectorRecord], history: [FeatureVectorRecord]? = nil) {
         self.counts = counts
         self.vectors = vectors
+        self.history = history
     }
 }
 
@@ -345,4 +355,13 @@ public struct ComputedFeatures: Codable, Sendable, Equatable {
         self.missingResources = missingResources
         self.skippedFeatures = skippedFeatures
     }
+}
+
+/// The features that order a repository's builds into branch histories (the sequence model's
+/// inputs): the trainer and the predictor must read the same ones.
+public enum BuildOrderFeatures {
+    /// The branch a build ran on.
+    public static let branch = "git_branch"
+    /// When the build started (ISO 8601 in UTC).
+    public static let startedAt = "gh_build_started_at"
 }

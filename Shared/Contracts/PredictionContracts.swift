@@ -222,15 +222,20 @@ public struct ScoreRequest: Codable, Sendable, Equatable {
     public var vectors: [[String: FeatureValue]]?
     public var pipelineId: String?
     public var runId: Int64?
+    /// With `vectors`, one per vector: the features of the build's earlier builds on its branch,
+    /// oldest first. A build with 5 of them is served by the model's sequence model.
+    public var histories: [[[String: FeatureValue]]]?
     /// With `pipelineId`: a build that has not run.
     public var build: PlannedBuild?
     /// How many contributions to answer per build (largest magnitude first); default 10.
     public var topContributions: Int?
 
     public init(
-        vectors: [[String: FeatureValue]]? = nil, pipelineId: String? = nil, runId: Int64? = nil, build: PlannedBuild? = nil, topContributions: Int? = nil
+        vectors: [[String: FeatureValue]]? = nil, histories: [[[String: FeatureValue]]]? = nil, pipelineId: String? = nil, runId: Int64? = nil,
+        build: PlannedBuild? = nil, topContributions: Int? = nil
     ) {
         self.vectors = vectors
+        self.histories = histories
         self.pipelineId = pipelineId
         self.runId = runId
         self.build = build
@@ -251,11 +256,15 @@ public struct BuildScore: Codable, Sendable, Equatable {
     public var contributions: [Contribution]
     /// The sum of the contributions left out, so that the listed ones plus this give the log-odds.
     public var otherContributions: Double
+    /// The model that scored it: `gru` (the sequence model, for a build with 5 earlier builds on
+    /// its branch; it answers no contributions) or the fallback classifier (`xgboost`, `logistic_regression`).
+    public var servedBy: String
 
     public init(
         runId: Int64?, riskLevel: PredictedRisk, score: Double, rawProbability: Double, uncertainty: Double?, contributions: [Contribution],
-        otherContributions: Double
+        otherContributions: Double, servedBy: String
     ) {
+        self.servedBy = servedBy
         self.runId = runId
         self.riskLevel = riskLevel
         self.score = score

@@ -103,13 +103,22 @@ public struct TrainingParameters: Codable, Sendable, Equatable {
     /// Models on bootstrap resamples, for each prediction's uncertainty.
     public var bootstrapModels: Int?
     public var seed: Int?
+    /// Epochs of the sequence model (a GRU over each build and the 5 previous builds of its
+    /// branch), trained beside the main learner to serve the builds with that history; 0 trains
+    /// none. Default 8.
+    public var sequenceEpochs: Int?
+    /// Hidden units of the sequence model's GRU; default 16.
+    public var sequenceHidden: Int?
     /// A random search: each trial draws the dimensions' values over these parameters, trains, and
     /// is an experiment; the trial best on validation is registered.
     public var search: SearchSpace?
 
     public init(kind: String, rounds: Int? = nil, maxDepth: Int? = nil, learningRate: Double? = nil, l2: Double? = nil,
-                maxIterations: Int? = nil, bootstrapModels: Int? = nil, seed: Int? = nil, search: SearchSpace? = nil) {
+                maxIterations: Int? = nil, bootstrapModels: Int? = nil, seed: Int? = nil, sequenceEpochs: Int? = nil, sequenceHidden: Int? = nil,
+                search: SearchSpace? = nil) {
         self.search = search
+        self.sequenceEpochs = sequenceEpochs
+        self.sequenceHidden = sequenceHidden
         self.kind = kind
         self.rounds = rounds
         self.maxDepth = maxDepth
@@ -452,13 +461,47 @@ public struct ModelMetrics: Codable, Sendable, Equatable {
     /// Nil when Parrot could not be evaluated; false says the model did not beat it.
     public var beatsParrot: Bool?
     public var repositories: [RepositoryMetrics]
+    /// The sequence model, when the version has one: on the builds it serves, and the mix served.
+    public var sequence: SequenceMetrics?
 
-    public init(validation: MetricSet, test: MetricSet?, parrot: MetricSet?, beatsParrot: Bool?, repositories: [RepositoryMetrics]) {
+    public init(
+        validation: MetricSet, test: MetricSet?, parrot: MetricSet?, beatsParrot: Bool?, repositories: [RepositoryMetrics],
+        sequence: SequenceMetrics? = nil
+    ) {
         self.validation = validation
         self.test = test
         self.parrot = parrot
         self.beatsParrot = beatsParrot
         self.repositories = repositories
+        self.sequence = sequence
+    }
+}
+
+/// A version's sequence model, measured on the test builds (validation without a test set).
+public struct SequenceMetrics: Codable, Sendable, Equatable {
+    /// Test builds, and those of them with 5 earlier builds on their branch: the sequence model serves these.
+    public var evaluatedCount: Int
+    public var servedCount: Int
+    /// On the served builds: the sequence model, the fallback classifier, Parrot (nil without such builds).
+    public var sequence: MetricSet?
+    public var fallback: MetricSet?
+    public var parrot: MetricSet?
+    /// Nil when Parrot could not be measured on them; false says the sequence model did not beat it.
+    public var beatsParrot: Bool?
+    /// Every test build by the model that serves it.
+    public var served: MetricSet
+
+    public init(
+        evaluatedCount: Int, servedCount: Int, sequence: MetricSet?, fallback: MetricSet?, parrot: MetricSet?, beatsParrot: Bool?,
+        served: MetricSet
+    ) {
+        self.evaluatedCount = evaluatedCount
+        self.servedCount = servedCount
+        self.sequence = sequence
+        self.fallback = fallback
+        self.parrot = parrot
+        self.beatsParrot = beatsParrot
+        self.served = served
     }
 }
 

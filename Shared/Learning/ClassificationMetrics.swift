@@ -33,14 +33,20 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
     public var brier: Double
 
     public init(probabilities: [Double], failed: [Bool], threshold: Double = 0.5) throws(LearningError) {
-        guard probabilities.count == failed.count else {
+        try self.init(probabilities: probabilities, failed: failed, threshold: threshold, calledFailed: probabilities.map { $0 >= threshold })
+    }
+
+    /// With each build's call made elsewhere (builds served by different models, each at its own
+    /// cut-off); `threshold` is then only reported.
+    init(probabilities: [Double], failed: [Bool], threshold: Double, calledFailed: [Bool]) throws(LearningError) {
+        guard probabilities.count == failed.count, calledFailed.count == failed.count else {
             throw .invalidInput("\(probabilities.count) probabilities for \(failed.count) outcomes")
         }
         guard !probabilities.isEmpty else { throw .invalidInput("no rows to evaluate") }
         var confusion = ConfusionMatrix()
         var squared = 0.0
-        for (p, y) in zip(probabilities, failed) {
-            switch (p >= threshold, y) {
+        for ((p, y), called) in zip(zip(probabilities, failed), calledFailed) {
+            switch (called, y) {
             case (true, true): confusion.truePositives += 1
             case (true, false): confusion.falsePositives += 1
             case (false, false): confusion.trueNegatives += 1

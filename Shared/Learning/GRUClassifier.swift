@@ -11,6 +11,8 @@ public struct BranchSequences: Sendable {
     public let width: Int
     /// `count × length × width`, sample after sample.
     public let values: [Float]
+    /// Per sample, how many earlier builds of its branch it holds (0 … length − 1).
+    public let earlier: [Int]
 
     /// Builds the sequences of `matrix` (rows in time order, `branches` one per row); `history`
     /// (the rows before these, in time order, with their branches) seeds each branch's past.
@@ -20,38 +22,54 @@ public struct BranchSequences: Sendable {
         if let history, history.0.columnNames != matrix.columnNames || history.1.count != history.0.rowCount {
             throw .invalidInput("the history's columns or branch keys do not match")
         }
+        // The history's rows, then the matrix's, as one time line; each row's previous rows on its branch.
+        var all = matrix
+        if let history {
+            all = try FeatureMatrix(rowCount: history.0.rowCount + matrix.rowCount, columnNames: matrix.columnNames, values: history.0.values + matrix.values)
+        }
+        let keys = (history?.1 ?? []) + branches
+        let offset = keys.count - branches.count
+        var recent: [String: [Int]] = [:]
+        var previous: [[Int]] = []
+        previous.reserveCapacity(branches.count)
+        for (row, key) in keys.enumerated() {
+            if row >= offset { previous.append(recent[key] ?? []) }
+            recent[key, default: []].append(row)
+            if recent[key]!.count > length - 1 { recent[key]!.removeFirst() }
+        }
+        try self.init(matrix, previous: previous, in: all, length: length)
+    }
+
+    /// Each row of `matrix` after its `previous` rows of `history` (oldest first; only the last
+    /// `length − 1` are read): the sequences of builds whose branch history the caller looked up.
+    public init(_ matrix: FeatureMatrix, previous: [[Int]], in history: FeatureMatrix, length: Int) throws(LearningError) {
+        guard previous.count == matrix.rowCount else { throw .invalidInput("\(matrix.rowCount) rows but \(previous.count) histories") }
+        guard history.columnNames == matrix.columnNames else { throw .invalidInput("the history's columns do not match") }
+        guard length >= 1 else { throw .invalidInput("a sequence needs at least one step") }
         let width = matrix.columnCount + 1
-        var recent: [String: [ArraySlice<Float>]] = [:]
-        func remember(_ row: ArraySlice<Float>, _ branch: String) {
-            recent[branch, default: []].append(row)
-            if recent[branch]!.count > length - 1 { recent[branch]!.removeFirst() }
-        }
-        if let (rows, keys) = history {
-            for index in 0..<rows.rowCount { remember(rows.row(index), keys[index]) }
-        }
         var values = [Float](repeating: 0, count: matrix.rowCount * length * width)
+        var earlier = [Int](repeating: 0, count: matrix.rowCount)
         for index in 0..<matrix.rowCount {
-            let past = recent[branches[index]] ?? []
-            let steps = past + [matrix.row(index)]
+            let past = previous[index].suffix(length - 1)
+            guard past.allSatisfy({ (0..<history.rowCount).contains($0) }) else { throw .invalidInput("a history row is out of range") }
+            earlier[index] = past.count
+            let steps = past.map { history.row($0) } + [matrix.row(index)]
             let base = index * length * width + (length - steps.count) * width
             for (step, row) in steps.enumerated() {
                 let start = base + step * width
                 values[start] = 1
                 for (column, value) in row.enumerated() { values[start + 1 + column] = value.isNaN ? 0 : value }
             }
-            remember(matrix.row(index), branches[index])
         }
-        self.count = matrix.rowCount
-        self.length = length
-        self.width = width
-        self.values = values
+        self.init(count: matrix.rowCount, length: length, width: width, values: values, earlier: earlier)
     }
 
-    init(count: Int, length: Int, width: Int, values: [Float]) {
+    init(count: Int, length: Int, width: Int, values: [Float], earlier: [Int]) {
         self.count = count
         self.length = length
         self.width = width
         self.values = values
+        self.earlier = earlier
     }
 
     func sample(_ index: Int) -> ArraySlice<Float> {
@@ -62,7 +80,7 @@ public struct BranchSequences: Sendable {
         var picked: [Float] = []
         picked.reserveCapacity(indices.count * length * width)
         for index in indices { picked.append(contentsOf: sample(index)) }
-        return BranchSequences(count: indices.count, length: length, width: width, values: picked)
+        return BranchSequences(count: indices.count, length: length, width: width, values: picked, earlier: indices.map { earlier[$0] })
     }
 }
 

@@ -15,19 +15,24 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// probabilities is each prediction's uncertainty. 0 disables it.
     public var bootstrapModels: Int
     public var seed: UInt64
+    /// The sequence model trained beside the main learner (the training rows need their branches);
+    /// nil trains none.
+    public var sequence: SequenceConfiguration?
 
     public init(
         kind: ModelKind,
         xgboost: XGBoostParameters = XGBoostParameters(),
         logistic: LogisticRegression.Parameters = .init(),
         bootstrapModels: Int = 5,
-        seed: UInt64 = 1
+        seed: UInt64 = 1,
+        sequence: SequenceConfiguration? = nil
     ) {
         self.kind = kind
         self.xgboost = xgboost
         self.logistic = logistic
         self.bootstrapModels = bootstrapModels
         self.seed = seed
+        self.sequence = sequence
     }
 }
 
@@ -42,6 +47,8 @@ public struct Evaluation: Codable, Sendable, Equatable {
     public var history: [RoundMetrics]
     /// The test (or validation) rows split by repository, when repositories were given.
     public var repositories: [RepositoryEvaluation] = []
+    /// The sequence model on the builds it serves, and the served mix, when one was trained.
+    public var sequence: SequenceEvaluation?
 
     /// Whether the model beats Parrot on ROC AUC and on F1 of failed builds where Parrot was measured.
     public var beatsParrot: Bool? {
@@ -90,6 +97,8 @@ public struct ModelArtifact: Codable, Sendable {
     /// For `.logisticRegression`.
     public var logistic: LogisticRegression?
     public var logisticEnsemble: [LogisticRegression]
+    /// The sequence model serving builds with a full branch history, when one was trained.
+    public var sequence: SequenceMember?
 
     static let artifactFile = "artifact.json"
     static let modelFile = "xgboost.json"

@@ -16,8 +16,11 @@ public struct RiskPrediction: Codable, Sendable, Equatable {
     /// Standard deviation of the calibrated probability over the bootstrap ensemble; nil without one.
     public var uncertainty: Double?
     /// Per-feature contributions (SHAP for XGBoost, weight × value for logistic regression), the
-    /// bias last as "(bias)"; only when asked for.
+    /// bias last as "(bias)"; only when asked for, and never for the sequence model (a GRU has no
+    /// additive per-feature split of its score).
     public var contributions: [FeatureContribution]?
+    /// The sequence model for a build with a full branch history, else the main learner.
+    public var servedBy: ServingModel
 }
 
 /// A loaded model, ready to predict; safe to share between tasks. Predicting is blocking C work
@@ -69,9 +72,27 @@ public final class RiskModel: Sendable {
         self.ensemble = ensemble
     }
 
-    /// Preprocesses `table` with the training-time statistics and predicts every row.
-    public func predict(_ table: FeatureTable, contributions: Bool = false) throws -> [RiskPrediction] {
-        try predict(matrix: artifact.preprocessor.transform(table), contributions: contributions)
+    /// Preprocesses `table` with the training-time statistics and predicts every row. With a
+    /// `history` and a sequence model, a row with a full branch history is served by it.
+    public func predict(_ table: FeatureTable, contributions: Bool = false, history: BranchHistory? = nil) throws -> [RiskPrediction] {
+        var predictions = try predict(matrix: artifact.preprocessor.transform(table), contributions: contributions)
+        guard let sequence = artifact.sequence, let history else { return predictions }
+        guard history.previous.count == table.rowCount else {
+            throw LearningError.invalidInput("\(table.rowCount) rows but \(history.previous.count) branch histories")
+        }
+        let rows = history.previous.indices.filter { history.previous[$0].count >= sequence.minimumHistory }
+        guard !rows.isEmpty else { return predictions }
+        let pre = sequence.preprocessor
+        let sequences = try BranchSequences(
+            try pre.transform(table.rows(rows)), previous: rows.map { history.previous[$0] }, in: try pre.transform(history.table),
+            length: sequence.length)
+        let (raw, probabilities, uncertainties) = try sequence.predict(sequences)
+        for (index, row) in rows.enumerated() {
+            predictions[row] = RiskPrediction(
+                failureProbability: probabilities[index], rawProbability: raw[index],
+                level: sequence.thresholds.level(probabilities[index]), uncertainty: uncertainties[index], contributions: nil, servedBy: .gru)
+        }
+        return predictions
     }
 
     /// Predicts rows that are already preprocessed (columns = `artifact.featureNames`).
@@ -86,20 +107,16 @@ public final class RiskModel: Sendable {
         let members = try ensemble.map { try $0.predict(matrix, data).map(calibration.apply) }
         let contributions = withContributions ? try learner.contributions(matrix, data) : nil
         let names = artifact.featureNames + ["(bias)"]
+        let servedBy = ServingModel(artifact.kind)
         return raw.indices.map { row in
             let probability = calibration.apply(raw[row])
-            var uncertainty: Double?
-            if members.count > 1 {
-                let values = members.map { $0[row] }
-                let mean = values.reduce(0, +) / Double(values.count)
-                uncertainty = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot()
-            }
             return RiskPrediction(
                 failureProbability: probability,
                 rawProbability: raw[row],
                 level: artifact.thresholds.level(probability),
-                uncertainty: uncertainty,
-                contributions: contributions.map { zip(names, $0[row]).map { FeatureContribution(feature: $0, value: $1) } }
+                uncertainty: members.count > 1 ? standardDeviation(members.map { $0[row] }) : nil,
+                contributions: contributions.map { zip(names, $0[row]).map { FeatureContribution(feature: $0, value: $1) } },
+                servedBy: servedBy
             )
         }
     }

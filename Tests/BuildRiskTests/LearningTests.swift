@@ -344,4 +344,74 @@ struct LearningTests {
         #expect(epochs == 15)
         #expect(try #require(ClassificationMetrics(probabilities: model.predict(held), failed: Array(failed[900..<rows])).rocAUC) > 0.95)
     }
+
+    /// A build fails when the previous build of its branch had x > 0.5: the main learner, reading
+    /// only the build's own x, cannot see it; the sequence model can. It serves exactly the builds
+    /// with 5 earlier builds on their branch, beats the fallback there, and predicts the same after
+    /// a save and reload.
+    @Test func theSequenceModelServesOnlyBuildsWithFiveEarlierBuildsOnTheirBranch() throws {
+        var fixture = Fixture(state: 12)
+        let rows = 1_400
+        let x = (0..<rows).map { _ in fixture.uniform() }
+        // Eleven branches, the last one short-lived: its builds never have five before them.
+        let branches = (0..<rows).map { $0 >= 1_300 && $0 % 20 == 0 ? "short-\($0)" : "b\($0 % 10)" }
+        var last: [String: Double] = [:]
+        let failed = (0..<rows).map { row in
+            defer { last[branches[row]] = x[row] }
+            return (last[branches[row]] ?? 0) > 0.5
+        }
+        func split(_ range: Range<Int>) throws -> LabeledTable {
+            try LabeledTable(
+                table: FeatureTable(rowCount: range.count, columns: [.numeric(name: "x", values: Array(x[range]))]),
+                failed: Array(failed[range]), branches: Array(branches[range]))
+        }
+        var sequence = SequenceConfiguration(bootstrapModels: 2)
+        sequence.gru.hidden = 8
+        sequence.gru.epochs = 12
+        sequence.gru.batchSize = 32
+        let configuration = TrainingConfiguration(kind: .xgboost, xgboost: quickTrees, bootstrapModels: 2, sequence: sequence)
+        let test = try split(1_200..<rows)
+        let artifact = try RiskModelTrainer.train(
+            configuration: configuration, training: try split(0..<1_000), validation: try split(1_000..<1_200), test: test)
+        let member = try #require(artifact.sequence)
+        #expect(member.minimumHistory == 5)
+
+        // Each test build's earlier builds on its branch (over every split), counted from the fixture.
+        var seen: [String: [Int]] = [:]
+        var previous: [[Int]] = []
+        for row in 0..<rows {
+            if row >= 1_200 { previous.append(Array((seen[branches[row]] ?? []).suffix(5))) }
+            seen[branches[row], default: []].append(row)
+        }
+        let full = previous.indices.filter { previous[$0].count == 5 }
+        #expect(full.count == 200 - 5)  // the five short-lived branches' builds have none
+        let evaluation = try #require(artifact.evaluation.sequence)
+        #expect(evaluation.evaluatedCount == 200)
+        #expect(evaluation.servedCount == full.count)
+        let gru = try #require(evaluation.sequence?.rocAUC), fallback = try #require(evaluation.fallback?.rocAUC)
+        #expect(gru > 0.9 && gru > fallback + 0.2, "sequence \(gru), fallback \(fallback)")
+        #expect(evaluation.beatsParrot != nil)
+
+        // Served: each test build with its earlier builds, as rows of a table of every build.
+        let table = test.table
+        let narrowed = BranchHistory(
+            table: try FeatureTable(rowCount: rows, columns: [.numeric(name: "x", values: x)]), previous: previous)
+        let predictions = try RiskModel(artifact: artifact).predict(table, history: narrowed)
+        for row in predictions.indices {
+            #expect(predictions[row].servedBy == (previous[row].count == 5 ? .gru : .xgboost), "row \(row)")
+            #expect(predictions[row].uncertainty != nil)
+        }
+        // Served as evaluated: the same probabilities the evaluation measured on those builds.
+        let served = full.map { predictions[$0].failureProbability }
+        #expect(try ClassificationMetrics(probabilities: served, failed: full.map { test.failed[$0] }).rocAUC == evaluation.sequence?.rocAUC)
+        #expect(predictions.contains { $0.servedBy == .gru })
+        #expect(predictions.filter { $0.servedBy == .gru }.allSatisfy { $0.contributions == nil })
+        // Without a history every build is the fallback's.
+        #expect(try RiskModel(artifact: artifact).predict(table).allSatisfy { $0.servedBy == .xgboost })
+
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try artifact.save(to: directory)
+        #expect(try RiskModel(artifact: ModelArtifact.load(from: directory)).predict(table, history: narrowed) == predictions)
+    }
 }
