@@ -56,6 +56,8 @@ struct RepositoryController: Sendable {
         var uncertainty: Double?
         var modelName: String?
         var modelVersion: Int?
+        /// `gru` (the sequence model: 5 earlier builds on the branch) or the fallback classifier.
+        var servedBy: String?
         var predictedAt: String?
     }
 
@@ -166,7 +168,7 @@ struct RepositoryController: Sendable {
                     skippedFeatures: vector.skippedFeatures, error: vector.error, trPrevBuild: vector.trPrevBuild, extractedAt: vector.extractedAt,
                     predictionStatus: prediction?.status, pendingReason: prediction?.pendingReason, predictionError: prediction?.error,
                     riskLevel: prediction?.riskLevel, score: prediction?.score, uncertainty: prediction?.uncertainty, modelName: prediction?.modelName,
-                    modelVersion: prediction?.modelVersion, predictedAt: prediction?.predictedAt))
+                    modelVersion: prediction?.modelVersion, servedBy: prediction?.servedBy, predictedAt: prediction?.predictedAt))
                 if builds.count == limit { break }
             }
             guard level != nil, builds.count < limit, page.vectors.count == limit, let last = page.vectors.last else {

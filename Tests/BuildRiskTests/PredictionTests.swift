@@ -22,6 +22,7 @@ struct PredictionTests {
         var riskLevel: PredictedRisk?
         var score: Double?
         var modelVersion: Int?
+        var servedBy: String?
     }
 
     struct TrainingBuildPage: Decodable {
@@ -75,25 +76,49 @@ struct PredictionTests {
 
     /// Trains a model on the vectors (oldest 70 % train, the rest validation) and saves it where the
     /// registry would, returning it with the reference the registry would send.
+    /// With `sequence`, a sequence model is trained beside it over the builds in start order.
     static func trainAndSave(
-        _ vectors: [FeatureVectorRecord], columns: [String], kind: ModelKind, version: Int, dataDirectory: String
+        _ vectors: [FeatureVectorRecord], columns: [String], kind: ModelKind, version: Int, dataDirectory: String, sequence: Bool = false
     ) throws -> (RiskModel, ModelVersionRef) {
-        let ordered = vectors.sorted { $0.runId < $1.runId }
+        let ordered = sequence ? inStartOrder(vectors) : vectors.sorted { $0.runId < $1.runId }
         let rows = ordered.map { $0.features ?? [:] }
         let failed = rows.map { $0["build_successful"] == .boolean(false) }
+        let branches = rows.map { $0["git_branch"]?.string ?? "" }
         let cut = ordered.count * 7 / 10
         var trees = XGBoostParameters()
         trees.rounds = 15
         trees.maxDepth = 3
         trees.threads = 1
+        var gru = SequenceConfiguration(bootstrapModels: 2)
+        gru.gru.hidden = 4
+        gru.gru.epochs = 3
         let artifact = try RiskModelTrainer.train(
-            configuration: TrainingConfiguration(kind: kind, xgboost: trees, bootstrapModels: 2, seed: UInt64(version)),
-            training: LabeledTable(table: table(Array(rows[..<cut]), columns: columns), failed: Array(failed[..<cut])),
-            validation: LabeledTable(table: table(Array(rows[cut...]), columns: columns), failed: Array(failed[cut...])))
+            configuration: TrainingConfiguration(kind: kind, xgboost: trees, bootstrapModels: 2, seed: UInt64(version), sequence: sequence ? gru : nil),
+            training: LabeledTable(table: table(Array(rows[..<cut]), columns: columns), failed: Array(failed[..<cut]), branches: Array(branches[..<cut])),
+            validation: LabeledTable(table: table(Array(rows[cut...]), columns: columns), failed: Array(failed[cut...]), branches: Array(branches[cut...])))
         let path = ModelNames.artifactPath(modelName: ModelNames.standard, version: version)
         try artifact.save(to: URL(filePath: dataDirectory).appending(path: path))
         let ref = ModelVersionRef(modelName: ModelNames.standard, version: version, kind: kind.rawValue, artifactPath: path, dagVersion: vectors.first?.dagVersion)
         return (try RiskModel(artifact: artifact), ref)
+    }
+
+    /// The test's own time order of builds: start time, then run id.
+    static func inStartOrder(_ vectors: [FeatureVectorRecord]) -> [FeatureVectorRecord] {
+        vectors.sorted {
+            ($0.features?["gh_build_started_at"]?.string ?? "", $0.runId) < ($1.features?["gh_build_started_at"]?.string ?? "", $1.runId)
+        }
+    }
+
+    /// Each build's earlier builds on its branch (up to five, oldest first), by the test's own count.
+    static func branchHistories(_ vectors: [FeatureVectorRecord]) -> [Int64: [FeatureVectorRecord]] {
+        var seen: [String: [FeatureVectorRecord]] = [:]
+        var histories: [Int64: [FeatureVectorRecord]] = [:]
+        for vector in inStartOrder(vectors) {
+            let branch = vector.features?["git_branch"]?.string ?? ""
+            histories[vector.runId] = Array((seen[branch] ?? []).suffix(5))
+            seen[branch, default: []].append(vector)
+        }
+        return histories
     }
 
     @Test func buildsWaitForAModelArePredictedOnActivationKeepTheirVersionAndScoreOnDemand() async throws {
@@ -332,6 +357,54 @@ struct PredictionTests {
                 #expect(file.status == 200)
                 #expect(String(decoding: file.body, as: UTF8.self).split(separator: "\r\n").count == rows.count + 1)
                 #expect(try await get("/repos/\(id + 1000)/export").status == 404)
+
+                // A model with a sequence model: a build with 5 earlier builds on its branch (by the
+                // test's own count over the extracted builds) is served by it, the others by the
+                // fallback; each stored score is what the test's model gives with that history.
+                let (third, thirdRef) = try await offThePool {
+                    try Self.trainAndSave(vectors, columns: columns, kind: .xgboost, version: 3, dataDirectory: cluster.dataDirectory, sequence: true)
+                }
+                _ = try await registry.call(PredictorMethods.activeModelChanged, ActiveModelChange(modelName: ModelNames.standard, active: thirdRef, sequence: 3))
+                #expect(try await post(cluster, "/repos/\(id)/repredict").status == 202)
+                try await waitUntil("every build is predicted by version 3", timeout: .seconds(120)) {
+                    try await trainingBuilds(cluster, id).allSatisfy { $0.modelVersion == 3 && $0.predictionStatus == .completed }
+                }
+                let histories = Self.branchHistories(vectors)
+                let sequenced = try await trainingBuilds(cluster, id)
+                let withHistory = Set(histories.filter { $0.value.count == 5 }.keys)
+                #expect(!withHistory.isEmpty && withHistory.count < sequenced.count, "the fixture has builds on both sides")
+                let everyRow = vectors.map { $0.features ?? [:] }
+                let position = Dictionary(uniqueKeysWithValues: vectors.map(\.runId).enumerated().map { ($1, $0) })
+                let expectedThird = try third.predict(
+                    Self.table(everyRow, columns: columns),
+                    history: BranchHistory(
+                        table: try Self.table(everyRow, columns: columns),
+                        previous: vectors.map { vector in (histories[vector.runId] ?? []).map { position[$0.runId]! } }))
+                for build in sequenced {
+                    #expect(build.servedBy == (withHistory.contains(build.runId) ? "gru" : "xgboost"), "run \(build.runId)")
+                    let expected = try #require(position[build.runId].map { expectedThird[$0] })
+                    #expect(abs((build.score ?? -1) - expected.failureProbability) < 1e-6, "run \(build.runId)")
+                }
+                // Scored by run id, a build is served as the prediction job served it; posted with its
+                // history, a vector likewise.
+                let served = try #require(sequenced.first { withHistory.contains($0.runId) })
+                let servedByRun = try JSONDecoder().decode(
+                    ScoreAnswer.self, from: try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(served.runId)}"#.utf8)).body)
+                #expect(servedByRun.scores.first?.servedBy == "gru")
+                #expect(abs((servedByRun.scores.first?.score ?? -1) - (served.score ?? -2)) < 1e-9)
+                struct WithHistory: Encodable {
+                    var features: [String: FeatureValue]
+                    var history: [[String: FeatureValue]]
+                }
+                let servedVector = try #require(vectors.first { $0.runId == served.runId }?.features)
+                let postedWithHistory = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
+                    cluster, "/predictions",
+                    try JSONEncoder().encode(WithHistory(features: servedVector, history: (histories[served.runId] ?? []).map { $0.features ?? [:] }))).body)
+                #expect(postedWithHistory.scores.first?.servedBy == "gru")
+                #expect(abs((postedWithHistory.scores.first?.score ?? -1) - (served.score ?? -2)) < 1e-9)
+                let postedAlone = try JSONDecoder().decode(
+                    ScoreAnswer.self, from: try await post(cluster, "/predictions", try JSONEncoder().encode(Posted(features: servedVector, topContributions: 3))).body)
+                #expect(postedAlone.scores.first?.servedBy == "xgboost")
             }
         }
     }
