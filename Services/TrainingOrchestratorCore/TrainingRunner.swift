@@ -137,6 +137,8 @@ struct TrainingRunner: Sendable {
         // `parameters.rounds` is the model's rounds in this job; continuing a rung's model trains only the ones it adds.
         func trainTrial(_ parameters: TrainingParameters, _ label: String, continuing: (rounds: Int, trial: Trial)? = nil) async throws -> Trial {
             var configuration = try TrainingParametersMapping.configuration(parameters)
+            // A search's trials are chosen on the main learner: the sequence model is trained once, for the one kept.
+            if job.parameters.search != nil { configuration.sequence = nil }
             let trialBase = continuing?.trial.artifact ?? base
             let offset = continuing?.rounds ?? 0
             configuration.xgboost.rounds -= offset
@@ -187,7 +189,17 @@ struct TrainingRunner: Sendable {
                 if trial.score > best?.score ?? -.infinity { best = trial }
             }
         }
-        guard let best else { throw TrainingDataError("no trial was trained") }
+        guard var best else { throw TrainingDataError("no trial was trained") }
+        if job.parameters.search != nil, let sequence = try TrainingParametersMapping.configuration(best.parameters).sequence {
+            progress.set(0.9, TrainingProgress.Phase.sequence.rawValue)
+            best.artifact = try await NIOThreadPool.singleton.runIfActive { [flag, best] in
+                var artifact = best.artifact
+                try RiskModelTrainer.addSequenceModel(
+                    sequence, to: &artifact, training: data.training, validation: data.validation, test: data.test, isCancelled: flag.check)
+                return artifact
+            }
+            if flag.isCancelled { throw CancellationError() }
+        }
         let artifact = best.artifact
         progress.set(0.95, "register")
 
@@ -217,11 +229,6 @@ struct TrainingRunner: Sendable {
                 guard try await store.complete(job.id, version: registered.version, experimentId: experimentId, on: connection) else {
                     throw CancellationError()
                 }
-                let beats = metrics.beatsParrot.map { $0 ? "beats" : "does not beat" } ?? "was not compared with"
-                try await store.log(
-                    job.id, "info",
-                    "completed: version \(registered.version) of \(job.modelName) in \(String(format: "%.1f", artifact.trainingSeconds)) s; test ROC AUC \(metrics.test?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"), F1 \(String(format: "%.3f", metrics.test?.f1 ?? 0)); it \(beats) Parrot",
-                    on: connection)
                 if let sequence = metrics.sequence {
                     let beats = sequence.beatsParrot.map { $0 ? "beats" : "does not beat" } ?? "was not compared with"
                     try await store.log(
@@ -229,6 +236,11 @@ struct TrainingRunner: Sendable {
                         "sequence model: serves \(sequence.servedCount) of \(sequence.evaluatedCount) test builds (5 earlier builds on their branch); there ROC AUC \(sequence.sequence?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a") against the fallback's \(sequence.fallback?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"); it \(beats) Parrot",
                         on: connection)
                 }
+                let beats = metrics.beatsParrot.map { $0 ? "beats" : "does not beat" } ?? "was not compared with"
+                try await store.log(
+                    job.id, "info",
+                    "completed: version \(registered.version) of \(job.modelName) in \(String(format: "%.1f", artifact.trainingSeconds)) s; test ROC AUC \(metrics.test?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"), F1 \(String(format: "%.3f", metrics.test?.f1 ?? 0)); it \(beats) Parrot",
+                    on: connection)
                 return registered.version
             }
             await report(job, status: .completed, progress: 1, phase: "register", latest: history.last, modelVersion: version)

@@ -94,13 +94,8 @@ public enum RiskModelTrainer {
             evaluation.test = try ClassificationMetrics(probabilities: evaluatedProbabilities, failed: test.failed, threshold: thresholds.high)
         }
         let evaluated = test ?? validation
-        let earlier = test == nil ? [training] : [training, validation]
-        var parrot: [Double]?
-        if let branches = evaluated.branches, earlier.allSatisfy({ $0.branches != nil }) {
-            let history = earlier.flatMap { zip($0.branches!, $0.failed).map { (branch: $0, failed: $1) } }
-            parrot = ParrotBaseline.predictions(history: history, evaluated: zip(branches, evaluated.failed).map { (branch: $0, failed: $1) })
-            evaluation.parrot = try ClassificationMetrics(probabilities: parrot!, failed: evaluated.failed)
-        }
+        let parrot = parrotPredictions(training: training, validation: validation, test: test)
+        if let parrot { evaluation.parrot = try ClassificationMetrics(probabilities: parrot, failed: evaluated.failed) }
         if let repositories = evaluated.repositories {
             let rowsByRepository = Dictionary(grouping: repositories.indices, by: { repositories[$0] })
             evaluation.repositories = try rowsByRepository.keys.sorted().map { repository in
@@ -112,20 +107,6 @@ public enum RiskModelTrainer {
                     parrot: try parrot.map { parrot in try ClassificationMetrics(probabilities: rows.map { parrot[$0] }, failed: failed) }
                 )
             }
-        }
-
-        var sequence: SequenceMember?
-        if let sequenceConfiguration = configuration.sequence {
-            let (member, sequenceEvaluation) = try SequenceMember.train(
-                sequenceConfiguration, training: training, validation: validation, test: test,
-                fallback: (evaluatedProbabilities, evaluatedProbabilities.map { $0 >= thresholds.high }, thresholds.high), parrot: parrot,
-                seed: configuration.seed, isCancelled: isCancelled
-            ) { fraction, epoch in
-                onProgress(TrainingProgress(phase: .sequence, fraction: learnerEnd + 0.23 * fraction, round: nil))
-                _ = epoch
-            }
-            sequence = member
-            evaluation.sequence = sequenceEvaluation
         }
 
         var artifact = ModelArtifact(
@@ -141,7 +122,7 @@ public enum RiskModelTrainer {
             trainingRows: training.table.rowCount,
             trainingSeconds: 0,
             baseRounds: try base?.xgboostModel.map { try XGBoostBooster(modelJSON: $0).boostedRounds() } ?? 0,
-            xgboostModel: nil, xgboostEnsemble: [], logistic: nil, logisticEnsemble: [], sequence: sequence
+            xgboostModel: nil, xgboostEnsemble: [], logistic: nil, logisticEnsemble: [], sequence: nil
         )
         switch learner {
         case .xgboost(let booster):
@@ -157,10 +138,54 @@ public enum RiskModelTrainer {
                 return member
             }
         }
-        let elapsed = ContinuousClock.now - started
-        artifact.trainingSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if let sequenceConfiguration = configuration.sequence {
+            try addSequenceModel(
+                sequenceConfiguration, to: &artifact, training: training, validation: validation, test: test, isCancelled: isCancelled
+            ) { onProgress(TrainingProgress(phase: .sequence, fraction: learnerEnd + 0.23 * $0)) }
+        }
+        artifact.trainingSeconds = seconds(since: started)
         onProgress(TrainingProgress(phase: .evaluate, fraction: 1))
         return artifact
+    }
+
+    /// Trains the sequence model for a trained artifact (on the rows it was trained on, in time
+    /// order, each with its branch) and adds it with its evaluation beside the main learner's; the
+    /// training time grows by its own. A search trains it once, for the trial it keeps.
+    public static func addSequenceModel(
+        _ configuration: SequenceConfiguration,
+        to artifact: inout ModelArtifact,
+        training: LabeledTable, validation: LabeledTable, test: LabeledTable? = nil,
+        isCancelled: CancellationCheck = { false },
+        onProgress: (Double) -> Void = { _ in }
+    ) throws {
+        let started = ContinuousClock.now
+        let evaluated = test ?? validation
+        let fallback = try RiskModel(artifact: artifact).predict(evaluated.table).map(\.failureProbability)
+        let high = artifact.thresholds.high
+        let parrot = parrotPredictions(training: training, validation: validation, test: test)
+        let (member, evaluation) = try SequenceMember.train(
+            configuration, training: training, validation: validation, test: test,
+            fallback: (fallback, fallback.map { $0 >= high }, high), parrot: parrot,
+            seed: artifact.configuration.seed, isCancelled: isCancelled, onProgress: { fraction, _ in onProgress(fraction) })
+        artifact.sequence = member
+        artifact.evaluation.sequence = evaluation
+        artifact.configuration.sequence = configuration
+        artifact.trainingSeconds += seconds(since: started)
+    }
+
+    /// Parrot on the test rows (validation without a test set), the earlier splits its history;
+    /// nil when a split has no branches.
+    static func parrotPredictions(training: LabeledTable, validation: LabeledTable, test: LabeledTable?) -> [Double]? {
+        let evaluated = test ?? validation
+        let earlier = test == nil ? [training] : [training, validation]
+        guard let branches = evaluated.branches, earlier.allSatisfy({ $0.branches != nil }) else { return nil }
+        let history = earlier.flatMap { zip($0.branches!, $0.failed).map { (branch: $0, failed: $1) } }
+        return ParrotBaseline.predictions(history: history, evaluated: zip(branches, evaluated.failed).map { (branch: $0, failed: $1) })
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     private static func fit(

@@ -185,6 +185,12 @@ struct TrainingTests {
                 #expect(experiment.data.features == artifact.inputColumns)
                 #expect(experiment.data.buildCount == experiment.data.trainingCount + experiment.data.validationCount + experiment.data.testCount)
                 #expect(experiment.data.trainingCount == artifact.trainingRows)
+                // The sequence model trained beside it by default, measured on the test builds it serves.
+                #expect(artifact.sequence != nil)
+                let sequence = try #require(experiment.metrics.sequence)
+                #expect(sequence.evaluatedCount == experiment.data.testCount)
+                #expect(sequence.servedCount <= sequence.evaluatedCount && (sequence.servedCount == 0) == (sequence.sequence == nil))
+                #expect(sequence.served.count == experiment.data.testCount)
                 let lastLog = try HTTPHelpers.decoder.decode([TrainingLogLine].self, from: try await call(cluster, .GET, "/training/jobs/\(first.id)/logs?tail=1").body)
                 #expect(lastLog.count == 1 && lastLog.first?.message.hasPrefix("completed: version 1") == true)
 
