@@ -177,6 +177,7 @@ print("\n2. Full trainer (calibrated, thresholds on validation, \(bootstrap) boo
 print("   model                 F1      ROC AUC  PR AUC   Brier    train s   beats Parrot")
 var perRepository: [(String, [Double])] = []
 var parrotRow: ClassificationMetrics?
+var xgboostArtifact: ModelArtifact?
 for kind in ModelKind.allCases {
     let configuration = TrainingConfiguration(kind: kind, xgboost: parameters, logistic: logisticParameters, bootstrapModels: bootstrap)
     let artifact = try RiskModelTrainer.train(configuration: configuration, training: training, validation: validation, test: test)
@@ -191,6 +192,7 @@ for kind in ModelKind.allCases {
     print("   \(kind.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0))  \(format(metrics.f1))  \(format(metrics.rocAUC))   \(format(metrics.prAUC))   \(format(metrics.brier))   \(format(artifact.trainingSeconds, 2))      \(artifact.evaluation.beatsParrot.map { $0 ? "yes" : "NO" } ?? "—")")
     perRepository.append((kind.rawValue, predictions.map(\.failureProbability)))
     if kind == .xgboost {
+        xgboostArtifact = artifact
         let spread = predictions.compactMap(\.uncertainty)
         let levels = Dictionary(grouping: predictions, by: \.level).mapValues(\.count)
         print("   (xgboost: thresholds MEDIUM ≥ \(format(artifact.thresholds.medium, 3)), HIGH ≥ \(format(artifact.thresholds.high, 3)); test levels LOW \(levels[.low] ?? 0) / MEDIUM \(levels[.medium] ?? 0) / HIGH \(levels[.high] ?? 0); mean uncertainty \(format(spread.reduce(0, +) / Double(max(spread.count, 1)), 4)))")
@@ -219,6 +221,22 @@ print("   gru (6-build history)  \(format(gruMetrics.f1))  \(format(gruMetrics.r
 perRepository.append(("gru", gruTest))
 if let parrotRow {
     print("   parrot                \(format(parrotRow.f1))  \(format(parrotRow.rocAUC))   \(format(parrotRow.prAUC))   \(format(parrotRow.brier))")
+}
+
+// The product's serving: XGBoost's artifact with its sequence model (RiskModelTrainer.addSequenceModel,
+// as the orchestrator trains it), the GRU serving the test builds with 5 earlier builds on their branch.
+if var served = xgboostArtifact {
+    var sequenceConfiguration = SequenceConfiguration(bootstrapModels: min(bootstrap, 3))
+    sequenceConfiguration.gru.epochs = gruEpochs
+    let sequenceStarted = ContinuousClock.now
+    try RiskModelTrainer.addSequenceModel(sequenceConfiguration, to: &served, training: training, validation: validation, test: test)
+    let evaluation = served.evaluation.sequence!
+    print("\n   as served: xgboost + sequence model (\(format(seconds(ContinuousClock.now - sequenceStarted), 2)) s): the GRU serves \(evaluation.servedCount) of \(evaluation.evaluatedCount) test builds")
+    for (name, metrics) in [("gru on its builds", evaluation.sequence), ("xgboost on them", evaluation.fallback), ("parrot on them", evaluation.parrot), ("served mix, all", evaluation.served), ("xgboost alone, all", served.evaluation.test)] {
+        guard let metrics else { continue }
+        print("   \(name.padding(toLength: 20, withPad: " ", startingAt: 0))  \(format(metrics.f1))  \(format(metrics.rocAUC))   \(format(metrics.prAUC))   \(format(metrics.brier))")
+    }
+    print("   the sequence model \(evaluation.beatsParrot.map { $0 ? "beats" : "does NOT beat" } ?? "was not compared with") Parrot on its builds")
 }
 
 let history = zip(training.branches!, training.failed).map { (branch: $0, failed: $1) } + zip(validation.branches!, validation.failed).map { (branch: $0, failed: $1) }
