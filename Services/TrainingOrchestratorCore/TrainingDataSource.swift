@@ -86,6 +86,16 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         var features: [String: FeatureValue]
     }
 
+    /// Sorts `rows` oldest first and answers where training ends (70 %) and validation ends (85 %):
+    /// every validation build started after every training build, every test build after both.
+    /// ISO 8601 times in UTC sort as text; the run id breaks ties (ids grow with time).
+    public static func timeOrderedSplit<Row>(
+        _ rows: inout [Row], startedAt: (Row) -> String, runId: (Row) -> Int64
+    ) -> (trainingEnd: Int, validationEnd: Int) {
+        rows.sort { (startedAt($0), runId($0)) < (startedAt($1), runId($1)) }
+        return (rows.count * 70 / 100, rows.count * 85 / 100)
+    }
+
     public func load(_ spec: TrainingDataSpec) async throws -> TrainingData {
         let client = directory.client(for: .featureExtractor)
         let text = try await client.call(FeatureMethods.catalogue, Empty())
@@ -118,10 +128,7 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         guard rows.count >= 20 else {
             throw TrainingDataError("the repositories have \(rows.count) labelled processed builds; a training needs at least 20")
         }
-        // ISO 8601 times in UTC sort as text; the run id breaks ties (ids grow with time).
-        rows.sort { ($0.startedAt, $0.runId) < ($1.startedAt, $1.runId) }
-        let trainingEnd = rows.count * 70 / 100
-        let validationEnd = rows.count * 85 / 100
+        let (trainingEnd, validationEnd) = Self.timeOrderedSplit(&rows, startedAt: \.startedAt, runId: \.runId)
 
         func table(_ slice: ArraySlice<Row>) throws -> LabeledTable {
             let columns: [FeatureTable.Column] = inputs.map { feature in
