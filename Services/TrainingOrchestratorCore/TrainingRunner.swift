@@ -230,10 +230,14 @@ struct TrainingRunner: Sendable {
                     throw CancellationError()
                 }
                 if let sequence = metrics.sequence {
+                    func auc(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "n/a" }
                     let beats = sequence.beatsParrot.map { $0 ? "beats" : "does not beat" } ?? "was not compared with"
+                    let adoption = sequence.adopted
+                        ? "serves \(sequence.servedCount) of \(sequence.evaluatedCount) test builds (5 earlier builds on their branch)"
+                        : "not adopted, the fallback serves every build: validation ROC AUC \(auc(sequence.validationROCAUC)) against the fallback's \(auc(sequence.validationFallbackROCAUC)); it would have served \(sequence.servedCount) of \(sequence.evaluatedCount) test builds"
                     try await store.log(
                         job.id, "info",
-                        "sequence model: serves \(sequence.servedCount) of \(sequence.evaluatedCount) test builds (5 earlier builds on their branch); there ROC AUC \(sequence.sequence?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a") against the fallback's \(sequence.fallback?.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"); it \(beats) Parrot",
+                        "sequence model: \(adoption); on those, test ROC AUC \(auc(sequence.sequence?.rocAUC)) against the fallback's \(auc(sequence.fallback?.rocAUC)); it \(beats) Parrot",
                         on: connection)
                 }
                 let beats = metrics.beatsParrot.map { $0 ? "beats" : "does not beat" } ?? "was not compared with"
@@ -343,7 +347,8 @@ enum TrainingParametersMapping {
             sequence: evaluation.sequence.map {
                 SequenceMetrics(
                     evaluatedCount: $0.evaluatedCount, servedCount: $0.servedCount, sequence: $0.sequence.map(metricSet),
-                    fallback: $0.fallback.map(metricSet), parrot: $0.parrot.map(metricSet), beatsParrot: $0.beatsParrot, served: metricSet($0.served))
+                    fallback: $0.fallback.map(metricSet), parrot: $0.parrot.map(metricSet), beatsParrot: $0.beatsParrot, served: metricSet($0.served),
+                    adopted: $0.adopted, validationROCAUC: $0.validationROCAUC, validationFallbackROCAUC: $0.validationFallbackROCAUC)
             })
     }
 

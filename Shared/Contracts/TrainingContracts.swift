@@ -488,13 +488,21 @@ public struct SequenceMetrics: Codable, Sendable, Equatable {
     public var parrot: MetricSet?
     /// Nil when Parrot could not be measured on them; false says the sequence model did not beat it.
     public var beatsParrot: Bool?
-    /// Every test build by the model that serves it.
+    /// Every test build by the model that serves it (the fallback alone when not adopted).
     public var served: MetricSet
+    /// Whether the version serves with it: only when it ranked the validation builds it would serve
+    /// better than the fallback (ROC AUCs below); otherwise the fallback serves every build.
+    public var adopted: Bool
+    public var validationROCAUC: Double?
+    public var validationFallbackROCAUC: Double?
 
     public init(
         evaluatedCount: Int, servedCount: Int, sequence: MetricSet?, fallback: MetricSet?, parrot: MetricSet?, beatsParrot: Bool?,
-        served: MetricSet
+        served: MetricSet, adopted: Bool, validationROCAUC: Double?, validationFallbackROCAUC: Double?
     ) {
+        self.adopted = adopted
+        self.validationROCAUC = validationROCAUC
+        self.validationFallbackROCAUC = validationFallbackROCAUC
         self.evaluatedCount = evaluatedCount
         self.servedCount = servedCount
         self.sequence = sequence

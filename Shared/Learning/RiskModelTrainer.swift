@@ -149,8 +149,9 @@ public enum RiskModelTrainer {
     }
 
     /// Trains the sequence model for a trained artifact (on the rows it was trained on, in time
-    /// order, each with its branch) and adds it with its evaluation beside the main learner's; the
-    /// training time grows by its own. A search trains it once, for the trial it keeps.
+    /// order, each with its branch) and adds it with its evaluation beside the main learner's,
+    /// unless `onlyIfBetter` and it ranks its validation builds no better (the evaluation then says
+    /// so); the training time grows by its own. A search trains it once, for the trial it keeps.
     public static func addSequenceModel(
         _ configuration: SequenceConfiguration,
         to artifact: inout ModelArtifact,
@@ -160,12 +161,14 @@ public enum RiskModelTrainer {
     ) throws {
         let started = ContinuousClock.now
         let evaluated = test ?? validation
-        let fallback = try RiskModel(artifact: artifact).predict(evaluated.table).map(\.failureProbability)
+        let model = try RiskModel(artifact: artifact)
+        let fallback = try model.predict(evaluated.table).map(\.failureProbability)
+        let validationFallback = test == nil ? fallback : try model.predict(validation.table).map(\.failureProbability)
         let high = artifact.thresholds.high
         let parrot = parrotPredictions(training: training, validation: validation, test: test)
         let (member, evaluation) = try SequenceMember.train(
             configuration, training: training, validation: validation, test: test,
-            fallback: (fallback, fallback.map { $0 >= high }, high), parrot: parrot,
+            fallback: (fallback, fallback.map { $0 >= high }, high), validationFallback: validationFallback, parrot: parrot,
             seed: artifact.configuration.seed, isCancelled: isCancelled, onProgress: { fraction, _ in onProgress(fraction) })
         artifact.sequence = member
         artifact.evaluation.sequence = evaluation

@@ -10,11 +10,15 @@ public struct SequenceConfiguration: Codable, Sendable, Equatable {
     /// GRUs on bootstrap resamples of the training builds: the spread of their probabilities is a
     /// served build's uncertainty.
     public var bootstrapModels: Int
+    /// Serve with it only when it ranks the validation builds it would serve better (ROC AUC) than
+    /// the main learner does; otherwise it is measured, reported and left out of the artifact.
+    public var onlyIfBetter: Bool
 
-    public init(gru: GRUClassifier.Parameters = .init(), length: Int = 6, bootstrapModels: Int = 3) {
+    public init(gru: GRUClassifier.Parameters = .init(), length: Int = 6, bootstrapModels: Int = 3, onlyIfBetter: Bool = true) {
         self.gru = gru
         self.length = length
         self.bootstrapModels = bootstrapModels
+        self.onlyIfBetter = onlyIfBetter
     }
 }
 
@@ -60,8 +64,13 @@ public struct SequenceEvaluation: Codable, Sendable, Equatable {
     public var fallback: ClassificationMetrics?
     public var parrot: ClassificationMetrics?
     /// Every evaluated build by the model that serves it, each called failed at its own model's HIGH
-    /// cut-off (`threshold` is the main learner's).
+    /// cut-off (`threshold` is the main learner's); the main learner's alone when not adopted.
     public var served: ClassificationMetrics
+    /// Whether the artifact serves with it, and the validation ROC AUCs that decided it (on the
+    /// validation builds it would serve, or all of validation when those are too few).
+    public var adopted: Bool
+    public var validationROCAUC: Double?
+    public var validationFallbackROCAUC: Double?
 
     /// Whether the sequence model beats Parrot on the builds it serves (ROC AUC and F1).
     public var beatsParrot: Bool? {
@@ -122,9 +131,9 @@ extension SequenceMember {
     static func train(
         _ configuration: SequenceConfiguration,
         training: LabeledTable, validation: LabeledTable, test: LabeledTable?,
-        fallback: (probabilities: [Double], calledFailed: [Bool], threshold: Double), parrot: [Double]?,
+        fallback: (probabilities: [Double], calledFailed: [Bool], threshold: Double), validationFallback: [Double], parrot: [Double]?,
         seed: UInt64, isCancelled: CancellationCheck, onProgress: (Double, RoundMetrics?) -> Void
-    ) throws -> (SequenceMember, SequenceEvaluation) {
+    ) throws -> (SequenceMember?, SequenceEvaluation) {
         guard let trainingBranches = training.branches, let validationBranches = validation.branches else {
             throw LearningError.invalidInput("the sequence model needs each build's branch")
         }
@@ -175,13 +184,17 @@ extension SequenceMember {
         let thresholds = try RiskThresholds.choose(probabilities: served.map { calibration.apply(raw[$0]) }, failed: served.map { validation.failed[$0] })
         let member = SequenceMember(
             length: length, preprocessor: preprocessor, model: model, ensemble: ensemble, calibration: calibration, thresholds: thresholds)
+        let validationFailed = served.map { validation.failed[$0] }
+        let validationROCAUC = ClassificationMetrics.rocAUC(served.map { raw[$0] }, validationFailed)
+        let validationFallbackROCAUC = ClassificationMetrics.rocAUC(served.map { validationFallback[$0] }, validationFailed)
+        let adopted = !configuration.onlyIfBetter || (validationROCAUC ?? 0) > (validationFallbackROCAUC ?? 0)
 
         let probabilities = try model.predict(evaluatedSequences).map(calibration.apply)
         let rows = evaluatedSequences.earlier.indices.filter { evaluatedSequences.earlier[$0] >= length - 1 }
         let failed = rows.map { evaluated.failed[$0] }
         var combined = fallback.probabilities
         var calls = fallback.calledFailed
-        for row in rows {
+        for row in rows where adopted {
             combined[row] = probabilities[row]
             calls[row] = probabilities[row] >= thresholds.high
         }
@@ -191,8 +204,9 @@ extension SequenceMember {
             fallback: rows.isEmpty ? nil : try ClassificationMetrics(
                 probabilities: rows.map { fallback.probabilities[$0] }, failed: failed, threshold: fallback.threshold),
             parrot: rows.isEmpty ? nil : try parrot.map { parrot in try ClassificationMetrics(probabilities: rows.map { parrot[$0] }, failed: failed) },
-            served: try ClassificationMetrics(probabilities: combined, failed: evaluated.failed, threshold: fallback.threshold, calledFailed: calls))
-        return (member, evaluation)
+            served: try ClassificationMetrics(probabilities: combined, failed: evaluated.failed, threshold: fallback.threshold, calledFailed: calls),
+            adopted: adopted, validationROCAUC: validationROCAUC, validationFallbackROCAUC: validationFallbackROCAUC)
+        return (adopted ? member : nil, evaluation)
     }
 }
 

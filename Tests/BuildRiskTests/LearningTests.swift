@@ -386,6 +386,7 @@ struct LearningTests {
         let full = previous.indices.filter { previous[$0].count == 5 }
         #expect(full.count == 200 - 5)  // the five short-lived branches' builds have none
         let evaluation = try #require(artifact.evaluation.sequence)
+        #expect(evaluation.adopted && evaluation.validationROCAUC! > evaluation.validationFallbackROCAUC!)
         #expect(evaluation.evaluatedCount == 200)
         #expect(evaluation.servedCount == full.count)
         let gru = try #require(evaluation.sequence?.rocAUC), fallback = try #require(evaluation.fallback?.rocAUC)
@@ -413,5 +414,28 @@ struct LearningTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         try artifact.save(to: directory)
         #expect(try RiskModel(artifact: ModelArtifact.load(from: directory)).predict(table, history: narrowed) == predictions)
+    }
+
+    /// A sequence model that ranks no better than the fallback on validation is measured and
+    /// reported, not served: on builds whose outcome depends on their own features only, the
+    /// fallback serves every build, with or without a history.
+    @Test func aSequenceModelNoBetterThanTheFallbackIsReportedAndNotServed() throws {
+        var fixture = Fixture(state: 13)
+        let training = try fixture.builds(600), validation = try fixture.builds(200), test = try fixture.builds(200)
+        var sequence = SequenceConfiguration(bootstrapModels: 0)
+        sequence.gru.hidden = 4
+        sequence.gru.epochs = 2
+        let artifact = try RiskModelTrainer.train(
+            configuration: TrainingConfiguration(kind: .xgboost, xgboost: quickTrees, bootstrapModels: 0, sequence: sequence),
+            training: training, validation: validation, test: test)
+        let evaluation = try #require(artifact.evaluation.sequence)
+        #expect(!evaluation.adopted, "sequence \(evaluation.validationROCAUC ?? 0), fallback \(evaluation.validationFallbackROCAUC ?? 0)")
+        #expect(evaluation.validationROCAUC! <= evaluation.validationFallbackROCAUC!)
+        #expect(artifact.sequence == nil)
+        #expect(evaluation.served == artifact.evaluation.test, "the fallback's own test metrics")
+        // Seven branches over 1,000 builds: nearly every test build had the history it would have served.
+        #expect(evaluation.servedCount > 150)
+        let everyBuild = BranchHistory(table: test.table, previous: test.failed.indices.map { Array(max(0, $0 - 5)..<$0) })
+        #expect(try RiskModel(artifact: artifact).predict(test.table, history: everyBuild).allSatisfy { $0.servedBy == .xgboost })
     }
 }

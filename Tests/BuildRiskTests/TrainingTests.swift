@@ -186,8 +186,9 @@ struct TrainingTests {
                 #expect(experiment.data.buildCount == experiment.data.trainingCount + experiment.data.validationCount + experiment.data.testCount)
                 #expect(experiment.data.trainingCount == artifact.trainingRows)
                 // The sequence model trained beside it by default, measured on the test builds it serves.
-                #expect(artifact.sequence != nil)
                 let sequence = try #require(experiment.metrics.sequence)
+                #expect((artifact.sequence != nil) == sequence.adopted)
+                #expect(sequence.adopted == ((sequence.validationROCAUC ?? 0) > (sequence.validationFallbackROCAUC ?? 0)))
                 #expect(sequence.evaluatedCount == experiment.data.testCount)
                 #expect(sequence.servedCount <= sequence.evaluatedCount && (sequence.servedCount == 0) == (sequence.sequence == nil))
                 #expect(sequence.served.count == experiment.data.testCount)
