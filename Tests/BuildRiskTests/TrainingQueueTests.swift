@@ -14,13 +14,19 @@ import TrainingOrchestratorCore
 final class MadeUpTrainingData: TrainingDataSource {
     let loads = Mutex<[String]>([])
     let released = Mutex(false)
+    /// Released with it: another replica's data, whose loads are logged apart.
+    private let partner: MadeUpTrainingData?
+
+    init(releasedWith partner: MadeUpTrainingData? = nil) { self.partner = partner }
 
     func release() { released.withLock { $0 = true } }
+
+    var isReleased: Bool { released.withLock { $0 } || partner?.isReleased == true }
 
     func load(_ spec: TrainingDataSpec) async throws -> TrainingData {
         let name = spec.repositories.first?.fullName ?? ""
         loads.withLock { $0.append(name) }
-        while name.hasPrefix("hold/"), !released.withLock({ $0 }) {
+        while name.hasPrefix("hold/"), !isReleased {
             try await Task.sleep(for: .milliseconds(50))
         }
         var random = SplitMix64(seed: 11)
@@ -111,6 +117,53 @@ struct TrainingQueueTests {
             #expect(byStart.map { $0.data.repositories[0].fullName } == ["hold/slot"] + expected)
             for (earlier, later) in zip(byStart, byStart.dropFirst()) {
                 #expect((later.startedAt ?? "") >= (earlier.finishedAt ?? "~"), "job \(later.id) started before job \(earlier.id) ended")
+            }
+        }
+    }
+
+    /// Two replicas, one training slot each, sharing the queue: two jobs hold both slots while
+    /// twelve of all priorities are queued; released, both replicas train, and the jobs start in
+    /// priority order, oldest first within one (two replicas claiming at once may swap
+    /// neighbours, never more), never more than two at a time.
+    @Test func twoReplicasShareTheQueueInPriorityOrder() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        let first = MadeUpTrainingData()
+        let second = MadeUpTrainingData(releasedWith: first)
+        let fixture: [TrainingPriority] = [.low, .normal, .urgent, .high, .low, .urgent, .normal, .high, .low, .normal, .urgent, .high]
+        let rank: [TrainingPriority: Int] = [.urgent: 0, .high: 1, .normal: 2, .low: 3]
+        let expected = fixture.indices.sorted { (rank[fixture[$0]]!, $0) < (rank[fixture[$1]]!, $1) }.map { "queue/job-\($0)" }
+        let cheap = TrainingParameters(kind: "logistic_regression", maxIterations: 20, bootstrapModels: 0, sequenceEpochs: 0)
+        let other = try makeRuntime(
+            .trainingOrchestrator, in: cluster, definition: TrainingOrchestratorService.definition(dataSource: { _ in second }),
+            overrides: ["TRAINING_WORKERS": "1", "TRAINING_ORCHESTRATOR_PORT": String(freePort())])
+        try await withServices([other]) {
+            try await withOrchestrator(cluster, first, overrides: ["TRAINING_WORKERS": "1"]) { client in
+                let holders = [try await start(client, "hold/one", cheap, priority: .low), try await start(client, "hold/two", cheap, priority: .low)]
+                try await waitUntil("both replicas hold a slot", timeout: .seconds(60)) {
+                    first.loads.withLock { $0.count } == 1 && second.loads.withLock { $0.count } == 1
+                }
+                var ids: [Int64] = []
+                for (index, priority) in fixture.enumerated() {
+                    ids.append(try await start(client, "queue/job-\(index)", cheap, priority: priority).id)
+                }
+                first.release()
+                var jobs: [TrainingJobRecord] = []
+                for id in holders.map(\.id) + ids { jobs.append(try await waitForEnd(client, id)) }
+                #expect(jobs.allSatisfy { $0.status == .completed }, "\(jobs.map { "\($0.id): \($0.status) \($0.error ?? "")" })")
+                let trainedBy = (first.loads.withLock { $0 }.count - 1, second.loads.withLock { $0 }.count - 1)
+                #expect(trainedBy.0 > 0 && trainedBy.1 > 0 && trainedBy.0 + trainedBy.1 == fixture.count, "\(trainedBy)")
+                let byStart = jobs.dropFirst(2).sorted { ($0.startedAt ?? "", $0.id) < ($1.startedAt ?? "", $1.id) }.map { $0.data.repositories[0].fullName }
+                for (position, name) in byStart.enumerated() {
+                    let wanted = try #require(expected.firstIndex(of: name))
+                    #expect(abs(wanted - position) <= 1, "\(name) started \(position + 1)th, its place is \(wanted + 1): \(byStart)")
+                }
+                // Never more than one training per replica: at each start, at most one other job runs.
+                for job in jobs {
+                    let start = job.startedAt ?? ""
+                    let running = jobs.filter { $0.id != job.id && ($0.startedAt ?? "~") <= start && start < ($0.finishedAt ?? "") }
+                    #expect(running.count <= 1, "job \(job.id) started while \(running.map(\.id)) ran")
+                }
             }
         }
     }
