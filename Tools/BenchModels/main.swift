@@ -231,7 +231,7 @@ if var served = xgboostArtifact {
     let sequenceStarted = ContinuousClock.now
     try RiskModelTrainer.addSequenceModel(sequenceConfiguration, to: &served, training: training, validation: validation, test: test)
     let evaluation = served.evaluation.sequence!
-    print("\n   as served: xgboost + sequence model (\(format(seconds(ContinuousClock.now - sequenceStarted), 2)) s): the GRU serves \(evaluation.servedCount) of \(evaluation.evaluatedCount) test builds")
+    print("\n   as served: xgboost + sequence model (\(format(seconds(ContinuousClock.now - sequenceStarted), 2)) s): \(evaluation.adopted ? "adopted" : "NOT adopted"), validation ROC AUC GRU \(format(evaluation.validationROCAUC)) vs xgboost \(format(evaluation.validationFallbackROCAUC)) on the builds it would serve; it would serve \(evaluation.servedCount) of \(evaluation.evaluatedCount) test builds")
     for (name, metrics) in [("gru on its builds", evaluation.sequence), ("xgboost on them", evaluation.fallback), ("parrot on them", evaluation.parrot), ("served mix, all", evaluation.served), ("xgboost alone, all", served.evaluation.test)] {
         guard let metrics else { continue }
         print("   \(name.padding(toLength: 20, withPad: " ", startingAt: 0))  \(format(metrics.f1))  \(format(metrics.rocAUC))   \(format(metrics.prAUC))   \(format(metrics.brier))")
