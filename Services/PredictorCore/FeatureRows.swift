@@ -44,6 +44,16 @@ public struct RowHistory: Sendable {
         self.previous = previous
     }
 
+    /// Each build's own list of earlier builds, one list after another.
+    init(concatenating histories: [[[String: FeatureValue]]]) {
+        var rows: [[String: FeatureValue]] = []
+        previous = histories.map { builds in
+            defer { rows += builds }
+            return Array(rows.count..<(rows.count + builds.count))
+        }
+        self.rows = rows
+    }
+
     /// The history of builds `scored` (indices into `all`), given every build's previous builds
     /// (`previous`, indices into `all`): only the rows they name, renumbered.
     init(scored: [Int], previous: [[Int]], all: [[String: FeatureValue]]) {
@@ -120,6 +130,8 @@ actor ScoreCoalescer {
     private struct Waiting {
         let served: ServedModel
         let row: [String: FeatureValue]
+        /// The build's earlier builds on its branch, oldest first (empty: none given).
+        let history: [[String: FeatureValue]]
         let top: Int
         let continuation: CheckedContinuation<Scored, any Error>
     }
@@ -127,10 +139,11 @@ actor ScoreCoalescer {
     private var waiting: [Waiting] = []
     private var draining = false
 
-    /// `row` scored by `served` (the model the request took), with its `top` contributions.
-    func score(_ row: [String: FeatureValue], with served: ServedModel, top: Int) async throws -> Scored {
+    /// `row` scored by `served` (the model the request took), with its `top` contributions; with
+    /// its branch `history` the model's sequence model may serve it.
+    func score(_ row: [String: FeatureValue], history: [[String: FeatureValue]] = [], with served: ServedModel, top: Int) async throws -> Scored {
         try await withCheckedThrowingContinuation { continuation in
-            waiting.append(Waiting(served: served, row: row, top: top, continuation: continuation))
+            waiting.append(Waiting(served: served, row: row, history: history, top: top, continuation: continuation))
             if !draining {
                 draining = true
                 Task { await self.drain() }
@@ -146,8 +159,10 @@ actor ScoreCoalescer {
             while let first = taken.first {
                 let same = taken.filter { $0.served.model === first.served.model }
                 taken.removeAll { $0.served.model === first.served.model }
+                let history = RowHistory(concatenating: same.map(\.history))
                 do {
-                    let scored = try await first.served.score(same.map(\.row), tops: same.map(\.top))
+                    let scored = try await first.served.score(
+                        same.map(\.row), tops: same.map(\.top), history: history.rows.isEmpty ? nil : history)
                     for (entry, result) in zip(same, scored) { entry.continuation.resume(returning: result) }
                 } catch {
                     for entry in same { entry.continuation.resume(throwing: error) }

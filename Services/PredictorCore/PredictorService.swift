@@ -95,12 +95,7 @@ public enum PredictorService {
                     guard histories.count == vectors.count else {
                         throw RPCError(.invalidInput, "Invalid score request", reason: "send one history per vector: \(vectors.count) vectors, \(histories.count) histories")
                     }
-                    var earlier: [[String: FeatureValue]] = []
-                    history = RowHistory(rows: [], previous: histories.map { builds in
-                        defer { earlier += builds }
-                        return Array(earlier.count..<(earlier.count + builds.count))
-                    })
-                    history?.rows = earlier
+                    history = RowHistory(concatenating: histories)
                 }
             } else if let pipelineId = request.pipelineId, let build = request.build {
                 guard request.runId == nil else {
@@ -136,9 +131,9 @@ public enum PredictorService {
                 throw RPCError(.invalidInput, "Invalid score request", reason: "send vectors, or a pipelineId with a runId or a planned build")
             }
             let top = request.topContributions ?? defaultTopContributions
-            // The coalescer batches single builds without a branch history (the fallback classifier's).
-            let scored = if rows.count == 1, history == nil {
-                [try await coalescer.score(rows[0], with: served, top: top)]
+            // Single builds go through the coalescer, which scores those arriving together in one call.
+            let scored = if rows.count == 1 {
+                [try await coalescer.score(rows[0], history: history?.rows ?? [], with: served, top: top)]
             } else {
                 try await served.score(rows, top: top, history: history)
             }
