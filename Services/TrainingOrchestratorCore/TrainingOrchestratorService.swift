@@ -1,4 +1,5 @@
 import BuildRiskContracts
+import BuildRiskLearning
 import BuildRiskRPC
 import BuildRiskRuntime
 import Foundation
@@ -249,11 +250,11 @@ struct TrainingJobs: Sendable {
         }
         guard !params.data.repositories.isEmpty else { throw TrainingRefusal.invalid("name at least one repository to train on") }
         if let base = params.baseVersion {
-            guard params.parameters.kind == "xgboost" else { throw TrainingRefusal.invalid("only an XGBoost training continues from a base version") }
+            try BaseVersion.requireContinuable(params.parameters)
             guard let ref = try await store.versionRef(params.modelName, base) else {
                 throw TrainingRefusal.noSuchVersion(params.modelName, base)
             }
-            guard ref.kind == "xgboost" else { throw TrainingRefusal.invalid("base version \(base) is not an XGBoost model") }
+            if let problem = BaseVersion.problem(ref) { throw TrainingRefusal.invalid("base: \(problem)") }
         }
     }
 
@@ -295,5 +296,20 @@ struct TrainingJobs: Sendable {
                 modelName: job.modelName, parameters: job.parameters, data: job.data, priority: job.priority, baseVersion: job.baseVersion,
                 createdBy: job.createdBy),
             retryOf: job.id)
+    }
+}
+
+/// What a base version must be: warm start continues boosting, so the training and the version it
+/// continues are both XGBoost. One rule for a job's base and a schedule's (resolved when it fires).
+enum BaseVersion {
+    static func requireContinuable(_ parameters: TrainingParameters) throws {
+        guard parameters.kind == ModelKind.xgboost.rawValue else {
+            throw TrainingRefusal.invalid("base: only an XGBoost training continues from a base version")
+        }
+    }
+
+    /// Why `ref` cannot be continued, or nil.
+    static func problem(_ ref: ModelVersionRef) -> String? {
+        ref.kind == ModelKind.xgboost.rawValue ? nil : "version \(ref.version) of \(ref.modelName) is a \(ref.kind) model, not XGBoost"
     }
 }

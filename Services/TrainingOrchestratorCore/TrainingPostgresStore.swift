@@ -443,9 +443,17 @@ public struct TrainingPostgresStore: Sendable {
     }
 
     /// The version a search's best trial became.
-    func setModelVersion(of experimentId: Int64, version: Int, on connection: PostgresConnection) async throws {
+    /// A search's kept trial registered as `version`, with its final metrics (the sequence model
+    /// trained for it after the search) and training time.
+    func setModelVersion(
+        of experimentId: Int64, version: Int, metrics: ModelMetrics, trainingSeconds: Double, on connection: PostgresConnection
+    ) async throws {
+        let metricsJSON = String(decoding: try JSONEncoder().encode(metrics), as: UTF8.self)
         try await connection.query(
-            "UPDATE \(unescaped: schema).experiments SET model_version = \(version) WHERE id = \(experimentId)", logger: logger)
+            """
+            UPDATE \(unescaped: schema).experiments SET model_version = \(version), metrics = \(metricsJSON)::jsonb, training_seconds = \(trainingSeconds)
+            WHERE id = \(experimentId)
+            """, logger: logger)
     }
 
     func setExperimentVersion(_ experimentId: Int64, modelName: String, version: Int, on connection: PostgresConnection) async throws {

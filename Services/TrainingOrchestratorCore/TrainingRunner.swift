@@ -217,7 +217,8 @@ struct TrainingRunner: Sendable {
                 let experimentId: Int64
                 if let trial = best.experimentId {
                     experimentId = trial
-                    try await store.setModelVersion(of: trial, version: registered.version, on: connection)
+                    try await store.setModelVersion(
+                        of: trial, version: registered.version, metrics: metrics, trainingSeconds: artifact.trainingSeconds, on: connection)
                 } else {
                     experimentId = try await store.insertExperiment(
                         jobId: job.id, modelName: job.modelName, kind: job.kind, parameters: best.parameters, metrics: metrics, history: history,

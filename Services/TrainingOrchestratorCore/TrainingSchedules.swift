@@ -37,7 +37,7 @@ struct TrainingSchedules: Sendable {
         }
         try await jobs.validate(Self.training(of: params.modelName, params.parameters, params.data, params.priority, baseVersion: nil, createdBy: params.createdBy))
         let base = try params.base.map { text in
-            guard params.parameters.kind == "xgboost" else { throw TrainingRefusal.invalid("base: only an XGBoost training continues from a base version") }
+            try BaseVersion.requireContinuable(params.parameters)
             return try ScheduleBase(text)
         }
         guard let due = cron.next(after: Date()) else { throw TrainingRefusal.invalid("cron: '\(cron)' never matches a date") }
@@ -74,7 +74,7 @@ struct TrainingSchedules: Sendable {
         guard let ref = try await store.versionRef(modelName, version, on: connection) else {
             return .unresolved("model \(modelName) has no version \(version)")
         }
-        guard ref.kind == "xgboost" else { return .unresolved("version \(version) of \(modelName) is a \(ref.kind) model, not XGBoost") }
+        if let problem = BaseVersion.problem(ref) { return .unresolved(problem) }
         return .version(version)
     }
 

@@ -296,6 +296,10 @@ struct TrainingTests {
                 #expect(registered.count == 1 && registered.first?.id == search.experimentId)
                 let bestScore = trials.compactMap(\.metrics.validation.rocAUC).max()
                 #expect(registered.first?.metrics.validation.rocAUC == bestScore)
+                // The sequence model was trained once, for the kept trial: only its experiment has it.
+                #expect(registered.first?.metrics.sequence != nil)
+                #expect(trials.filter { $0.modelVersion != 3 }.allSatisfy { $0.metrics.sequence == nil })
+                #expect(try await versions(cluster).first { $0.version == 3 }?.metrics == registered.first?.metrics)
                 #expect(try await versions(cluster).first { $0.version == 3 }?.parameters == registered.first?.parameters)
 
                 // Successive halving: 4 configurations on 2 rounds, the better 2 on 4, the best on the job's 8;
