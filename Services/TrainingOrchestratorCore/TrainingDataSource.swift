@@ -9,12 +9,16 @@ public struct TrainingData: Sendable {
     public var validation: LabeledTable
     public var test: LabeledTable
     public var summary: TrainingDataSummary
+    /// Every extracted build, labelled or not, that the splits' `previous` index: the sequence
+    /// model's histories as the predictor serves them. Nil: the splits' own rows are the history.
+    public var history: FeatureTable?
 
-    public init(training: LabeledTable, validation: LabeledTable, test: LabeledTable, summary: TrainingDataSummary) {
+    public init(training: LabeledTable, validation: LabeledTable, test: LabeledTable, summary: TrainingDataSummary, history: FeatureTable? = nil) {
         self.training = training
         self.validation = validation
         self.test = test
         self.summary = summary
+        self.history = history
     }
 }
 
@@ -60,6 +64,8 @@ public struct FeatureVectorDataSource: TrainingDataSource {
     static let labelFeature = "tr_status"
     static let startedAtFeature = BuildOrderFeatures.startedAt
     static let branchFeature = BuildOrderFeatures.branch
+    /// Earlier builds kept per build for the sequence model (it reads the last `length − 1`).
+    static let historyDepth = 20
 
     struct Catalogue: Decodable {
         struct Feature: Decodable {
@@ -103,6 +109,9 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         let inputs = Self.inputs(of: catalogue)
 
         var rows: [Row] = []
+        // Every extracted build, labelled or not: the builds a build's history is made of, as the
+        // predictor serves it (which earlier builds count may not depend on how they ended).
+        var extracted: [Row] = []
         var excluded = 0
         var dagVersions = Set<String>()
         for repository in spec.repositories {
@@ -111,15 +120,18 @@ public struct FeatureVectorDataSource: TrainingDataSource {
                 let page = try await client.call(
                     FeatureMethods.vectors, FeatureVectorsParams(pipelineId: repository.pipelineId, limit: pageSize, beforeRunId: before))
                 for vector in page.vectors {
-                    guard vector.status != .failed, vector.status != .pending, let features = vector.features,
-                          let failed = BuildLabel.failed(conclusion: features[Self.labelFeature]?.string) else {
+                    guard vector.status != .failed, vector.status != .pending, let features = vector.features else {
+                        excluded += 1
+                        continue
+                    }
+                    let startedAt = features[Self.startedAtFeature]?.string ?? ""
+                    extracted.append(Row(repository: repository.fullName, runId: vector.runId, startedAt: startedAt, failed: false, features: features))
+                    guard let failed = BuildLabel.failed(conclusion: features[Self.labelFeature]?.string) else {
                         excluded += 1
                         continue
                     }
                     dagVersions.insert(vector.dagVersion)
-                    rows.append(Row(
-                        repository: repository.fullName, runId: vector.runId,
-                        startedAt: features[Self.startedAtFeature]?.string ?? "", failed: failed, features: features))
+                    rows.append(Row(repository: repository.fullName, runId: vector.runId, startedAt: startedAt, failed: failed, features: features))
                 }
                 guard page.vectors.count == pageSize, let oldest = page.vectors.map(\.runId).min() else { break }
                 before = oldest
@@ -130,7 +142,12 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         }
         let (trainingEnd, validationEnd) = Self.timeOrderedSplit(&rows, startedAt: \.startedAt, runId: \.runId)
 
-        func table(_ slice: ArraySlice<Row>) throws -> LabeledTable {
+        func branch(_ row: Row) -> String { "\(row.repository)#\(row.features[Self.branchFeature]?.string ?? "")" }
+        let earlier = BranchHistory.previous(
+            branches: extracted.map(branch), startedAt: extracted.map(\.startedAt), runIds: extracted.map(\.runId), limit: Self.historyDepth)
+        let position = Dictionary(extracted.indices.map { ("\(extracted[$0].repository)#\(extracted[$0].runId)", $0) }, uniquingKeysWith: { first, _ in first })
+
+        func features(_ slice: some Collection<Row>) throws -> FeatureTable {
             let columns: [FeatureTable.Column] = inputs.map { feature in
                 if feature.type == "string" {
                     return .categorical(name: feature.name, values: slice.map { $0.features[feature.name]?.string })
@@ -144,10 +161,12 @@ public struct FeatureVectorDataSource: TrainingDataSource {
                     }
                 })
             }
-            return try LabeledTable(
-                table: FeatureTable(rowCount: slice.count, columns: columns), failed: slice.map(\.failed),
-                branches: slice.map { "\($0.repository)#\($0.features[Self.branchFeature]?.string ?? "")" },
-                repositories: slice.map(\.repository))
+            return try FeatureTable(rowCount: slice.count, columns: columns)
+        }
+        func table(_ slice: ArraySlice<Row>) throws -> LabeledTable {
+            try LabeledTable(
+                table: features(slice), failed: slice.map(\.failed), branches: slice.map(branch), repositories: slice.map(\.repository),
+                previous: slice.map { row in position["\(row.repository)#\(row.runId)"].map { earlier[$0] } ?? [] })
         }
         let summary = TrainingDataSummary(
             repositories: spec.repositories.map(\.fullName), from: rows.first?.startedAt, to: rows.last?.startedAt,
@@ -156,6 +175,6 @@ public struct FeatureVectorDataSource: TrainingDataSource {
             dagVersion: dagVersions.count == 1 ? dagVersions.first : catalogue.dagVersion, features: inputs.map(\.name))
         return TrainingData(
             training: try table(rows[..<trainingEnd]), validation: try table(rows[trainingEnd..<validationEnd]),
-            test: try table(rows[validationEnd...]), summary: summary)
+            test: try table(rows[validationEnd...]), summary: summary, history: try features(extracted))
     }
 }

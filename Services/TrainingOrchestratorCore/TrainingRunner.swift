@@ -146,7 +146,8 @@ struct TrainingRunner: Sendable {
             let slot = Double(trained)
             var artifact = try await NIOThreadPool.singleton.runIfActive { [flag, trialBase, configuration] in
                 try RiskModelTrainer.train(
-                    configuration: configuration, training: data.training, validation: data.validation, test: data.test, base: trialBase,
+                    configuration: configuration, training: data.training, validation: data.validation, test: data.test,
+                    sequenceHistory: data.history, base: trialBase,
                     isCancelled: flag.check
                 ) { step in
                     progress.set(
@@ -195,7 +196,8 @@ struct TrainingRunner: Sendable {
             best.artifact = try await NIOThreadPool.singleton.runIfActive { [flag, best] in
                 var artifact = best.artifact
                 try RiskModelTrainer.addSequenceModel(
-                    sequence, to: &artifact, training: data.training, validation: data.validation, test: data.test, isCancelled: flag.check)
+                    sequence, to: &artifact, training: data.training, validation: data.validation, test: data.test,
+                    sequenceHistory: data.history, isCancelled: flag.check)
                 return artifact
             }
             if flag.isCancelled { throw CancellationError() }

@@ -54,8 +54,14 @@ public struct LabeledTable: Sendable {
     public let failed: [Bool]
     public let branches: [String]?
     public let repositories: [String]?
+    /// For the sequence model: each row's earlier builds of its branch, oldest first, as rows of the
+    /// history table the trainer is given (every build that started before it, labelled or not, as
+    /// the predictor serves it). Nil: the splits' own rows in time order, by `branches`, are the history.
+    public let previous: [[Int]]?
 
-    public init(table: FeatureTable, failed: [Bool], branches: [String]? = nil, repositories: [String]? = nil) throws(LearningError) {
+    public init(
+        table: FeatureTable, failed: [Bool], branches: [String]? = nil, repositories: [String]? = nil, previous: [[Int]]? = nil
+    ) throws(LearningError) {
         guard failed.count == table.rowCount else {
             throw .invalidInput("\(table.rowCount) rows but \(failed.count) labels")
         }
@@ -65,9 +71,13 @@ public struct LabeledTable: Sendable {
         if let repositories, repositories.count != table.rowCount {
             throw .invalidInput("\(table.rowCount) rows but \(repositories.count) repositories")
         }
+        if let previous, previous.count != table.rowCount {
+            throw .invalidInput("\(table.rowCount) rows but \(previous.count) histories")
+        }
         self.table = table
         self.failed = failed
         self.branches = branches
         self.repositories = repositories
+        self.previous = previous
     }
 }

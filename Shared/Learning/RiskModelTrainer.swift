@@ -17,13 +17,15 @@ public struct TrainingProgress: Sendable {
 /// Trains a failure-risk model end to end: preprocessing fitted on the training rows, the learner,
 /// a bootstrap ensemble for uncertainty, Platt calibration and risk thresholds on validation,
 /// and metrics on validation and test beside Parrot. Blocking: run it off the concurrency pool
-/// and pass a `CancellationFlag`'s check; a cancelled training throws `CancellationError`.
+/// and pass a `CancellationFlag`'s check; a cancelled training throws `CancellationError`. With a
+/// `sequenceHistory`, the splits' `previous` index its rows for the sequence model.
 public enum RiskModelTrainer {
     public static func train(
         configuration: TrainingConfiguration,
         training: LabeledTable,
         validation: LabeledTable,
         test: LabeledTable? = nil,
+        sequenceHistory: FeatureTable? = nil,
         base: ModelArtifact? = nil,
         isCancelled: CancellationCheck = { false },
         onProgress: (TrainingProgress) -> Void = { _ in }
@@ -45,8 +47,9 @@ public enum RiskModelTrainer {
         }
         let trainMatrix = try LabeledMatrix(features: preprocessor.transform(training.table), failed: training.failed)
         let validationMatrix = try LabeledMatrix(features: preprocessor.transform(validation.table), failed: validation.failed)
-        if configuration.sequence != nil, training.branches == nil || validation.branches == nil || (test.map { $0.branches == nil } ?? false) {
-            throw LearningError.invalidInput("the sequence model needs each build's branch")
+        let splits = [training, validation] + (test.map { [$0] } ?? [])
+        if configuration.sequence != nil, !splits.allSatisfy({ $0.branches != nil || ($0.previous != nil && sequenceHistory != nil) }) {
+            throw LearningError.invalidInput("the sequence model needs each build's branch, or its history")
         }
         let members = max(configuration.bootstrapModels, 0)
         // The sequence model, when asked for, takes the progress from 0.7 to 0.93.
@@ -140,7 +143,8 @@ public enum RiskModelTrainer {
         }
         if let sequenceConfiguration = configuration.sequence {
             try addSequenceModel(
-                sequenceConfiguration, to: &artifact, training: training, validation: validation, test: test, isCancelled: isCancelled
+                sequenceConfiguration, to: &artifact, training: training, validation: validation, test: test, sequenceHistory: sequenceHistory,
+                isCancelled: isCancelled
             ) { onProgress(TrainingProgress(phase: .sequence, fraction: learnerEnd + 0.23 * $0)) }
         }
         artifact.trainingSeconds = seconds(since: started)
@@ -155,7 +159,7 @@ public enum RiskModelTrainer {
     public static func addSequenceModel(
         _ configuration: SequenceConfiguration,
         to artifact: inout ModelArtifact,
-        training: LabeledTable, validation: LabeledTable, test: LabeledTable? = nil,
+        training: LabeledTable, validation: LabeledTable, test: LabeledTable? = nil, sequenceHistory: FeatureTable? = nil,
         isCancelled: CancellationCheck = { false },
         onProgress: (Double) -> Void = { _ in }
     ) throws {
@@ -167,7 +171,7 @@ public enum RiskModelTrainer {
         let high = artifact.thresholds.high
         let parrot = parrotPredictions(training: training, validation: validation, test: test)
         let (member, evaluation) = try SequenceMember.train(
-            configuration, training: training, validation: validation, test: test,
+            configuration, training: training, validation: validation, test: test, history: sequenceHistory,
             fallback: (fallback, fallback.map { $0 >= high }, high), validationFallback: validationFallback, parrot: parrot,
             seed: artifact.configuration.seed, isCancelled: isCancelled, onProgress: { fraction, _ in onProgress(fraction) })
         artifact.sequence = member

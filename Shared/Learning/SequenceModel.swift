@@ -130,32 +130,35 @@ extension SequenceMember {
     /// `fallback`, the main learner's calibrated probabilities and calls of the same rows.
     static func train(
         _ configuration: SequenceConfiguration,
-        training: LabeledTable, validation: LabeledTable, test: LabeledTable?,
+        training: LabeledTable, validation: LabeledTable, test: LabeledTable?, history: FeatureTable?,
         fallback: (probabilities: [Double], calledFailed: [Bool], threshold: Double), validationFallback: [Double], parrot: [Double]?,
         seed: UInt64, isCancelled: CancellationCheck, onProgress: (Double, RoundMetrics?) -> Void
     ) throws -> (SequenceMember?, SequenceEvaluation) {
-        guard let trainingBranches = training.branches, let validationBranches = validation.branches else {
-            throw LearningError.invalidInput("the sequence model needs each build's branch")
-        }
         let preprocessor = try Preprocessor.fit(training.table, options: .linear)
-        let trainingMatrix = try preprocessor.transform(training.table)
-        let validationMatrix = try preprocessor.transform(validation.table)
         let length = configuration.length
-        let trainingSequences = try BranchSequences(trainingMatrix, branches: trainingBranches, length: length)
-        let validationSequences = try BranchSequences(
-            validationMatrix, branches: validationBranches, length: length, history: (trainingMatrix, trainingBranches))
-        var evaluated = validation
-        var evaluatedSequences = validationSequences
-        if let test {
-            guard let testBranches = test.branches else { throw LearningError.invalidInput("the sequence model needs each build's branch") }
+        let historyMatrix = try history.map { try preprocessor.transform($0) }
+        let splits = [training, validation] + (test.map { [$0] } ?? [])
+        let matrices = try splits.map { try preprocessor.transform($0.table) }
+        // Each split's sequences: from the given history, or from the splits before it and its own
+        // rows in time order, by branch.
+        let sequences = try splits.indices.map { index -> BranchSequences in
+            let split = splits[index]
+            if let historyMatrix, let previous = split.previous {
+                return try BranchSequences(matrices[index], previous: previous, in: historyMatrix, length: length)
+            }
+            guard let branches = split.branches, splits[..<index].allSatisfy({ $0.branches != nil }) else {
+                throw LearningError.invalidInput("the sequence model needs each build's branch, or its history")
+            }
+            guard index > 0 else { return try BranchSequences(matrices[0], branches: branches, length: length) }
             let earlier = try FeatureMatrix(
-                rowCount: trainingMatrix.rowCount + validationMatrix.rowCount, columnNames: trainingMatrix.columnNames,
-                values: trainingMatrix.values + validationMatrix.values)
-            evaluated = test
-            evaluatedSequences = try BranchSequences(
-                try preprocessor.transform(test.table), branches: testBranches, length: length,
-                history: (earlier, trainingBranches + validationBranches))
+                rowCount: matrices[..<index].reduce(0) { $0 + $1.rowCount }, columnNames: matrices[0].columnNames,
+                values: matrices[..<index].flatMap(\.values))
+            return try BranchSequences(
+                matrices[index], branches: branches, length: length, history: (earlier, splits[..<index].flatMap { $0.branches! }))
         }
+        let (trainingSequences, validationSequences) = (sequences[0], sequences[1])
+        let evaluated = test ?? validation
+        let evaluatedSequences = sequences[sequences.count - 1]
 
         var parameters = configuration.gru
         parameters.seed = seed

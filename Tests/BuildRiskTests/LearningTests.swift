@@ -438,4 +438,51 @@ struct LearningTests {
         let everyBuild = BranchHistory(table: test.table, previous: test.failed.indices.map { Array(max(0, $0 - 5)..<$0) })
         #expect(try RiskModel(artifact: artifact).predict(test.table, history: everyBuild).allSatisfy { $0.servedBy == .xgboost })
     }
+
+    /// The sequence model reads a build's earlier builds as given (every build that started
+    /// before it, labelled or not, as the predictor serves it), not only the labelled rows: a
+    /// build fails when its branch's previous build, labelled or not, had x > 0.5, and a third of
+    /// the builds have no label. Given the history, the GRU sees the previous build every time;
+    /// from the labelled rows alone it misses it for a third of them.
+    @Test func theSequenceModelReadsTheHistoryItIsGivenUnlabelledBuildsIncluded() throws {
+        var fixture = Fixture(state: 14)
+        let count = 2_100
+        let x = (0..<count).map { _ in fixture.uniform() }
+        let branches = (0..<count).map { "b\($0 % 10)" }
+        var last: [String: Double] = [:]
+        let failed = (0..<count).map { row in
+            defer { last[branches[row]] = x[row] }
+            return (last[branches[row]] ?? 0) > 0.5
+        }
+        let labelled = (0..<count).filter { $0 % 3 != 1 }
+        var seen: [String: [Int]] = [:]
+        var previous = [[Int]](repeating: [], count: count)
+        for row in 0..<count {
+            previous[row] = Array((seen[branches[row]] ?? []).suffix(5))
+            seen[branches[row], default: []].append(row)
+        }
+        func split(_ rows: ArraySlice<Int>) throws -> LabeledTable {
+            try LabeledTable(
+                table: FeatureTable(rowCount: rows.count, columns: [.numeric(name: "x", values: rows.map { x[$0] })]),
+                failed: rows.map { failed[$0] }, branches: rows.map { branches[$0] }, previous: rows.map { previous[$0] })
+        }
+        let (training, validation, test) = (try split(labelled[0..<1_000]), try split(labelled[1_000..<1_200]), try split(labelled[1_200...]))
+        var sequence = SequenceConfiguration(bootstrapModels: 0, onlyIfBetter: false)
+        sequence.gru.hidden = 8
+        sequence.gru.epochs = 12
+        sequence.gru.batchSize = 32
+        let configuration = TrainingConfiguration(kind: .xgboost, xgboost: quickTrees, bootstrapModels: 0, sequence: sequence)
+        let everyBuild = try FeatureTable(rowCount: count, columns: [.numeric(name: "x", values: x)])
+        let given = try RiskModelTrainer.train(
+            configuration: configuration, training: training, validation: validation, test: test, sequenceHistory: everyBuild)
+        let labelledOnly = try RiskModelTrainer.train(configuration: configuration, training: training, validation: validation, test: test)
+        let withHistory = try #require(given.evaluation.sequence?.sequence?.rocAUC)
+        let withoutHistory = try #require(labelledOnly.evaluation.sequence?.sequence?.rocAUC)
+        #expect(withHistory > 0.95 && withHistory > withoutHistory + 0.1, "given \(withHistory), labelled rows only \(withoutHistory)")
+        // Served with the same history, the test builds score as evaluated.
+        let served = try RiskModel(artifact: given).predict(test.table, history: BranchHistory(table: everyBuild, previous: test.previous!))
+        let full = test.previous!.indices.filter { test.previous![$0].count == 5 }
+        #expect(full.allSatisfy { served[$0].servedBy == .gru })
+        #expect(try ClassificationMetrics(probabilities: full.map { served[$0].failureProbability }, failed: full.map { test.failed[$0] }).rocAUC == withHistory)
+    }
 }
