@@ -292,6 +292,11 @@ public struct FeatureVectorPostgresStore: Sendable {
     /// A pipeline's vectors under its current DAG version, newest run first.
     func vectors(_ params: FeatureVectorsParams) async throws -> FeatureVectorPage? {
         guard let pipeline = try await pipeline(params.pipelineId) else { return nil }
+        if params.runId == nil, let branch = params.branch, let depth = params.branchHistory {
+            // A build about to run: its branch's newest extracted builds are its history.
+            let history = try await branchHistory(pipeline, branch: branch, before: nil, depth: depth)
+            return FeatureVectorPage(counts: ExtractionCounts(total: 0), vectors: [], history: history)
+        }
         let limit = min(max(params.limit, 1), 1000)
         let vectors = try await records(
             """
@@ -307,20 +312,10 @@ public struct FeatureVectorPostgresStore: Sendable {
         // pipeline's vectors on every such call was most of a single prediction's database time.
         if params.runId != nil {
             var history: [FeatureVectorRecord]?
-            if let depth = params.branchHistory, depth > 0, let vector = vectors.first, let features = vector.features {
-                // Ordered as the predictor's pipeline job orders builds: start time as text, then run id.
-                let branch = features[BuildOrderFeatures.branch]?.string ?? ""
-                let startedAt = features[BuildOrderFeatures.startedAt]?.string ?? ""
-                history = try await records(
-                    """
-                    SELECT \(unescaped: Self.recordColumns(withFeatures: true))
-                    FROM \(unescaped: schema).feature_vectors
-                    WHERE pipeline_id = \(params.pipelineId) AND dag_version = \(pipeline.dagVersion) AND status IN ('completed', 'partial')
-                        AND coalesce(features->>\(BuildOrderFeatures.branch), '') = \(branch)
-                        AND (coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C", run_id) < (\(startedAt) COLLATE "C", \(vector.runId))
-                    ORDER BY coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C" DESC, run_id DESC LIMIT \(min(depth, 20))
-                    """, dagVersion: pipeline.dagVersion
-                ).reversed()
+            if let depth = params.branchHistory, let vector = vectors.first, let features = vector.features {
+                history = try await branchHistory(
+                    pipeline, branch: features[BuildOrderFeatures.branch]?.string ?? "",
+                    before: (features[BuildOrderFeatures.startedAt]?.string ?? "", vector.runId), depth: depth)
             }
             var counts = ExtractionCounts(total: vectors.count)
             for vector in vectors {
@@ -334,6 +329,26 @@ public struct FeatureVectorPostgresStore: Sendable {
             return FeatureVectorPage(counts: counts, vectors: vectors, history: history)
         }
         return FeatureVectorPage(counts: try await counts(pipelineId: params.pipelineId, dagVersion: pipeline.dagVersion), vectors: vectors)
+    }
+
+    /// Up to `depth` (at most 20) extracted builds of `branch`, oldest first: the newest, or those
+    /// that started before `before` (start time, run id), ordered as the predictor's pipeline job
+    /// orders builds: start time as text, then run id.
+    private func branchHistory(_ pipeline: Pipeline, branch: String, before: (String, Int64)?, depth: Int) async throws -> [FeatureVectorRecord] {
+        guard depth > 0 else { return [] }
+        let newest = before == nil
+        let startedAt = before?.0 ?? ""
+        let runId = before?.1 ?? 0
+        return try await records(
+            """
+            SELECT \(unescaped: Self.recordColumns(withFeatures: true))
+            FROM \(unescaped: schema).feature_vectors
+            WHERE pipeline_id = \(pipeline.pipelineId) AND dag_version = \(pipeline.dagVersion) AND status IN ('completed', 'partial')
+                AND coalesce(features->>\(BuildOrderFeatures.branch), '') = \(branch)
+                AND (\(newest) OR (coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C", run_id) < (\(startedAt) COLLATE "C", \(runId)))
+            ORDER BY coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C" DESC, run_id DESC LIMIT \(min(depth, 20))
+            """, dagVersion: pipeline.dagVersion
+        ).reversed()
     }
 
     /// The columns `records(_:dagVersion:)` decodes, in its order.

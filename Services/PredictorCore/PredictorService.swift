@@ -110,6 +110,14 @@ public enum PredictorService {
                     throw error
                 }
                 rows = [computed?.features ?? [:]]
+                // Its history: the newest extracted builds of its branch, all started before now.
+                if let depth = served.model.artifact.sequence?.minimumHistory, let branch = computed?.features[BuildOrderFeatures.branch]?.string {
+                    let page = try await environment.directory.client(for: .featureExtractor).call(
+                        FeatureMethods.vectors, FeatureVectorsParams(pipelineId: pipelineId, limit: 1, branchHistory: depth, branch: branch))
+                    if let earlier = page.history, earlier.count >= depth {
+                        history = RowHistory(concatenating: [earlier.map { $0.features ?? [:] }])
+                    }
+                }
             } else if let pipelineId = request.pipelineId, let id = request.runId {
                 var page: FeatureVectorPage?
                 do {
@@ -124,7 +132,7 @@ public enum PredictorService {
                 }
                 rows = [features]
                 if let earlier = page?.history, earlier.count >= served.model.artifact.sequence?.minimumHistory ?? .max {
-                    history = RowHistory(rows: earlier.map { $0.features ?? [:] }, previous: [Array(earlier.indices)])
+                    history = RowHistory(concatenating: [earlier.map { $0.features ?? [:] }])
                 }
                 runId = id
             } else {

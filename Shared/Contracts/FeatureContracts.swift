@@ -102,13 +102,17 @@ public struct FeatureVectorsParams: Codable, Sendable, Equatable {
     /// Leave the features out (a listing of statuses only).
     public var withFeatures: Bool
     /// With `runId`: also up to this many (at most 20) extracted builds of the run's branch that
-    /// started before it, oldest first, in the page's `history` (the sequence model's input).
+    /// started before it, oldest first, in the page's `history` (the sequence model's input); with
+    /// `branch` instead, the newest of that branch (the history of a build about to run).
     public var branchHistory: Int?
+    /// With `branchHistory` and no `runId`: the branch whose newest extracted builds to answer.
+    public var branch: String?
 
     public init(
         pipelineId: String, limit: Int, beforeRunId: Int64? = nil, status: ExtractionStatus? = nil, runId: Int64? = nil, withFeatures: Bool = true,
-        branchHistory: Int? = nil
+        branchHistory: Int? = nil, branch: String? = nil
     ) {
+        self.branch = branch
         self.pipelineId = pipelineId
         self.limit = limit
         self.beforeRunId = beforeRunId

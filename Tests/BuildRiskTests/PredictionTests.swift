@@ -406,6 +406,17 @@ struct PredictionTests {
                 let postedAlone = try JSONDecoder().decode(
                     ScoreAnswer.self, from: try await post(cluster, "/predictions", try JSONEncoder().encode(Posted(features: servedVector, topContributions: 3))).body)
                 #expect(postedAlone.scores.first?.servedBy == "xgboost")
+                // The commit not built yet, scored by commit on main: its history is main's newest
+                // extracted builds, by the test's own order.
+                let onMain = Self.inStartOrder(vectors).filter { $0.features?["git_branch"]?.string == "main" }
+                let byCommitNow = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
+                    cluster, "/predictions", Data(#"{"repoId":\#(id),"commitSha":"\#(planned)","branch":"main"}"#.utf8)).body)
+                let plannedFeatures = try #require(byCommitNow.computed?.features)
+                let expectedNow = try #require(try third.predict(
+                    Self.table([plannedFeatures], columns: columns),
+                    history: BranchHistory(table: try Self.table(onMain.suffix(5).map { $0.features ?? [:] }, columns: columns), previous: [Array(0..<min(5, onMain.count))])).first)
+                #expect(byCommitNow.scores.first?.servedBy == (onMain.count >= 5 ? "gru" : "xgboost"))
+                #expect(abs((byCommitNow.scores.first?.score ?? -1) - expectedNow.failureProbability) < 1e-6)
             }
         }
     }
