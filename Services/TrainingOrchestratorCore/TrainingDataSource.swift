@@ -125,6 +125,7 @@ public struct FeatureVectorDataSource: TrainingDataSource {
                         continue
                     }
                     let startedAt = features[Self.startedAtFeature]?.string ?? ""
+                    // As history its outcome is never read (`failed` stays false).
                     extracted.append(Row(repository: repository.fullName, runId: vector.runId, startedAt: startedAt, failed: false, features: features))
                     guard let failed = BuildLabel.failed(conclusion: features[Self.labelFeature]?.string) else {
                         excluded += 1

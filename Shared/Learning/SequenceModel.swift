@@ -124,10 +124,14 @@ extension SequenceMember {
         return (raw, probabilities, uncertainties)
     }
 
-    /// Trains the sequence model on the rows of `training` in time order (each with its branch),
+    /// Trains the sequence model on the rows of `training`, each after its earlier builds (the
+    /// splits' `previous` rows of `history`, or else the splits' own rows in time order by branch),
     /// calibrates it and chooses its thresholds on the validation builds it would serve (on all of
-    /// validation when those are too few or of one class), and evaluates it on `evaluated` against
-    /// `fallback`, the main learner's calibrated probabilities and calls of the same rows.
+    /// validation when those are too few or of one class), decides whether it is adopted (it ranks
+    /// those builds better than `validationFallback` does, unless `onlyIfBetter` is off), and
+    /// evaluates it on the test rows (validation without them) against `fallback`, the main
+    /// learner's calibrated probabilities and calls of the same rows. Answers no member when it is
+    /// not adopted; the evaluation says so.
     static func train(
         _ configuration: SequenceConfiguration,
         training: LabeledTable, validation: LabeledTable, test: LabeledTable?, history: FeatureTable?,
