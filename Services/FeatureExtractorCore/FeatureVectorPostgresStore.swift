@@ -91,7 +91,17 @@ public struct FeatureVectorPostgresStore: Sendable {
             )
             """,
         ]),
+        // A build's branch history (the sequence model's input) read by an index scan: without
+        // it every scoring by run id parsed the features of every vector of the pipeline.
+        Migration(version: 103, name: "branch_history_index", statements: [
+            "CREATE INDEX feature_vectors_branch_order ON {schema}.feature_vectors (pipeline_id, dag_version, \(branchExpression), \(startedAtExpression), run_id)",
+        ]),
     ]
+
+    /// The branch and start time of a vector as `feature_vectors_branch_order` indexes them; the
+    /// branch-history queries must use these very expressions for the index to serve them.
+    static let branchExpression = "(coalesce(features->>'\(BuildOrderFeatures.branch)', ''))"
+    static let startedAtExpression = "(coalesce(features->>'\(BuildOrderFeatures.startedAt)', '') COLLATE \"C\")"
 
     /// A GitHub answer kept with its ETag: the body and the `Link` header's next page.
     struct CachedResponse: Sendable, Equatable {
@@ -336,19 +346,25 @@ public struct FeatureVectorPostgresStore: Sendable {
     /// orders builds: start time as text, then run id.
     private func branchHistory(_ pipeline: Pipeline, branch: String, before: (String, Int64)?, depth: Int) async throws -> [FeatureVectorRecord] {
         guard depth > 0 else { return [] }
-        let newest = before == nil
-        let startedAt = before?.0 ?? ""
-        let runId = before?.1 ?? 0
-        return try await records(
+        let (branchKey, startedAtKey) = (Self.branchExpression, Self.startedAtExpression)
+        let query: PostgresQuery = if let (startedAt, runId) = before {
             """
             SELECT \(unescaped: Self.recordColumns(withFeatures: true))
             FROM \(unescaped: schema).feature_vectors
-            WHERE pipeline_id = \(pipeline.pipelineId) AND dag_version = \(pipeline.dagVersion) AND status IN ('completed', 'partial')
-                AND coalesce(features->>\(BuildOrderFeatures.branch), '') = \(branch)
-                AND (\(newest) OR (coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C", run_id) < (\(startedAt) COLLATE "C", \(runId)))
-            ORDER BY coalesce(features->>\(BuildOrderFeatures.startedAt), '') COLLATE "C" DESC, run_id DESC LIMIT \(min(depth, 20))
-            """, dagVersion: pipeline.dagVersion
-        ).reversed()
+            WHERE pipeline_id = \(pipeline.pipelineId) AND dag_version = \(pipeline.dagVersion) AND \(unescaped: branchKey) = \(branch)
+                AND (\(unescaped: startedAtKey), run_id) < (\(startedAt) COLLATE "C", \(runId)) AND status IN ('completed', 'partial')
+            ORDER BY \(unescaped: startedAtKey) DESC, run_id DESC LIMIT \(min(depth, 20))
+            """
+        } else {
+            """
+            SELECT \(unescaped: Self.recordColumns(withFeatures: true))
+            FROM \(unescaped: schema).feature_vectors
+            WHERE pipeline_id = \(pipeline.pipelineId) AND dag_version = \(pipeline.dagVersion) AND \(unescaped: branchKey) = \(branch)
+                AND status IN ('completed', 'partial')
+            ORDER BY \(unescaped: startedAtKey) DESC, run_id DESC LIMIT \(min(depth, 20))
+            """
+        }
+        return try await records(query, dagVersion: pipeline.dagVersion).reversed()
     }
 
     /// The columns `records(_:dagVersion:)` decodes, in its order.
