@@ -90,6 +90,8 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         var startedAt: String
         var failed: Bool
         var features: [String: FeatureValue]
+        /// Its row in the history of every extracted build.
+        var historyIndex = 0
     }
 
     /// Sorts `rows` oldest first and answers where training ends (70 %) and validation ends (85 %):
@@ -132,7 +134,9 @@ public struct FeatureVectorDataSource: TrainingDataSource {
                         continue
                     }
                     dagVersions.insert(vector.dagVersion)
-                    rows.append(Row(repository: repository.fullName, runId: vector.runId, startedAt: startedAt, failed: failed, features: features))
+                    rows.append(Row(
+                        repository: repository.fullName, runId: vector.runId, startedAt: startedAt, failed: failed, features: features,
+                        historyIndex: extracted.count - 1))
                 }
                 guard page.vectors.count == pageSize, let oldest = page.vectors.map(\.runId).min() else { break }
                 before = oldest
@@ -146,7 +150,6 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         func branch(_ row: Row) -> String { "\(row.repository)#\(row.features[Self.branchFeature]?.string ?? "")" }
         let earlier = BranchHistory.previous(
             branches: extracted.map(branch), startedAt: extracted.map(\.startedAt), runIds: extracted.map(\.runId), limit: Self.historyDepth)
-        let position = Dictionary(extracted.indices.map { ("\(extracted[$0].repository)#\(extracted[$0].runId)", $0) }, uniquingKeysWith: { first, _ in first })
 
         func features(_ slice: some Collection<Row>) throws -> FeatureTable {
             let columns: [FeatureTable.Column] = inputs.map { feature in
@@ -167,7 +170,7 @@ public struct FeatureVectorDataSource: TrainingDataSource {
         func table(_ slice: ArraySlice<Row>) throws -> LabeledTable {
             try LabeledTable(
                 table: features(slice), failed: slice.map(\.failed), branches: slice.map(branch), repositories: slice.map(\.repository),
-                previous: slice.map { row in position["\(row.repository)#\(row.runId)"].map { earlier[$0] } ?? [] })
+                previous: slice.map { earlier[$0.historyIndex] })
         }
         let summary = TrainingDataSummary(
             repositories: spec.repositories.map(\.fullName), from: rows.first?.startedAt, to: rows.last?.startedAt,
