@@ -5,7 +5,7 @@ import Foundation
 /// diffed, so a build's diff features add up a few numbers per commit instead of judging every
 /// file's path again for every feature.
 struct ChangeCounts: Sendable, Equatable {
-    /// Per ``FileKind``, in `FileKind.allCases` order.
+    /// Per ``FileKind``.
     struct PerKind: Sendable, Equatable {
         var source = 0, test = 0, documentation = 0, other = 0
 
