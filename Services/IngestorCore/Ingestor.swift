@@ -304,26 +304,17 @@ public struct Ingestor: Sendable {
     func settleAndReport(_ pipelineId: String) async throws {
         let settled = try await store.settle(pipelineId: pipelineId)
         try await postgres.withTransaction(logger: logger) { connection in
-            // Counted under the pipeline's lock, so a report never carries counts from before a
-            // retry that was given a lower sequence.
-            try await store.lockPipeline(pipelineId, on: connection)
-            let counts = try await store.counts(pipelineId: pipelineId, on: connection)
-            let status: IngestionStatus
-            let message: String
-            if counts.pending > 0 {
-                status = .ingesting
-                message = "\(counts.total - counts.pending) of \(counts.total) builds done"
-            } else if counts.ingested == counts.total {
-                status = .ingested
-                message = "\(counts.ingested) builds ingested"
-            } else if counts.ingested > 0 {
-                status = .partial
-                message = "\(counts.ingested) ingested, \(counts.missingResource) missing a resource, \(counts.failed) failed"
-            } else {
-                status = .failed
-                message = "no build ingested: \(counts.missingResource) missing a resource, \(counts.failed) failed"
+            _ = try await report(pipelineId, settled: settled, on: connection) { counts in
+                if counts.pending > 0 {
+                    (.ingesting, "\(counts.total - counts.pending) of \(counts.total) builds done")
+                } else if counts.ingested == counts.total {
+                    (.ingested, "\(counts.ingested) builds ingested")
+                } else if counts.ingested > 0 {
+                    (.partial, "\(counts.ingested) ingested, \(counts.missingResource) missing a resource, \(counts.failed) failed")
+                } else {
+                    (.failed, "no build ingested: \(counts.missingResource) missing a resource, \(counts.failed) failed")
+                }
             }
-            _ = try await report(pipelineId, status: status, counts: counts, message: message, settled: settled, on: connection)
         }
     }
 
@@ -332,21 +323,23 @@ public struct Ingestor: Sendable {
     /// reports from those of the run before.
     func retryFailed(_ pipelineId: String) async throws -> IngestionAccepted {
         try await postgres.withTransaction(logger: logger) { connection in
-            try await store.lockPipeline(pipelineId, on: connection)
             let queued = try await store.retryFailed(pipelineId: pipelineId, queue: queue, on: connection)
             guard queued > 0 else { return IngestionAccepted(pipelineId: pipelineId, queued: 0) }
-            let counts = try await store.counts(pipelineId: pipelineId, on: connection)
-            let sequence = try await report(
-                pipelineId, status: .ingesting, counts: counts, message: "\(queued) failed builds queued again", settled: [], on: connection)
+            let sequence = try await report(pipelineId, settled: [], on: connection) { _ in (.ingesting, "\(queued) failed builds queued again") }
             return IngestionAccepted(pipelineId: pipelineId, queued: queued, sequence: sequence)
         }
     }
 
-    /// Records the pipeline's status and puts the report in the gateway's outbox; returns its sequence.
+    /// Counts the pipeline's builds under a lock on its row, records the status `describe` makes
+    /// of them and puts the report in the gateway's outbox; returns its sequence. Counted under the
+    /// lock, a report never carries counts from before a retry that was given a lower sequence.
     private func report(
-        _ pipelineId: String, status: IngestionStatus, counts: IngestionCounts, message: String, settled: [SettledBuild],
-        on connection: PostgresConnection
+        _ pipelineId: String, settled: [SettledBuild], on connection: PostgresConnection,
+        describe: (IngestionCounts) -> (IngestionStatus, String)
     ) async throws -> Int {
+        try await store.lockPipeline(pipelineId, on: connection)
+        let counts = try await store.counts(pipelineId: pipelineId, on: connection)
+        let (status, message) = describe(counts)
         let sequence = try await store.nextSequence(pipelineId: pipelineId, status: status, message: message, on: connection)
         try await Outbox.enqueue(
             to: .gateway, GatewayMethods.ingestionProgress,
