@@ -5,7 +5,6 @@ import BuildRiskLogs
 import Foundation
 import Logging
 import NIOCore
-import Synchronization
 import ZIPFoundation
 
 /// Downloads a run's logs (GitHub answers 302 to a short-lived URL serving a zip: one file per
@@ -92,45 +91,18 @@ public struct BuildLogDownloader: Sendable {
         return .parsed(facts, zipBytes: zipBytes)
     }
 
-    /// Streams `url` to `path`, refusing more than the configured bound, and breaks off a download
-    /// that receives no byte for `logStallTimeout` (a stalled connection never times out by itself
-    /// before the whole download's deadline).
+    /// Streams `url` to `path`, refusing more than the configured bound. A download that receives
+    /// no byte for `logStallTimeout` is broken off by the download client's idle-read timer: it
+    /// runs on the connection's event loop, so a busy process delays the timer and the bytes
+    /// alike and cannot mistake its own lateness for the server's silence.
     private func download(_ url: String, to path: String) async throws -> Int64 {
-        let lastProgress = Progress()
-        let stallTimeout = configuration.logStallTimeout
-        return try await withThrowingTaskGroup(of: Int64.self) { group in
-            group.addTask { try await self.stream(url, to: path, progress: lastProgress) }
-            group.addTask {
-                let interval = min(Duration.seconds(1), stallTimeout / 4)
-                while true {
-                    try await Task.sleep(for: interval)
-                    if ContinuousClock.now - lastProgress.last > stallTimeout {
-                        throw Failure(description: "log download failed: no byte received for \(stallTimeout)")
-                    }
-                }
-            }
-            defer { group.cancelAll() }
-            guard let written = try await group.next() else { throw Failure(description: "log download failed: no result") }
-            return written
-        }
-    }
-
-    /// When the download last received something.
-    private final class Progress: Sendable {
-        private let instant = Mutex(ContinuousClock.now)
-        var last: ContinuousClock.Instant { instant.withLock { $0 } }
-        func touch() { instant.withLock { $0 = .now } }
-    }
-
-    private func stream(_ url: String, to path: String, progress: Progress) async throws -> Int64 {
         let request = HTTPClientRequest(url: url)
         let response: HTTPClientResponse
         do {
             response = try await downloads.client().execute(request, timeout: .seconds(configuration.logTimeout.components.seconds))
         } catch {
-            throw Failure(description: "log download failed: \(error)")
+            throw Failure(description: "log download failed: \(describe(error))")
         }
-        progress.touch()
         guard response.status == .ok else {
             // A 5xx of the store, or the signed URL expired between the redirect and the download
             // (403): the next try asks for a new URL.
@@ -146,7 +118,6 @@ public struct BuildLogDownloader: Sendable {
         var written: Int64 = 0
         do {
             for try await buffer in response.body {
-                progress.touch()
                 written += Int64(buffer.readableBytes)
                 guard written <= configuration.maxLogBytes else {
                     throw Failure(description: "log archive exceeds the bound of \(configuration.maxLogBytes) bytes", isTransient: false)
@@ -156,12 +127,18 @@ public struct BuildLogDownloader: Sendable {
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw Failure(description: "log download failed: broke off after \(written) bytes: \(error)")
+            throw Failure(description: "log download failed: broke off after \(written) bytes: \(describe(error))")
         }
         if let length, written != length {
             throw Failure(description: "log download failed: ended after \(written) of \(length) bytes")
         }
         return written
+    }
+
+    /// The client's idle-read timeout is a stall: said as one.
+    private func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError, error == .readTimeout { return "no byte received for \(configuration.logStallTimeout)" }
+        return "\(error)"
     }
 
     /// Reads every file of the archive (checking CRCs, so a truncated or corrupt zip fails) and

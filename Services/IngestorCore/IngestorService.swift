@@ -35,8 +35,9 @@ public enum IngestorService {
             let store = IngestionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
             // Run logs answer 302 to a signed URL that must be fetched without the API token, so
             // the API client does not follow redirects and downloads go through a client without it.
+            // The download client's idle-read timeout is the stall bound (no byte for that long).
             let apiClient = LazyHTTPClient(redirects: .disallow)
-            let downloadClient = LazyHTTPClient(read: configuration.logTimeout, redirects: .follow(max: 3, allowCycles: false))
+            let downloadClient = LazyHTTPClient(read: configuration.logStallTimeout, redirects: .follow(max: 3, allowCycles: false))
             let gitHub = GitHubClient(configuration: github, httpClient: apiClient, logger: environment.logger)
             let dataDirectory = environment.configuration.dataDirectory
             let ingestor = Ingestor(

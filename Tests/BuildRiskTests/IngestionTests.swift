@@ -532,13 +532,13 @@ struct IngestionTests {
         let database = try await TestDatabase.create()
         let cluster = TestCluster(database: database)
         try await imports.withSandbox([("acme/slowlogs", 40)]) { api, baseURL in
-            // Every download stalls mid-body for longer than the ingestor waits for a byte: three
-            // tries each break off, and the builds' logs fail.
+            // Every download stalls mid-body for three times as long as the ingestor waits for a
+            // byte: three tries each break off, and the builds' logs fail.
             var faults = SandboxFaults()
-            faults.slowLogMilliseconds = 5000
+            faults.slowLogMilliseconds = 6000
             try await setFaults(baseURL, faults)
             var configuration = IngestorConfiguration()
-            configuration.logStallTimeout = .seconds(1)
+            configuration.logStallTimeout = .seconds(2)
             let definition = IngestorService.definition(
                 github: GitHubConfiguration(baseURL: baseURL, tokens: ["sandbox-token-3"]), configuration: configuration)
             let runtime = try makeRuntime(.ingestor, in: cluster, definition: definition)
@@ -553,7 +553,7 @@ struct IngestionTests {
                 for build in timedOut.builds {
                     let logs = try #require(build.resources.first { $0.resource == .buildLogs })
                     #expect(logs.status == .failed)
-                    #expect(logs.error?.contains("log download failed: no byte received") == true, "\(logs.error ?? "")")
+                    #expect(logs.error?.contains("no byte received for 2.0 seconds") == true, "\(logs.error ?? "")")
                     #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
                     // Only logs were asked for: no clone was made.
                     #expect(build.resources.first { $0.resource == .gitHistory }?.status == .skipped)
@@ -565,7 +565,7 @@ struct IngestionTests {
                 #expect(try await client.call(IngestionMethods.retryFailed, IngestionPipelineParams(pipelineId: "slow-1")).queued == runs.count)
                 try await waitUntil("the reingest completes", timeout: .seconds(120)) { try await records(client, "slow-1").counts.pending == 0 }
                 let retried = try await records(client, "slow-1")
-                #expect(retried.counts.ingested == runs.count)
+                #expect(retried.counts.ingested == runs.count, "\(retried.builds.compactMap { $0.resources.first { $0.resource == .buildLogs }?.error })")
                 #expect(retried.builds.allSatisfy { $0.attempts == 2 })
             }
         }
