@@ -63,7 +63,7 @@ public enum FeatureExtractorService {
             return page
         }
         methods.register(FeatureMethods.reprocessFailed) { params, _ in
-            guard try await store.pipeline(params.pipelineId) != nil else {
+            guard try await store.pipeline(params.pipelineId, withCheckpoint: false) != nil else {
                 throw RPCError(.notFound, "No such pipeline", reason: "the feature-extractor has no pipeline \(params.pipelineId)")
             }
             // The dropped builds sit before the checkpoint, so the job starts over from the oldest (the

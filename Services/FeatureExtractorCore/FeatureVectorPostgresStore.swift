@@ -173,10 +173,13 @@ public struct FeatureVectorPostgresStore: Sendable {
             """, logger: logger)
     }
 
-    func pipeline(_ pipelineId: String) async throws -> Pipeline? {
+    /// The pipeline; without `withCheckpoint` its checkpoint (the extractor's state, tens to
+    /// hundreds of kB of JSON) is not read, as a caller that only needs its DAG version does not.
+    func pipeline(_ pipelineId: String, withCheckpoint: Bool = true) async throws -> Pipeline? {
+        let checkpoint = withCheckpoint ? "checkpoint::text" : "NULL::text"
         let rows = try await client.query(
             """
-            SELECT pipeline_id, github_id, full_name, selection::text, dag_version, checkpoint::text, checkpoint_created_at, checkpoint_run_id
+            SELECT pipeline_id, github_id, full_name, selection::text, dag_version, \(unescaped: checkpoint), checkpoint_created_at, checkpoint_run_id
             FROM \(unescaped: schema).pipelines WHERE pipeline_id = \(pipelineId)
             """, logger: logger)
         for try await row in rows.decode((String, Int64, String, String, String, String?, Date?, Int64?).self) {
@@ -301,7 +304,7 @@ public struct FeatureVectorPostgresStore: Sendable {
 
     /// A pipeline's vectors under its current DAG version, newest run first.
     func vectors(_ params: FeatureVectorsParams) async throws -> FeatureVectorPage? {
-        guard let pipeline = try await pipeline(params.pipelineId) else { return nil }
+        guard let pipeline = try await pipeline(params.pipelineId, withCheckpoint: false) else { return nil }
         if params.runId == nil, let branch = params.branch, let depth = params.branchHistory {
             // A build about to run: its branch's newest extracted builds are its history.
             let history = try await branchHistory(pipeline, branch: branch, before: nil, depth: depth)
