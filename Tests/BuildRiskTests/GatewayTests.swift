@@ -72,6 +72,12 @@ struct GatewayTests {
             let secondToken = try #require(second["token"] as? String)
             let secondID = try #require(second["id"] as? Int)
             #expect(try await http(httpClient, .GET, api + "/me", token: secondToken).status == 200)
+            // A token says when it was last used; one never sent says nothing.
+            let third = try await http(httpClient, .POST, api + "/tokens", token: userToken, body: Data(#"{"name":"unused"}"#.utf8)).json()
+            let listed = try await http(httpClient, .GET, api + "/tokens", token: userToken).body
+            let tokens = try #require(try JSONSerialization.jsonObject(with: listed) as? [[String: Any]], "\(String(decoding: listed, as: UTF8.self))")
+            #expect(tokens.first { $0["id"] as? Int == secondID }?["lastUsedAt"] is String)
+            #expect(tokens.first { $0["id"] as? Int == third["id"] as? Int }.map { $0["lastUsedAt"] == nil || $0["lastUsedAt"] is NSNull } == true)
             #expect(try await http(httpClient, .DELETE, api + "/tokens/\(secondID)", token: userToken).status == 204)
             #expect(try await http(httpClient, .GET, api + "/me", token: secondToken).status == 401)
             #expect(try await http(httpClient, .DELETE, api + "/tokens/\(secondID)", token: userToken).status == 404)
