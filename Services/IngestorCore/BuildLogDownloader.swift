@@ -94,8 +94,11 @@ public struct BuildLogDownloader: Sendable {
     /// Streams `url` to `path`, refusing more than the configured bound. A download that receives
     /// no byte for `logStallTimeout` is broken off by the download client's idle-read timer: it
     /// runs on the connection's event loop, so a busy process delays the timer and the bytes
-    /// alike and cannot mistake its own lateness for the server's silence.
+    /// alike and cannot mistake its own lateness for the server's silence. One still running after
+    /// `logTimeout` fails: the client's deadline covers the wait for the head, each body chunk
+    /// checks the rest (a trickle never stalls, so only this ends it).
     private func download(_ url: String, to path: String) async throws -> Int64 {
+        let deadline = ContinuousClock.now + configuration.logTimeout
         let request = HTTPClientRequest(url: url)
         let response: HTTPClientResponse
         do {
@@ -118,6 +121,9 @@ public struct BuildLogDownloader: Sendable {
         var written: Int64 = 0
         do {
             for try await buffer in response.body {
+                guard ContinuousClock.now < deadline else {
+                    throw Failure(description: "log download failed: not finished within \(configuration.logTimeout) (\(written) bytes received)")
+                }
                 written += Int64(buffer.readableBytes)
                 guard written <= configuration.maxLogBytes else {
                     throw Failure(description: "log archive exceeds the bound of \(configuration.maxLogBytes) bytes", isTransient: false)

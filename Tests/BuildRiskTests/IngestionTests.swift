@@ -571,6 +571,42 @@ struct IngestionTests {
         }
     }
 
+    /// A download that keeps receiving bytes but does not finish within `logTimeout` fails with
+    /// that reason: a trickle never stalls, so only the whole download's deadline ends it.
+    @Test func aLogDownloadThatOutlivesItsDeadlineFailsSayingSo() async throws {
+        let database = try await TestDatabase.create()
+        let cluster = TestCluster(database: database)
+        try await imports.withSandbox([("acme/tricklelogs", 30)]) { api, baseURL in
+            // Half the zip at once, the rest 1.5 s later: never silent for the 5 s stall bound,
+            // always past the 1 s deadline.
+            var faults = SandboxFaults()
+            faults.slowLogMilliseconds = 1500
+            try await setFaults(baseURL, faults)
+            var configuration = IngestorConfiguration(logTimeout: .seconds(1))
+            configuration.logStallTimeout = .seconds(5)
+            let definition = IngestorService.definition(
+                github: GitHubConfiguration(baseURL: baseURL, tokens: ["sandbox-token-7"]), configuration: configuration)
+            let runtime = try makeRuntime(.ingestor, in: cluster, definition: definition)
+            try await withServices([runtime]) {
+                let repository = try #require(api.world.repository("acme/tricklelogs"))
+                let runs = Array(repository.runs.filter { $0.status == "completed" && $0.conclusion != "skipped" }.prefix(2))
+                try #require(runs.count == 2)
+                let client = ingestor(cluster)
+                _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "trickle-1", resources: [.buildLogs], runs: runs))
+                try await waitUntil("the downloads outlive their deadline", timeout: .seconds(120)) { try await records(client, "trickle-1").counts.pending == 0 }
+                let page = try await records(client, "trickle-1")
+                #expect(page.counts.failed == runs.count)
+                for build in page.builds {
+                    let logs = try #require(build.resources.first { $0.resource == .buildLogs })
+                    #expect(logs.status == .failed)
+                    #expect(logs.error?.contains("not finished within 1.0 seconds") == true, "\(logs.error ?? "")")
+                    #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
+                }
+                #expect(api.currentStats.stalledLogs == runs.count * 3)
+            }
+        }
+    }
+
     /// A 503 of the log store and a connection broken mid-body are tried again within the job,
     /// and the build ends ingested on its first job attempt; a run whose three tries all fail
     /// ends with its logs failed, saying so.
