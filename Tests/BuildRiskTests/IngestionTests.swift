@@ -304,6 +304,17 @@ struct IngestionTests {
         try await client.call(IngestionMethods.builds, IngestionBuildsParams(pipelineId: pipelineId, limit: 1000))
     }
 
+    /// Every build of `page` (`count` of them) ended with its logs failed after three tries, for `reason`.
+    func expectLogsFailedThreeTimes(_ page: IngestionBuildPage, count: Int, saying reason: String) throws {
+        #expect(page.counts.failed == count)
+        for build in page.builds {
+            let logs = try #require(build.resources.first { $0.resource == .buildLogs })
+            #expect(logs.status == .failed)
+            #expect(logs.error?.contains(reason) == true, "\(logs.error ?? "")")
+            #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
+        }
+    }
+
     func request(_ repository: SandboxRepository, pipelineId: String, resources: [IngestionResource], runs: [SandboxRun]) -> IngestionRequest {
         IngestionRequest(
             pipelineId: pipelineId, fullName: repository.fullName, githubId: repository.id, resources: resources,
@@ -549,15 +560,9 @@ struct IngestionTests {
                 _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "slow-1", resources: [.buildLogs], runs: runs))
                 try await waitUntil("the downloads time out", timeout: .seconds(120)) { try await records(client, "slow-1").counts.pending == 0 }
                 let timedOut = try await records(client, "slow-1")
-                #expect(timedOut.counts.failed == runs.count)
-                for build in timedOut.builds {
-                    let logs = try #require(build.resources.first { $0.resource == .buildLogs })
-                    #expect(logs.status == .failed)
-                    #expect(logs.error?.contains("no byte received for 2.0 seconds") == true, "\(logs.error ?? "")")
-                    #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
-                    // Only logs were asked for: no clone was made.
-                    #expect(build.resources.first { $0.resource == .gitHistory }?.status == .skipped)
-                }
+                try expectLogsFailedThreeTimes(timedOut, count: runs.count, saying: "no byte received for 2.0 seconds")
+                // Only logs were asked for: no clone was made.
+                #expect(timedOut.builds.allSatisfy { $0.resources.first { $0.resource == .gitHistory }?.status == .skipped })
                 #expect(!FileManager.default.fileExists(atPath: cluster.dataDirectory + "/repos"))
                 #expect(api.currentStats.stalledLogs == runs.count * 3)
 
@@ -594,14 +599,7 @@ struct IngestionTests {
                 let client = ingestor(cluster)
                 _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "trickle-1", resources: [.buildLogs], runs: runs))
                 try await waitUntil("the downloads outlive their deadline", timeout: .seconds(120)) { try await records(client, "trickle-1").counts.pending == 0 }
-                let page = try await records(client, "trickle-1")
-                #expect(page.counts.failed == runs.count)
-                for build in page.builds {
-                    let logs = try #require(build.resources.first { $0.resource == .buildLogs })
-                    #expect(logs.status == .failed)
-                    #expect(logs.error?.contains("not finished within 1.0 seconds") == true, "\(logs.error ?? "")")
-                    #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
-                }
+                try expectLogsFailedThreeTimes(try await records(client, "trickle-1"), count: runs.count, saying: "not finished within 1.0 seconds")
                 #expect(api.currentStats.stalledLogs == runs.count * 3)
             }
         }
@@ -644,14 +642,7 @@ struct IngestionTests {
                 let unlucky = Array(ran.dropFirst(5).prefix(3))
                 _ = try await client.call(IngestionMethods.start, request(repository, pipelineId: "flaky-2", resources: [.buildLogs], runs: unlucky))
                 try await waitUntil("the logs are settled", timeout: .seconds(120)) { try await records(client, "flaky-2").counts.pending == 0 }
-                let failed = try await records(client, "flaky-2")
-                #expect(failed.counts.failed == unlucky.count)
-                for build in failed.builds {
-                    let logs = try #require(build.resources.first { $0.resource == .buildLogs })
-                    #expect(logs.status == .failed)
-                    #expect(logs.error?.contains("answered 503") == true, "\(logs.error ?? "")")
-                    #expect(logs.error?.contains("tried 3 times") == true, "\(logs.error ?? "")")
-                }
+                try expectLogsFailedThreeTimes(try await records(client, "flaky-2"), count: unlucky.count, saying: "answered 503")
             }
         }
     }
