@@ -350,24 +350,18 @@ public struct FeatureVectorPostgresStore: Sendable {
     private func branchHistory(_ pipeline: Pipeline, branch: String, before: (String, Int64)?, depth: Int) async throws -> [FeatureVectorRecord] {
         guard depth > 0 else { return [] }
         let (branchKey, startedAtKey) = (Self.branchExpression, Self.startedAtExpression)
-        let query: PostgresQuery = if let (startedAt, runId) = before {
+        // Without `before` the condition is constant true: PostgreSQL plans each (unnamed) statement
+        // with its values, so both cases are one index range scan of `feature_vectors_branch_order`.
+        let (startedAt, runId) = before ?? ("", 0)
+        return try await records(
             """
             SELECT \(unescaped: Self.recordColumns(withFeatures: true))
             FROM \(unescaped: schema).feature_vectors
             WHERE pipeline_id = \(pipeline.pipelineId) AND dag_version = \(pipeline.dagVersion) AND \(unescaped: branchKey) = \(branch)
-                AND (\(unescaped: startedAtKey), run_id) < (\(startedAt) COLLATE "C", \(runId)) AND status IN ('completed', 'partial')
+                AND (\(before == nil) OR (\(unescaped: startedAtKey), run_id) < (\(startedAt) COLLATE "C", \(runId))) AND status IN ('completed', 'partial')
             ORDER BY \(unescaped: startedAtKey) DESC, run_id DESC LIMIT \(min(depth, 20))
-            """
-        } else {
-            """
-            SELECT \(unescaped: Self.recordColumns(withFeatures: true))
-            FROM \(unescaped: schema).feature_vectors
-            WHERE pipeline_id = \(pipeline.pipelineId) AND dag_version = \(pipeline.dagVersion) AND \(unescaped: branchKey) = \(branch)
-                AND status IN ('completed', 'partial')
-            ORDER BY \(unescaped: startedAtKey) DESC, run_id DESC LIMIT \(min(depth, 20))
-            """
-        }
-        return try await records(query, dagVersion: pipeline.dagVersion).reversed()
+            """, dagVersion: pipeline.dagVersion
+        ).reversed()
     }
 
     /// The columns `records(_:dagVersion:)` decodes, in its order.
