@@ -98,11 +98,11 @@ public struct BuildLogDownloader: Sendable {
     /// `logTimeout` fails: the client's deadline covers the wait for the head, each body chunk
     /// checks the rest (a trickle never stalls, so only this ends it).
     private func download(_ url: String, to path: String) async throws -> Int64 {
-        let deadline = ContinuousClock.now + configuration.logTimeout
+        let deadline = NIODeadline.now() + TimeAmount(configuration.logTimeout)
         let request = HTTPClientRequest(url: url)
         let response: HTTPClientResponse
         do {
-            response = try await downloads.client().execute(request, timeout: .seconds(configuration.logTimeout.components.seconds))
+            response = try await downloads.client().execute(request, deadline: deadline)
         } catch {
             throw Failure(description: "log download failed: \(describe(error))")
         }
@@ -121,7 +121,7 @@ public struct BuildLogDownloader: Sendable {
         var written: Int64 = 0
         do {
             for try await buffer in response.body {
-                guard ContinuousClock.now < deadline else {
+                guard NIODeadline.now() < deadline else {
                     throw Failure(description: "log download failed: not finished within \(configuration.logTimeout) (\(written) bytes received)")
                 }
                 written += Int64(buffer.readableBytes)
