@@ -11,6 +11,9 @@ import PostgresNIO
 public struct ServedModel: Sendable {
     public let ref: ModelVersionRef
     public let model: RiskModel
+    /// The registry's number of the change that loaded it: unique per load, so a version loaded
+    /// again is another `ServedModel`.
+    public let sequence: Int64
 }
 
 /// The active model of one name, swapped atomically when the registry says it changed. Requests
@@ -55,7 +58,7 @@ public actor ActiveModel {
         let model = try await BlockingWork.run { try RiskModel(artifact: ModelArtifact.load(from: directory)) }
         // Another change may have been applied while this one loaded.
         guard change.sequence > sequence else { return .ignored }
-        served = ServedModel(ref: ref, model: model)
+        served = ServedModel(ref: ref, model: model, sequence: change.sequence)
         sequence = change.sequence
         return .activated(ref)
     }
@@ -79,6 +82,8 @@ struct ModelActivation: Sendable {
     let processor: PredictionProcessor
     let postgres: PostgresClient
     let logger: Logger
+    /// Scores by run id, of no use once another model serves.
+    let scores: ScoreCache
 
     func apply(_ change: ActiveModelChange) async throws {
         let applied: ActiveModel.Applied
@@ -88,6 +93,7 @@ struct ModelActivation: Sendable {
             logger.error("could not load the active model", metadata: ["version": "\(change.active?.version ?? 0)", "error": "\(error)"])
             throw RPCError(.internalError, "Model not loaded", reason: "\(error)")
         }
+        if applied != .ignored { scores.removeAll() }
         guard case .activated(let ref) = applied else { return }
         logger.notice("serving model", metadata: ["model": "\(ref.modelName)", "version": "\(ref.version)"])
         let pending = try await store.pipelinesWithPending()

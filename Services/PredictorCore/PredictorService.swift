@@ -15,7 +15,7 @@ public enum PredictorService {
     public static let maxScoredVectors = 1000
 
     public static let definition = ServiceDefinition(
-        service: .predictor, migrations: PredictionPostgresStore.migrations, jobKinds: PredictionProcessor.jobKinds
+        service: .predictor, settings: ScoreCacheSettings.all, migrations: PredictionPostgresStore.migrations, jobKinds: PredictionProcessor.jobKinds
     ) { environment in
         let store = PredictionPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let models = ActiveModel(modelName: ModelNames.standard, dataDirectory: environment.configuration.dataDirectory)
@@ -24,7 +24,9 @@ public enum PredictorService {
             logger: environment.logger)
 
         let coalescer = ScoreCoalescer()
-        let activation = ModelActivation(models: models, store: store, processor: processor, postgres: environment.postgres, logger: environment.logger)
+        let scores = try ScoreCacheSettings.cache(environment.configuration.environment)
+        let activation = ModelActivation(
+            models: models, store: store, processor: processor, postgres: environment.postgres, logger: environment.logger, scores: scores)
 
         @Sendable func known(_ pipelineId: String) async throws {
             guard try await store.pipelineExists(pipelineId) else {
@@ -41,6 +43,8 @@ public enum PredictorService {
             guard !request.pipelineId.isEmpty, !request.requestId.isEmpty else {
                 throw RPCError(.invalidInput, "Invalid prediction request", reason: "pipelineId and requestId must be set")
             }
+            // A processing run ended: the pipeline's vectors may have changed.
+            scores.forget(pipelineId: request.pipelineId)
             let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
                 try await store.upsertPipeline(request.pipelineId, on: connection)
                 return try await processor.enqueue(.init(pipelineId: request.pipelineId, scope: .unpredicted), key: request.requestId, on: connection)
@@ -49,6 +53,7 @@ public enum PredictorService {
         }
         methods.register(PredictionMethods.repredict) { params, _ in
             try await known(params.pipelineId)
+            scores.forget(pipelineId: params.pipelineId)
             let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
                 try await processor.enqueue(.init(pipelineId: params.pipelineId, scope: .all), key: nil, on: connection)
             }
@@ -56,13 +61,15 @@ public enum PredictorService {
         }
         methods.register(PredictionMethods.retryFailed) { params, _ in
             try await known(params.pipelineId)
+            scores.forget(pipelineId: params.pipelineId)
             let queued = try await environment.postgres.withTransaction(logger: environment.logger) { connection in
                 try await processor.enqueue(.init(pipelineId: params.pipelineId, scope: .failed), key: nil, on: connection)
             }
             return PredictAccepted(pipelineId: params.pipelineId, queued: queued)
         }
         methods.register(PredictionMethods.forget) { params, _ in
-            PredictionForgetResult(predictionsDeleted: try await store.forget(pipelineId: params.pipelineId))
+            scores.forget(pipelineId: params.pipelineId)
+            return PredictionForgetResult(predictionsDeleted: try await store.forget(pipelineId: params.pipelineId))
         }
         methods.register(PredictionMethods.list) { params, _ in
             if let runIds = params.runIds, runIds.count > 1000 {
@@ -86,6 +93,7 @@ public enum PredictorService {
             var history: RowHistory?
             var runId: Int64?
             var computed: ComputedFeatures?
+            var ticket: ScoreCache.Ticket?
             if let vectors = request.vectors {
                 guard (1...maxScoredVectors).contains(vectors.count), request.runId == nil, request.build == nil else {
                     throw RPCError(.invalidInput, "Invalid score request", reason: "send 1 to \(maxScoredVectors) vectors, or a pipelineId and a runId or a planned build (not both); got \(vectors.count) vectors")
@@ -119,6 +127,10 @@ public enum PredictorService {
                     }
                 }
             } else if let pipelineId = request.pipelineId, let id = request.runId {
+                switch scores.lookup(ScoreCacheKey(pipelineId: pipelineId, runId: id, top: request.topContributions ?? defaultTopContributions, model: served.sequence)) {
+                case .kept(let score): return ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: [score])
+                case .missing(let issued): ticket = issued
+                }
                 var page: FeatureVectorPage?
                 do {
                     page = try await environment.directory.client(for: .featureExtractor).call(
@@ -145,12 +157,16 @@ public enum PredictorService {
             } else {
                 try await served.score(rows, top: top, history: history)
             }
-            return ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: scored.map {
+            let answer = ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: scored.map {
                 BuildScore(
                     runId: runId, riskLevel: PredictedRisk($0.prediction.level), score: $0.prediction.failureProbability,
                     rawProbability: $0.prediction.rawProbability, uncertainty: $0.prediction.uncertainty, contributions: $0.top,
                     otherContributions: $0.rest, servedBy: $0.prediction.servedBy.rawValue)
             }, computed: computed)
+            if let pipelineId = request.pipelineId, let runId, let ticket, let score = answer.scores.first {
+                scores.store(score, for: ScoreCacheKey(pipelineId: pipelineId, runId: runId, top: top, model: served.sequence), ticket: ticket)
+            }
+            return answer
         }
 
         var jobs = JobHandlers()

@@ -214,6 +214,49 @@ struct PredictionTests {
                     #expect(score.runId == runId)
                     #expect(abs(score.score - (stored[runId] ?? -1)) < 1e-9)
                 }
+
+                // A score by run id is kept by the predictor: a vector changed behind its back is not
+                // read again until the predictor is told the pipeline's vectors may have changed (the
+                // gateway's `predictions.predict` at the end of a processing run); then it is.
+                let changedRun = vectors[0].runId
+                let cachedBefore = try #require(try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
+                    cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first)
+                let feature = try #require(cachedBefore.contributions.first?.feature)
+                var changed = vectors[0].features ?? [:]
+                let candidates = [0.0, 1_000.0, -1_000.0].map { value -> (Double, Double) in
+                    changed[feature] = .number(value)
+                    return (value, (try? second.predict(Self.table([changed], columns: columns)).first?.failureProbability) ?? cachedBefore.score)
+                }
+                let (newValue, expectedScore) = try #require(candidates.first { abs($0.1 - cachedBefore.score) > 0.01 }, "no value of \(feature) moves the score")
+                func setFeatures(_ text: String?) async throws -> String {
+                    try await withClient(database.url(forSchema: "feature_extractor")) { client in
+                        let rows = try await client.query(
+                            """
+                            UPDATE feature_extractor.feature_vectors AS v
+                            SET features = coalesce(\(text)::jsonb, jsonb_set(v.features, ARRAY[\(feature)], to_jsonb(\(newValue)::float8)))
+                            FROM feature_extractor.feature_vectors AS old
+                            WHERE v.pipeline_id = \(String(id)) AND v.run_id = \(changedRun)
+                                AND old.pipeline_id = v.pipeline_id AND old.run_id = v.run_id AND old.dag_version = v.dag_version
+                            RETURNING old.features::text
+                            """, logger: TestEnvironment.logger
+                        ).collect()
+                        return try #require(rows.first).decode(String.self)
+                    }
+                }
+                let original = try await setFeatures(nil)
+                let kept = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
+                    cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first
+                #expect(kept?.score == cachedBefore.score, "answered from the predictor's cache")
+                let gatewaySide = RPCClient(
+                    httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.predictor), token: TestEnvironment.tokens.token(for: .gateway))
+                _ = try await gatewaySide.call(PredictionMethods.predict, PredictRequest(pipelineId: String(id), requestId: "processing-ended-again"))
+                let reread = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
+                    cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first
+                #expect(abs((reread?.score ?? -1) - expectedScore) < 1e-6, "read anew after the pipeline's processing ended")
+                // The vector as it was, for what follows.
+                _ = try await setFeatures(original)
+                _ = try await gatewaySide.call(PredictionMethods.predict, PredictRequest(pipelineId: String(id), requestId: "processing-ended-once-more"))
+
                 let someRun = vectors[vectors.count / 2].runId
                 let detail = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/builds/\(someRun)", token: TestEnvironment.adminToken)
                 let history = try #require(try JSONDecoder().decode(BuildDetail.self, from: detail.body).prediction)
