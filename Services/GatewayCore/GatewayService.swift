@@ -51,14 +51,22 @@ public enum GatewayService {
         ]),
     ]
 
+    /// How long the gateway believes a token it verified, and a repository a caller may see.
+    static let authCacheSetting: Setting<Duration> = .seconds(
+        "GATEWAY_AUTH_CACHE_SECONDS", default: 5, in: 0...300,
+        meaning: "how long a verified API token, and a repository its caller may see, are believed without asking PostgreSQL again; a token revoked through another gateway replica works for at most this long (0: every request asks)")
+
     /// The gateway's service definition.
     public static let definition = ServiceDefinition(
-        service: .gateway, migrations: migrations + RepositoryConfigPostgresStore.migrations + DatasetPostgresStore.migrations,
+        service: .gateway, settings: [authCacheSetting.declaration],
+        migrations: migrations + RepositoryConfigPostgresStore.migrations + DatasetPostgresStore.migrations,
         jobKinds: ModelPipelineService.jobKinds + DatasetPipelineService.jobKinds
     ) { environment in
-        let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let believed = try authCacheSetting.read(environment.configuration.environment)
+        let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger, verifiedLifetime: believed)
         let reports = StepReportPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
-        let repositories = RepositoryConfigPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
+        let repositories = RepositoryConfigPostgresStore(
+            client: environment.postgres, schema: environment.schema, logger: environment.logger, seenLifetime: believed)
         let pipeline = ModelPipelineService(
             store: repositories, postgres: environment.postgres, queue: environment.queue, directory: environment.directory, logger: environment.logger)
         let datasets = DatasetPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)

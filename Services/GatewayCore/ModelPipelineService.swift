@@ -116,7 +116,7 @@ public struct ModelPipelineService: Sendable {
     /// Deletes a config and tells the warehouse and the ingestor to forget it; false when the user
     /// has no such config.
     func delete(configId: Int64, ownerId: Int64?) async throws -> Bool {
-        try await postgres.withTransaction(logger: logger) { connection in
+        let deleted = try await postgres.withTransaction(logger: logger) { connection in
             guard let (config, pipeline) = try await store.lock(id: configId, ownerId: ownerId, on: connection),
                 case .applied(_, let commands) = pipeline.transition(.deleted)
             else { return false }
@@ -124,6 +124,8 @@ public struct ModelPipelineService: Sendable {
             try await issue(commands, for: config, forgetting: githubId, on: connection)
             return true
         }
+        if deleted { store.forgetSeen(id: configId) }
+        return deleted
     }
 
     /// Applies an import report; returns the owner when it was applied (nil: stale, or the config is gone).

@@ -36,6 +36,22 @@ public struct RepositoryConfigPostgresStore: Sendable {
     let client: PostgresClient
     let schema: String
     let logger: Logger
+    /// Repositories `exists` found, by (id, visibility): believed again for the cache's lifetime.
+    private let seen: ExpiringCache<SeenKey, Bool>
+
+    struct SeenKey: Hashable, Sendable {
+        var id: Int64
+        var ownerId: Int64?
+    }
+
+    /// `seenLifetime`: how long a repository `exists` found is believed without asking again
+    /// (zero: every call asks); `forgetSeen` drops one at once.
+    public init(client: PostgresClient, schema: String, logger: Logger, seenLifetime: Duration = .zero) {
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+        seen = ExpiringCache(lifetime: seenLifetime, capacity: 10_000)
+    }
 
     public static let migrations: [Migration] = [
         Migration(version: 102, name: "repo_configs", statements: [
@@ -174,11 +190,19 @@ public struct RepositoryConfigPostgresStore: Sendable {
 
     /// Whether the repository exists (for `ownerId` when given), without decoding its documents.
     func exists(id: Int64, ownerId: Int64?) async throws -> Bool {
+        let key = SeenKey(id: id, ownerId: ownerId)
+        guard case .missing(let ticket) = seen.lookup(key) else { return true }
         let rows = try await client.query(
             "SELECT 1 FROM \(unescaped: schema).repo_configs WHERE id = \(id) AND (\(ownerId)::int8 IS NULL OR owner_id = \(ownerId))",
             logger: logger
         ).collect()
+        if !rows.isEmpty { seen.store(true, for: key, ticket: ticket) }
         return !rows.isEmpty
+    }
+
+    /// Forgets that a repository exists (it was deleted); call after the deletion committed.
+    func forgetSeen(id: Int64) {
+        seen.removeAll { $0.id == id }
     }
 
     private static let columns = "id, owner_id, full_name, options::text, status, message, repository::text, progress::text, ingestion::text, processing::text, prediction::text, created_at, updated_at"

@@ -56,15 +56,32 @@ public struct UserPostgresStore: Sendable {
     let client: PostgresClient
     let schema: String
     let logger: Logger
+    /// Tokens found valid, by hash: taken as valid again for the cache's lifetime without a query.
+    private let verified: ExpiringCache<String, User>
 
-    public init(client: PostgresClient, schema: String, logger: Logger) {
+    /// `verifiedLifetime`: how long a token found valid is believed without asking again (zero:
+    /// every call asks). A revocation through this store forgets them all at once; one through
+    /// another gateway replica is seen when the lifetime runs out.
+    public init(client: PostgresClient, schema: String, logger: Logger, verifiedLifetime: Duration = .zero) {
         self.client = client
         self.schema = schema
         self.logger = logger
+        verified = ExpiringCache(lifetime: verifiedLifetime, capacity: 10_000)
     }
 
     /// The user a token belongs to, when the token is valid and not revoked.
     public func authenticate(token: String) async throws -> User? {
+        let hash = APIToken.hash(token)
+        switch verified.lookup(hash) {
+        case .kept(let user): return user
+        case .missing(let ticket):
+            let user = try await authenticate(hash: hash)
+            if let user { verified.store(user, for: hash, ticket: ticket) }
+            return user
+        }
+    }
+
+    private func authenticate(hash: String) async throws -> User? {
         // A plain read on every request; `last_used_at` is written at most once a minute per token,
         // by a second statement only then. Writing it on every request made concurrent requests
         // with one token queue on that row's lock; the data-modifying CTE that wrapped the read took
@@ -73,7 +90,7 @@ public struct UserPostgresStore: Sendable {
             """
             SELECT t.id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute', u.id, u.username, u.role, u.created_at
             FROM \(unescaped: schema).api_tokens AS t JOIN \(unescaped: schema).users AS u ON u.id = t.user_id
-            WHERE t.token_hash = \(APIToken.hash(token)) AND t.revoked_at IS NULL
+            WHERE t.token_hash = \(hash) AND t.revoked_at IS NULL
             """, logger: logger)
         for try await (tokenId, stale, id, username, role, createdAt) in rows.decode((Int64, Bool, Int64, String, String, Date).self) {
             if stale {
@@ -179,11 +196,14 @@ public struct UserPostgresStore: Sendable {
 
     /// Revokes one of a user's tokens; false when the user has no such active token.
     public func revokeToken(id: Int64, userID: Int64) async throws -> Bool {
-        try await client.query(
+        let revoked = try await client.query(
             """
             UPDATE \(unescaped: schema).api_tokens SET revoked_at = now()
             WHERE id = \(id) AND user_id = \(userID) AND revoked_at IS NULL RETURNING id
             """, logger: logger
         ).collect().isEmpty == false
+        // The revoked token's hash is not at hand here: forget every verified token.
+        if revoked { verified.removeAll() }
+        return revoked
     }
 }
