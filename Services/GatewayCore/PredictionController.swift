@@ -6,7 +6,8 @@ import Hummingbird
 
 /// `POST /api/v1/predictions` and `/predictions/batch`: the risk of a build scored on the spot by
 /// the active model (nothing stored), from a repository's build by run id or from posted feature
-/// vectors.
+/// vectors. The answer is the predictor's `ScoreAnswer` as the predictor wrote it: the gateway
+/// neither decodes nor encodes it again.
 struct PredictionController: Sendable {
     let repositories: RepositoryConfigPostgresStore
     let directory: ServiceDirectory
@@ -55,7 +56,7 @@ struct PredictionController: Sendable {
 
     /// One build: a repository's build by run id, a repository's commit not built yet (features
     /// computed now from the clone and the history so far), or a posted vector.
-    @Sendable func score(_ request: Request, context: AuthenticatedContext) async throws -> ScoreAnswer {
+    @Sendable func score(_ request: Request, context: AuthenticatedContext) async throws -> Response {
         let shapes = "{\"repoId\", \"runId\"}, {\"repoId\", \"commitSha\", \"branch\"?, \"workflow\"?, \"event\"?, \"actor\"?} or {\"features\": {name: value}}"
         let body: ScoreBody = try await decode(request, shapes + ", with \"topContributions\"?")
         let planned = [body.commitSha, body.branch, body.workflow, body.event, body.actor].contains { $0 != nil }
@@ -84,7 +85,7 @@ struct PredictionController: Sendable {
     }
 
     /// Up to 1,000 vectors in one call; more is refused before anything is scored.
-    @Sendable func batch(_ request: Request, context: AuthenticatedContext) async throws -> ScoreAnswer {
+    @Sendable func batch(_ request: Request, context: AuthenticatedContext) async throws -> Response {
         let expected = "{\"vectors\": [{name: value}, ...]} (1 to 1,000), with \"topContributions\"?"
         let bytes = try await collect(request, expected)
         let body: BatchBody = try decode(bytes, expected)
@@ -94,7 +95,7 @@ struct PredictionController: Sendable {
         guard body.pipelineId == nil, body.runId == nil else {
             throw APIError.badRequest("invalid_body", "a batch has vectors only; score a build by run id with POST /predictions")
         }
-        return try await call { try await $0.call(PredictionMethods.score, paramsJSON: bytes) }
+        return try await call { try await $0.call(method: PredictionMethods.score.name, paramsJSON: bytes) }
     }
 
     private func decode<Body: Decodable>(_ request: Request, _ expected: String) async throws -> Body {
@@ -117,12 +118,13 @@ struct PredictionController: Sendable {
         }
     }
 
-    private func call(_ score: ScoreRequest) async throws -> ScoreAnswer {
-        try await call { try await $0.call(PredictionMethods.score, score) }
+    private func call(_ score: ScoreRequest) async throws -> Response {
+        try await call { try await $0.callForJSON(PredictionMethods.score, score) }
     }
 
-    private func call(_ send: (RPCClient) async throws -> ScoreAnswer) async throws -> ScoreAnswer {
-        var answer: ScoreAnswer?
+    /// The predictor's answer (its JSON) as the response, or its refusal as the REST error.
+    private func call(_ send: (RPCClient) async throws -> Data) async throws -> Response {
+        var answer: Data?
         var refusal: RPCError?
         do {
             answer = try await send(directory.client(for: .predictor))
@@ -130,7 +132,9 @@ struct PredictionController: Sendable {
             refusal = remoteError(error)
             if refusal == nil { throw APIError.unavailable("predictor_unavailable", "the predictor could not score: \(error)") }
         }
-        if let answer { return answer }
+        if let answer {
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(data: answer)))
+        }
         let reason = refusal?.data?.reason ?? refusal?.message ?? "refused"
         switch refusal?.kind {
         // The predictor's "no active model", or the feature-extractor's "nothing extracted yet" for a commit.

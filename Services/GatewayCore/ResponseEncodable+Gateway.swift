@@ -15,7 +15,6 @@ extension ScanRequestAccepted: ResponseEncodable {}
 extension ScanStatusSummary: ResponseEncodable {}
 extension ScanRetryResult: ResponseEncodable {}
 extension PredictAccepted: ResponseEncodable {}
-extension ScoreAnswer: ResponseEncodable {}
 extension Dataset: ResponseEncodable {}
 extension DatasetVersion: ResponseEncodable {}
 extension FeatureVectorPage: ResponseEncodable {}

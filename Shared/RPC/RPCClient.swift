@@ -147,8 +147,28 @@ public struct RPCClient: Sendable {
         return try await callRaw(body: body, timeout: timeout)
     }
 
+    /// Calls `method` and returns its result as the JSON the server wrote, not decoded (a gateway
+    /// answering it unchanged); a refusal throws as `call` does.
+    public func callForJSON<P, R>(_ method: RPCMethod<P, R>, _ params: P, timeout: Duration? = nil) async throws(RPCClientError) -> Data {
+        let body: Data
+        do {
+            body = try encoder.encode(RequestEnvelope(method: method.name, params: params, id: .number(1)))
+        } catch {
+            throw .transport("could not encode params of \(method.name): \(error)")
+        }
+        return try await callRaw(body: body, timeout: timeout)
+    }
+
     private func callRaw(body: Data, timeout: Duration?) async throws(RPCClientError) -> Data {
         let exchange = try await send(body: body, timeout: timeout)
+        // The envelope is scanned, not decoded: the result's bytes are cut out as they came.
+        let result: Data? = exchange.body.withUnsafeBytes { raw in
+            guard exchange.status == 200, let document = JSONScanner.scan(raw), document.root.kind == .object else { return nil }
+            let members = document.members(of: document.root, in: raw)
+            guard !members.contains(where: { $0.key == "error" }), let result = members.first(where: { $0.key == "result" }) else { return nil }
+            return Data(raw[result.value.range])
+        }
+        if let result { return result }
         let envelope: ResponseEnvelope<JSONValue>
         do {
             envelope = try decoder.decode(ResponseEnvelope<JSONValue>.self, from: exchange.body)
@@ -156,14 +176,7 @@ public struct RPCClient: Sendable {
             throw .badResponse(status: exchange.status, detail: String(decoding: exchange.body.prefix(500), as: UTF8.self))
         }
         if let error = envelope.error { throw .remote(error) }
-        guard exchange.status == 200, let result = envelope.result else {
-            throw .badResponse(status: exchange.status, detail: "response has neither result nor error")
-        }
-        do {
-            return try encoder.encode(result)
-        } catch {
-            throw .badResponse(status: exchange.status, detail: "could not re-encode result: \(error)")
-        }
+        throw .badResponse(status: exchange.status, detail: "response has neither result nor error")
     }
 
     /// Posts a raw body to `/rpc` and returns status, protocol and body as they came.

@@ -35,7 +35,7 @@ public struct RPCDispatcher: Sendable {
 
     public init() {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         self.encoder = encoder
     }
 
