@@ -59,6 +59,11 @@ func call(_ method: HTTPMethod, _ path: String, _ body: Data? = nil) async throw
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(data: body))
     }
+    return try await timed(request)
+}
+
+/// Sends a request; answers the status, the body and the seconds it took.
+func timed(_ request: HTTPClientRequest) async throws -> (Int, Data, Double) {
     let start = ContinuousClock.now
     let response = try await client.execute(request, timeout: .seconds(60))
     let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
@@ -136,32 +141,43 @@ if !builds.allSatisfy({ $0.predictionStatus == "completed" }) {
     print("bench-predict: every build predicted \(milliseconds(Double(activated.duration(to: .now).components.seconds) + Double(activated.duration(to: .now).components.attoseconds) / 1e18)) after the activation")
 }
 
+/// `options.requests` calls, `inFlight` at a time; prints p50, p99, max and requests/s under `label`.
+func underLoad(_ label: String, _ send: @escaping @Sendable (Int) async throws -> (Int, Data, Double)) async throws {
+    let started = ContinuousClock.now
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for worker in 0..<options.inFlight {
+            group.addTask {
+                var mine: [Double] = []
+                var index = worker
+                while index < options.requests {
+                    let (status, body, seconds) = try await send(index)
+                    guard status == 200 else { throw BenchError(description: "\(label) answered \(status): \(String(decoding: body, as: UTF8.self))") }
+                    mine.append(seconds)
+                    index += options.inFlight
+                }
+                return mine
+            }
+        }
+        var all: [Double] = []
+        for try await part in group { all += part }
+        return all.sorted()
+    }
+    let wall = started.duration(to: .now)
+    let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+    print("\(label): \(latencies.count) requests, \(options.inFlight) in flight: p50 \(milliseconds(percentile(latencies, 0.5))), p99 \(milliseconds(percentile(latencies, 0.99))), max \(milliseconds(latencies.last ?? 0)), \(String(format: "%.0f", Double(latencies.count) / wallSeconds)) requests/s")
+}
+
+// The floor: the gateway's `/health` (no token, no database, no other service) through the same
+// client at the same concurrency; no route of the gateway can be faster than this.
+let health = HTTPClientRequest(url: options.gateway + "/health")
+try await underLoad("GET /health (the floor)") { _ in try await timed(health) }
+
 // POST /predictions by run id, `inFlight` at a time.
 let runIds = vectors.map(\.runId)
 _ = try await call(.POST, "/predictions", Data(#"{"repoId":\#(options.repo),"runId":\#(runIds[0])}"#.utf8))  // warm-up
-let started = ContinuousClock.now
-let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-    for worker in 0..<options.inFlight {
-        group.addTask {
-            var mine: [Double] = []
-            var index = worker
-            while index < options.requests {
-                let runId = runIds[index % runIds.count]
-                let (status, body, seconds) = try await call(.POST, "/predictions", Data(#"{"repoId":\#(options.repo),"runId":\#(runId)}"#.utf8))
-                guard status == 200 else { throw BenchError(description: "POST /predictions answered \(status): \(String(decoding: body, as: UTF8.self))") }
-                mine.append(seconds)
-                index += options.inFlight
-            }
-            return mine
-        }
-    }
-    var all: [Double] = []
-    for try await part in group { all += part }
-    return all.sorted()
+try await underLoad("POST /predictions by run id") { index in
+    try await call(.POST, "/predictions", Data(#"{"repoId":\#(options.repo),"runId":\#(runIds[index % runIds.count])}"#.utf8))
 }
-let wall = started.duration(to: .now)
-let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
-print("POST /predictions by run id: \(latencies.count) requests, \(options.inFlight) in flight: p50 \(milliseconds(percentile(latencies, 0.5))), p99 \(milliseconds(percentile(latencies, 0.99))), max \(milliseconds(latencies.last ?? 0)), \(String(format: "%.0f", Double(latencies.count) / wallSeconds)) requests/s")
 
 // POST /predictions/batch with 1,000 vectors (the repository's, repeated to fill the batch).
 let batchVectors = (0..<1000).map { vectors[$0 % vectors.count].features ?? [:] }
