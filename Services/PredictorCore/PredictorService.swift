@@ -84,7 +84,8 @@ public enum PredictorService {
             try await known(params.pipelineId)
             return try await store.history(params)
         }
-        methods.register(PredictionMethods.score) { request, _ in
+        // A score by run id is answered from the cache as the JSON it was answered with before.
+        methods.registerEncoded(PredictionMethods.score) { request, _, encode in
             // Taken first: a build's features are not computed (nor its commit fetched) for nothing.
             guard let served = await models.current() else {
                 throw RPCError(.conflict, "No active model", reason: "no model is active: train and activate one first")
@@ -128,7 +129,7 @@ public enum PredictorService {
                 }
             } else if let pipelineId = request.pipelineId, let id = request.runId {
                 switch scores.lookup(ScoreCacheKey(pipelineId: pipelineId, runId: id, top: request.topContributions ?? defaultTopContributions, model: served.sequence)) {
-                case .kept(let score): return ScoreAnswer(model: served.ref, featuresUsed: served.inputColumns, scores: [score])
+                case .kept(let answer): return answer
                 case .missing(let issued): ticket = issued
                 }
                 var page: FeatureVectorPage?
@@ -163,59 +164,20 @@ public enum PredictorService {
                     rawProbability: $0.prediction.rawProbability, uncertainty: $0.prediction.uncertainty, contributions: $0.top,
                     otherContributions: $0.rest, servedBy: $0.prediction.servedBy.rawValue)
             }, computed: computed)
-            if let pipelineId = request.pipelineId, let runId, let ticket, let score = answer.scores.first {
-                scores.store(score, for: ScoreCacheKey(pipelineId: pipelineId, runId: runId, top: top, model: served.sequence), ticket: ticket)
+            let encoded = try encode(answer)
+            if let pipelineId = request.pipelineId, let runId, let ticket {
+                scores.store(encoded, for: ScoreCacheKey(pipelineId: pipelineId, runId: runId, top: top, model: served.sequence), ticket: ticket)
             }
-            return answer
+            return encoded
         }
 
         var jobs = JobHandlers()
         jobs.register(PredictionProcessor.predictJob, backoff: Backoff(base: .seconds(2), cap: .seconds(120))) { job, _ in
             try await processor.run(job)
         }
-        let registry = RegistryWatcher(directory: environment.directory, modelName: ModelNames.standard, logger: environment.logger, activation: activation)
-        return ServiceAssembly(methods: methods, jobs: jobs, services: [registry])
-    }
-}
-
-/// Asks the registry for the active model at start, again while it cannot be reached; later
-/// changes arrive through `predictions.activeModelChanged`.
-struct RegistryWatcher: Service {
-    let directory: ServiceDirectory
-    let modelName: String
-    let logger: Logger
-    let activation: ModelActivation
-
-    func run() async throws {
-        // Cancelled at shutdown, so a wait between attempts does not hold the service up.
-        await cancelWhenGracefulShutdown { await askUntilAnswered() }
-        // A service that returns would stop the whole group: stay until shutdown.
-        try? await gracefulShutdown()
-    }
-
-    private func askUntilAnswered() async {
-        var delay = Duration.seconds(1)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            var answer: ActiveModelAnswer?
-            do {
-                answer = try await directory.client(for: .trainingOrchestrator).call(RegistryMethods.active, ActiveModelParams(modelName: modelName))
-            } catch {
-                if case RPCClientError.remote(let remote) = error, remote.kind == .methodNotFound {
-                    logger.notice("the training-orchestrator has no registry: no active model until one is activated")
-                    return
-                }
-                logger.debug("the registry cannot be asked yet", metadata: ["error": "\(error)"])
-            }
-            if let answer {
-                do {
-                    try await activation.apply(ActiveModelChange(modelName: modelName, active: answer.model, sequence: answer.sequence))
-                    return
-                } catch {
-                    logger.error("the active model could not be loaded; asking again", metadata: ["error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(30))
+        let registry = RegistryWatcher(directory: environment.directory, modelName: ModelNames.standard, logger: environment.logger) {
+            try await activation.apply($0)
         }
+        return ServiceAssembly(methods: methods, jobs: jobs, services: [registry])
     }
 }

@@ -1,8 +1,9 @@
 import BuildRiskContracts
 import BuildRiskRuntime
+import Foundation
 
-/// Scores of builds asked for by run id, kept so that asking again neither reads the build's
-/// vector from the feature-extractor nor scores it anew. A score answers only the loaded model
+/// Answers of builds scored by run id (the `ScoreAnswer` as encoded), kept so that asking again
+/// neither reads the build's vector from the feature-extractor nor scores and encodes it anew. A score answers only the loaded model
 /// that made it (its key holds the model's `sequence`: a swap, even to the same version loaded
 /// again, misses), only for `PREDICTOR_SCORE_CACHE_SECONDS`, and a pipeline's scores are dropped
 /// when the predictor is told that its vectors may have changed (a processing run ended and asks
@@ -17,15 +18,15 @@ struct ScoreCacheKey: Hashable, Sendable {
     var model: Int64
 }
 
-typealias ScoreCache = ExpiringCache<ScoreCacheKey, BuildScore>
+typealias ScoreCache = ExpiringCache<ScoreCacheKey, Data>
 
 enum ScoreCacheSettings {
     static let lifetime: Setting<Duration> = .seconds(
         "PREDICTOR_SCORE_CACHE_SECONDS", default: 60, in: 0...86_400,
         meaning: "how long a build's score by run id is answered again without reading its vector anew (0: never)")
     static let capacity: Setting<Int> = .integer(
-        "PREDICTOR_SCORE_CACHE_ENTRIES", default: 50_000, in: 0...10_000_000,
-        meaning: "scores by run id kept at most (about 1 kB each)")
+        "PREDICTOR_SCORE_CACHE_ENTRIES", default: 20_000, in: 0...10_000_000,
+        meaning: "answers by run id kept at most (each a few kB: the answer's JSON)")
     static let all = [lifetime.declaration, capacity.declaration]
 
     /// The cache as `environment` sets it; a bad value throws with the variable's name.

@@ -47,6 +47,16 @@ public struct RPCDispatcher: Sendable {
         _ method: RPCMethod<P, R>,
         _ handler: @escaping @Sendable (P, RPCCallContext) async throws -> R
     ) {
+        registerEncoded(method) { params, context, encode in try encode(try await handler(params, context)) }
+    }
+
+    /// Registers the handler of one typed method that answers its result's JSON itself, made with
+    /// `encode` (the dispatcher's own encoding): a handler that keeps answers gives them again
+    /// without encoding them anew.
+    public mutating func registerEncoded<P, R>(
+        _ method: RPCMethod<P, R>,
+        _ handler: @escaping @Sendable (P, RPCCallContext, _ encode: @Sendable (R) throws -> Data) async throws -> Data
+    ) {
         let decoder = self.decoder
         let encoder = self.encoder
         handlers[method.name] = { paramsBytes, context in
@@ -56,8 +66,7 @@ public struct RPCDispatcher: Sendable {
             } catch let error as DecodingError {
                 throw RPCError.invalidParams(Self.describe(error))
             }
-            let result = try await handler(params, context)
-            return try encoder.encode(result)
+            return try await handler(params, context) { try encoder.encode($0) }
         }
     }
 
