@@ -223,3 +223,9 @@ extension RPCHeader {
     /// ``timeout`` as an HTTP field name.
     public static let timeoutField = HTTPField.Name(timeout)!
 }
+
+/// A client in a log names where it calls, never its token.
+extension RPCClient: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "RPCClient(\(baseURL))" }
+    public var debugDescription: String { description }
+}
