@@ -58,11 +58,12 @@ public enum GatewayService {
 
     /// The gateway's service definition.
     public static let definition = ServiceDefinition(
-        service: .gateway, settings: [authCacheSetting.declaration],
+        service: .gateway, settings: [authCacheSetting.declaration, ScoreAnswerCache.lifetimeSetting.declaration],
         migrations: migrations + RepositoryConfigPostgresStore.migrations + DatasetPostgresStore.migrations,
         jobKinds: ModelPipelineService.jobKinds + DatasetPipelineService.jobKinds
     ) { environment in
         let believed = try authCacheSetting.read(environment.configuration.environment)
+        let answers = ScoreAnswerCache(lifetime: try ScoreAnswerCache.lifetimeSetting.read(environment.configuration.environment), capacity: 20_000)
         let users = UserPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger, verifiedLifetime: believed)
         let reports = StepReportPostgresStore(client: environment.postgres, schema: environment.schema, logger: environment.logger)
         let repositories = RepositoryConfigPostgresStore(
@@ -151,6 +152,7 @@ public enum GatewayService {
                 return Empty()
             }
             let id = try configId(progress.pipelineId, field: "pipelineId")
+            answers.forget(repoId: id)
             try await publish(
                 id, applied: try await pipeline.apply(progress, configId: id),
                 builds: progress.extracted.isEmpty ? nil : .buildExtracted(.init(repoId: id, builds: progress.extracted, at: Date())),
@@ -159,8 +161,13 @@ public enum GatewayService {
                          "partial": progress.counts.partial, "failed": progress.counts.failed])
             return Empty()
         }
+        methods.register(GatewayMethods.activeModelChanged) { change, _ in
+            answers.apply(change)
+            return Empty()
+        }
         methods.register(GatewayMethods.predictionProgress) { progress, _ in
             let id = try configId(progress.pipelineId, field: "pipelineId")
+            answers.forget(repoId: id)
             try await publish(
                 id, applied: try await pipeline.apply(progress, configId: id),
                 builds: progress.predicted.isEmpty ? nil : .buildPredicted(.init(repoId: id, builds: progress.predicted, at: Date())),
@@ -209,7 +216,10 @@ public enum GatewayService {
             return Empty()
         }
 
-        var services: [any Service] = []
+        // The active model, asked of the registry at start (later changes come through its outbox).
+        var services: [any Service] = [
+            RegistryWatcher(directory: environment.directory, modelName: ModelNames.standard, logger: environment.logger) { answers.apply($0) }
+        ]
         if let publicPort = environment.configuration.publicPort {
             let router = Router(context: GatewayRequestContext.self)
             router.get("/health") { _, _ in
@@ -218,7 +228,7 @@ public enum GatewayService {
             let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(users: users)).group(context: AuthenticatedContext.self)
             SystemController(environment: environment, reports: reports).addRoutes(to: api)
             UserController(users: users).addRoutes(to: api)
-            RepositoryController(pipeline: pipeline, repositories: repositories, directory: environment.directory).addRoutes(to: api)
+            RepositoryController(pipeline: pipeline, repositories: repositories, directory: environment.directory, answers: answers).addRoutes(to: api)
             BuildSourceController(directory: environment.directory, dataDirectory: environment.configuration.dataDirectory).addRoutes(to: api)
             FeatureController(directory: environment.directory).addRoutes(to: api)
             ScanController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
@@ -246,7 +256,7 @@ public enum GatewayService {
             TrainingController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
             ModelController(directory: environment.directory).addRoutes(to: api)
             ExperimentController(directory: environment.directory).addRoutes(to: api)
-            PredictionController(repositories: repositories, directory: environment.directory).addRoutes(to: api)
+            PredictionController(repositories: repositories, directory: environment.directory, answers: answers).addRoutes(to: api)
             services.append(Application(
                 router: router,
                 server: .http1WebSocketUpgrade(webSocketRouter: EventRoutes(users: users, events: events).router()),

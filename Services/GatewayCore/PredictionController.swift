@@ -11,6 +11,8 @@ import Hummingbird
 struct PredictionController: Sendable {
     let repositories: RepositoryConfigPostgresStore
     let directory: ServiceDirectory
+    /// The predictor's answers by run id, given again without asking it.
+    let answers: ScoreAnswerCache
 
     /// A batch of 1,000 vectors of the whole catalogue is a few MB: more than the default upload cap.
     static let maxBody = 32 * 1024 * 1024
@@ -81,7 +83,19 @@ struct PredictionController: Sendable {
         let build = body.commitSha.map {
             PlannedBuild(commitSha: $0, branch: body.branch, workflowName: body.workflow, event: body.event, actor: body.actor)
         }
-        return try await call(ScoreRequest(pipelineId: String(repoId), runId: body.runId, build: build, topContributions: body.topContributions))
+        let request = ScoreRequest(pipelineId: String(repoId), runId: body.runId, build: build, topContributions: body.topContributions)
+        guard let runId = body.runId else { return try await call(request) }
+        let key = ScoreAnswerCache.Key(repoId: repoId, runId: runId, top: body.topContributions)
+        switch answers.lookup(key) {
+        case .kept(let answer):
+            return Self.response(answer)
+        case .missing(let ticket):
+            return try await call { client in
+                let answer = try await client.callForJSON(PredictionMethods.score, request)
+                answers.store(answer, for: key, ticket: ticket)
+                return answer
+            }
+        }
     }
 
     /// Up to 1,000 vectors in one call; more is refused before anything is scored.
@@ -118,6 +132,10 @@ struct PredictionController: Sendable {
         }
     }
 
+    private static func response(_ answer: Data) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(data: answer)))
+    }
+
     private func call(_ score: ScoreRequest) async throws -> Response {
         try await call { try await $0.callForJSON(PredictionMethods.score, score) }
     }
@@ -132,9 +150,7 @@ struct PredictionController: Sendable {
             refusal = remoteError(error)
             if refusal == nil { throw APIError.unavailable("predictor_unavailable", "the predictor could not score: \(error)") }
         }
-        if let answer {
-            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(data: answer)))
-        }
+        if let answer { return Self.response(answer) }
         let reason = refusal?.data?.reason ?? refusal?.message ?? "refused"
         switch refusal?.kind {
         // The predictor's "no active model", or the feature-extractor's "nothing extracted yet" for a commit.

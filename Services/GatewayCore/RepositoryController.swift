@@ -10,6 +10,7 @@ struct RepositoryController: Sendable {
     let pipeline: ModelPipelineService
     let repositories: RepositoryConfigPostgresStore
     let directory: ServiceDirectory
+    let answers: ScoreAnswerCache
 
     struct ImportRequest: Decodable {
         struct Item: Decodable {
@@ -204,6 +205,7 @@ struct RepositoryController: Sendable {
             }
             throw APIError.unavailable("predictor_unavailable", "the predictor could not queue it: \(error)")
         }
+        answers.forget(repoId: config.id)
         return EditedResponse(status: .accepted, response: accepted!)
     }
 
@@ -323,6 +325,7 @@ struct RepositoryController: Sendable {
         guard try await pipeline.delete(configId: id, ownerId: context.visibility) else {
             throw APIError.notFound("you have no repository \(id)")
         }
+        answers.forget(repoId: id)
         return EditedResponse(status: .accepted, response: Accepted(id: id))
     }
 

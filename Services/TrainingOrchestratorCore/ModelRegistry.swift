@@ -104,15 +104,16 @@ struct ModelRegistry: Sendable {
         return alias.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
     }
 
-    /// Switches the active version (nil: none) with the next sequence and queues the predictor's message.
+    /// Switches the active version (nil: none) with the next sequence and queues the messages of
+    /// the predictor (which serves it) and the gateway (which keeps the predictor's answers).
     @discardableResult
     private func change(_ name: String, to version: Int?, after sequence: Int64, on connection: PostgresConnection) async throws -> Int64 {
         let next = sequence + 1
         try await store.setActive(name, version: version, sequence: next, on: connection)
         let ref = try await version.asyncMap { try await store.versionRef(name, $0, on: connection) } ?? nil
-        try await Outbox.enqueue(
-            to: .predictor, PredictorMethods.activeModelChanged, ActiveModelChange(modelName: name, active: ref, sequence: next),
-            key: "active:\(name):\(next)", queue: queue, on: connection)
+        let change = ActiveModelChange(modelName: name, active: ref, sequence: next)
+        try await Outbox.enqueue(to: .predictor, PredictorMethods.activeModelChanged, change, key: "active:\(name):\(next)", queue: queue, on: connection)
+        try await Outbox.enqueue(to: .gateway, GatewayMethods.activeModelChanged, change, key: "active-gateway:\(name):\(next)", queue: queue, on: connection)
         return next
     }
 }

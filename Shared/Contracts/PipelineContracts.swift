@@ -21,6 +21,12 @@ public enum GatewayMethods {
         "pipeline.sourceProgress",
         summary: "A build source's validation moved on: the gateway reads the source's current status and pushes it to admins as SOURCE_UPDATE (so reports delivered out of order never show an older state)."
     )
+    /// The active model changed (sent through the registry's outbox, beside the predictor's
+    /// `predictions.activeModelChanged`).
+    public static let activeModelChanged = RPCMethod<ActiveModelChange, Empty>(
+        "pipeline.activeModelChanged",
+        summary: "The active version of a model name changed (sent through the registry's outbox): the gateway forgets the predictor's answers it kept and keeps only answers of the new version from then on; a change older (by sequence) than the one it knows is ignored."
+    )
     public static let reportStep = RPCMethod<StepReport, StepReportAck>(
         "pipeline.reportStep",
         summary: "Records that a pipeline step finished in a service; idempotent by messageId, so a redelivered report is acknowledged without being recorded twice."

@@ -13,6 +13,7 @@ public enum ServiceContracts {
             methods.append(GatewayMethods.trainingUpdate.descriptor)
             methods.append(GatewayMethods.predictionProgress.descriptor)
             methods.append(GatewayMethods.scanProgress.descriptor)
+            methods.append(GatewayMethods.activeModelChanged.descriptor)
         case .sourceValidator:
             methods.append(WarehouseMethods.importRepository.descriptor)
             methods.append(WarehouseMethods.listBuilds.descriptor)

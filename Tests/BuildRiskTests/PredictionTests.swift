@@ -156,9 +156,18 @@ struct PredictionTests {
                 let (first, firstRef) = try await offThePool {
                     try Self.trainAndSave(vectors, columns: columns, kind: .xgboost, version: 1, dataDirectory: cluster.dataDirectory)
                 }
+                // The registry's outbox tells the predictor (which serves the model) and the gateway
+                // (which keeps the predictor's answers).
                 let registry = RPCClient(
                     httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.predictor), token: TestEnvironment.tokens.token(for: .trainingOrchestrator))
-                _ = try await registry.call(PredictorMethods.activeModelChanged, ActiveModelChange(modelName: ModelNames.standard, active: firstRef, sequence: 1))
+                let registryToGateway = RPCClient(
+                    httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.gateway), token: TestEnvironment.tokens.token(for: .trainingOrchestrator))
+                @Sendable func handOver(_ active: ModelVersionRef, sequence: Int64) async throws {
+                    let change = ActiveModelChange(modelName: ModelNames.standard, active: active, sequence: sequence)
+                    _ = try await registry.call(PredictorMethods.activeModelChanged, change)
+                    _ = try await registryToGateway.call(GatewayMethods.activeModelChanged, change)
+                }
+                try await handOver(firstRef, sequence: 1)
 
                 // Every build predicted without a manual step, with the scores the test's own model gives.
                 try await waitUntil("every build is predicted", timeout: .seconds(120)) {
@@ -186,8 +195,8 @@ struct PredictionTests {
                 let (second, secondRef) = try await offThePool {
                     try Self.trainAndSave(vectors, columns: columns, kind: .logisticRegression, version: 2, dataDirectory: cluster.dataDirectory)
                 }
-                _ = try await registry.call(PredictorMethods.activeModelChanged, ActiveModelChange(modelName: ModelNames.standard, active: secondRef, sequence: 2))
-                _ = try await registry.call(PredictorMethods.activeModelChanged, ActiveModelChange(modelName: ModelNames.standard, active: firstRef, sequence: 1))
+                try await handOver(secondRef, sequence: 2)
+                try await handOver(firstRef, sequence: 1)
                 let byRun = try await post(cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(vectors[0].runId)}"#.utf8))
                 #expect(byRun.status == 200)
                 #expect(try JSONDecoder().decode(ScoreAnswer.self, from: byRun.body).model.version == 2)
@@ -215,9 +224,10 @@ struct PredictionTests {
                     #expect(abs(score.score - (stored[runId] ?? -1)) < 1e-9)
                 }
 
-                // A score by run id is kept by the predictor: a vector changed behind its back is not
-                // read again until the predictor is told the pipeline's vectors may have changed (the
-                // gateway's `predictions.predict` at the end of a processing run); then it is.
+                // A score by run id is kept by the predictor and the gateway: a vector changed behind
+                // their backs is not read again until the predictor is told the pipeline's vectors may
+                // have changed (the gateway's `predictions.predict` at the end of a processing run),
+                // and the gateway forgets its answer when the predictor's prediction job reports.
                 let changedRun = vectors[0].runId
                 let cachedBefore = try #require(try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
                     cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first)
@@ -246,16 +256,32 @@ struct PredictionTests {
                 let original = try await setFeatures(nil)
                 let kept = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
                     cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first
-                #expect(kept?.score == cachedBefore.score, "answered from the predictor's cache")
+                #expect(kept?.score == cachedBefore.score, "answered from what was kept")
                 let gatewaySide = RPCClient(
                     httpClient: TestEnvironment.httpClient, baseURL: cluster.internalURL(.predictor), token: TestEnvironment.tokens.token(for: .gateway))
+                let keptByPredictor = try await gatewaySide.callForJSON(
+                    PredictionMethods.score, ScoreRequest(pipelineId: String(id), runId: changedRun, topContributions: nil))
+                #expect(try JSONDecoder().decode(ScoreAnswer.self, from: keptByPredictor).scores.first?.score == cachedBefore.score, "the predictor kept it too")
                 _ = try await gatewaySide.call(PredictionMethods.predict, PredictRequest(pipelineId: String(id), requestId: "processing-ended-again"))
-                let reread = try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
-                    cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first
-                #expect(abs((reread?.score ?? -1) - expectedScore) < 1e-6, "read anew after the pipeline's processing ended")
+                // The predictor forgets at once; the gateway, which kept the answer too, when the
+                // predictor's prediction job reports.
+                @Sendable func scoreNow() async throws -> Double? {
+                    try JSONDecoder().decode(ScoreAnswer.self, from: try await post(
+                        cluster, "/predictions", Data(#"{"repoId":\#(id),"runId":\#(changedRun)}"#.utf8)).body).scores.first?.score
+                }
+                let fromPredictor = try await gatewaySide.callForJSON(
+                    PredictionMethods.score, ScoreRequest(pipelineId: String(id), runId: changedRun, topContributions: nil))
+                #expect(abs((try JSONDecoder().decode(ScoreAnswer.self, from: fromPredictor).scores.first?.score ?? -1) - expectedScore) < 1e-6,
+                        "the predictor read the vector anew once told the pipeline's processing ended")
+                try await waitUntil("the gateway answers from the changed vector", timeout: .seconds(60)) {
+                    abs((try await scoreNow() ?? -1) - expectedScore) < 1e-6
+                }
                 // The vector as it was, for what follows.
                 _ = try await setFeatures(original)
                 _ = try await gatewaySide.call(PredictionMethods.predict, PredictRequest(pipelineId: String(id), requestId: "processing-ended-once-more"))
+                try await waitUntil("the gateway answers from the vector as it was", timeout: .seconds(60)) {
+                    try await scoreNow() == cachedBefore.score
+                }
 
                 let someRun = vectors[vectors.count / 2].runId
                 let detail = try await http(TestEnvironment.httpClient, .GET, cluster.publicURL + "/api/v1/repos/\(id)/builds/\(someRun)", token: TestEnvironment.adminToken)
@@ -408,7 +434,7 @@ struct PredictionTests {
                 let (third, thirdRef) = try await offThePool {
                     try Self.trainAndSave(vectors, columns: columns, kind: .xgboost, version: 3, dataDirectory: cluster.dataDirectory, sequence: true)
                 }
-                _ = try await registry.call(PredictorMethods.activeModelChanged, ActiveModelChange(modelName: ModelNames.standard, active: thirdRef, sequence: 3))
+                try await handOver(thirdRef, sequence: 3)
                 #expect(try await post(cluster, "/repos/\(id)/repredict").status == 202)
                 try await waitUntil("every build is predicted by version 3", timeout: .seconds(120)) {
                     try await trainingBuilds(cluster, id).allSatisfy { $0.modelVersion == 3 && $0.predictionStatus == .completed }

@@ -253,17 +253,22 @@ struct TrainingTests {
                 let activeNow = try HTTPHelpers.decoder.decode(ActiveModelAnswer.self, from: try await call(cluster, .GET, "/models/build-risk/active").body)
                 #expect(try await versions(cluster).filter(\.active).map(\.version) == [try #require(activeNow.model?.version)])
                 #expect(activeNow.sequence > 1)
-                // Every change of the active version was sent to the predictor, once, in order of sequence.
-                let changes = try await withClient(database.url(forSchema: "training_orchestrator")) { client in
-                    var changes: [ActiveModelChange] = []
-                    for try await text in try await client.query(
-                        "SELECT (payload->'params')::text FROM training_orchestrator.jobs WHERE kind = 'outbox.deliver' AND payload->>'method' = 'predictions.activeModelChanged'",
-                        logger: TestEnvironment.logger
-                    ).decode(String.self) {
-                        changes.append(try JSONDecoder().decode(ActiveModelChange.self, from: Data(text.utf8)))
+                // Every change of the active version was sent to the predictor and to the gateway, once
+                // each, in order of sequence.
+                func sent(_ method: String) async throws -> [ActiveModelChange] {
+                    try await withClient(database.url(forSchema: "training_orchestrator")) { client in
+                        var changes: [ActiveModelChange] = []
+                        for try await text in try await client.query(
+                            "SELECT (payload->'params')::text FROM training_orchestrator.jobs WHERE kind = 'outbox.deliver' AND payload->>'method' = \(method)",
+                            logger: TestEnvironment.logger
+                        ).decode(String.self) {
+                            changes.append(try JSONDecoder().decode(ActiveModelChange.self, from: Data(text.utf8)))
+                        }
+                        return changes.sorted { $0.sequence < $1.sequence }
                     }
-                    return changes.sorted { $0.sequence < $1.sequence }
                 }
+                let changes = try await sent(PredictorMethods.activeModelChanged.name)
+                #expect(try await sent(GatewayMethods.activeModelChanged.name) == changes)
                 #expect(changes.map(\.sequence) == Array(1...activeNow.sequence))
                 #expect(changes.last?.active == activeNow.model)
                 #expect(changes.first?.active?.version == 1)
