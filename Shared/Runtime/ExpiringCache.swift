@@ -1,9 +1,11 @@
 import Synchronization
 
-/// Values kept for `lifetime` after they were stored, at most `capacity` of them, shared by
-/// concurrent tasks under a lock. A lookup that misses hands out a ticket; a value stored with
-/// it is dropped when anything was removed since, so a value computed from what was read before
-/// a removal never outlives the removal.
+/// Values kept for at most `lifetime` after they were stored, at most `capacity` of them, shared
+/// by concurrent tasks under a lock. Each value expires at a random point of the second half of
+/// its lifetime, so values stored together (a repository's builds asked for in one sweep) are not
+/// all read anew at the same moment. A lookup that misses hands out a ticket; a value stored with
+/// it is dropped when anything was removed since, so a value computed from what was read before a
+/// removal never outlives the removal.
 public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         let value: Value
@@ -58,7 +60,7 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sen
                 // Still full of fresh entries: start over rather than track an order of use.
                 if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
             }
-            state.entries[key] = Entry(value: value, expires: now + lifetime)
+            state.entries[key] = Entry(value: value, expires: now + lifetime * Double.random(in: 0.5...1))
         }
     }
 
