@@ -78,13 +78,16 @@ public struct RPCClient: Sendable {
 
     /// Calls `method` and returns its typed result.
     public func call<P, R>(_ method: RPCMethod<P, R>, _ params: P, timeout: Duration? = nil) async throws(RPCClientError) -> R {
-        let body: Data
+        try await result(of: method, body: try requestBody(method, params), timeout: timeout)
+    }
+
+    /// A request's body: the envelope with `params`.
+    private func requestBody<P, R>(_ method: RPCMethod<P, R>, _ params: P) throws(RPCClientError) -> Data {
         do {
-            body = try encoder.encode(RequestEnvelope(method: method.name, params: params, id: .number(1)))
+            return try encoder.encode(RequestEnvelope(method: method.name, params: params, id: .number(1)))
         } catch {
             throw .transport("could not encode params of \(method.name): \(error)")
         }
-        return try await result(of: method, body: body, timeout: timeout)
     }
 
     /// Calls `method` with params already encoded as JSON (a gateway forwarding a large posted
@@ -150,13 +153,7 @@ public struct RPCClient: Sendable {
     /// Calls `method` and returns its result as the JSON the server wrote, not decoded (a gateway
     /// answering it unchanged); a refusal throws as `call` does.
     public func callForJSON<P, R>(_ method: RPCMethod<P, R>, _ params: P, timeout: Duration? = nil) async throws(RPCClientError) -> Data {
-        let body: Data
-        do {
-            body = try encoder.encode(RequestEnvelope(method: method.name, params: params, id: .number(1)))
-        } catch {
-            throw .transport("could not encode params of \(method.name): \(error)")
-        }
-        return try await callRaw(body: body, timeout: timeout)
+        try await callRaw(body: try requestBody(method, params), timeout: timeout)
     }
 
     private func callRaw(body: Data, timeout: Duration?) async throws(RPCClientError) -> Data {
