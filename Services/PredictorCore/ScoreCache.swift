@@ -3,13 +3,13 @@ import BuildRiskRuntime
 import Foundation
 
 /// Answers of builds scored by run id (the `ScoreAnswer` as encoded), kept so that asking again
-/// neither reads the build's vector from the feature-extractor nor scores and encodes it anew. A score answers only the loaded model
-/// that made it (its key holds the model's `sequence`: a swap, even to the same version loaded
-/// again, misses), only for `PREDICTOR_SCORE_CACHE_SECONDS`, and a pipeline's scores are dropped
-/// when the predictor is told that its vectors may have changed (a processing run ended and asks
-/// for predictions, a repredict, a retry, a forget). The lifetime bounds what nobody tells the
-/// predictor: scan metrics back-filled into vectors, an earlier build extracted late into a
-/// branch history.
+/// neither reads the build's vector from the feature-extractor nor scores and encodes it anew.
+/// An answer serves only the loaded model that made it (its key holds the model's `sequence`: a
+/// swap, even to the same version loaded again, misses), only for `PREDICTOR_SCORE_CACHE_SECONDS`,
+/// and a pipeline's answers are dropped when the predictor is told that its vectors may have
+/// changed (a processing run ended and asks for predictions, a repredict, a retry, a forget). The
+/// lifetime bounds what nobody tells the predictor: scan metrics back-filled into vectors, an
+/// earlier build extracted late into a branch history.
 struct ScoreCacheKey: Hashable, Sendable {
     var pipelineId: String
     var runId: Int64
