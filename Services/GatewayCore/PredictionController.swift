@@ -4,9 +4,9 @@ import BuildRiskRuntime
 import Foundation
 import Hummingbird
 
-/// `POST /api/v1/predictions` and `/predictions/batch`: the risk of a build scored on the spot by
-/// the active model (nothing stored), from a repository's build by run id or from posted feature
-/// vectors. The answer is the predictor's `ScoreAnswer` as the predictor wrote it: the gateway
+/// `POST /api/v1/predictions` and `/predictions/batch`: the risk of a build scored by the active
+/// model (nothing stored), from a repository's build by run id (an answer kept by
+/// `ScoreAnswerCache` is given again) or from posted feature vectors. The answer is the predictor's `ScoreAnswer` as the predictor wrote it: the gateway
 /// neither decodes nor encodes it again.
 struct PredictionController: Sendable {
     let repositories: RepositoryConfigPostgresStore
