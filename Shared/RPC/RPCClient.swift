@@ -93,16 +93,21 @@ public struct RPCClient: Sendable {
     /// Calls `method` with params already encoded as JSON (a gateway forwarding a large posted
     /// body it has checked but not decoded) and returns its typed result.
     public func call<P, R>(_ method: RPCMethod<P, R>, paramsJSON: Data, timeout: Duration? = nil) async throws(RPCClientError) -> R {
+        try await result(of: method, body: try requestBody(method.name, paramsJSON: paramsJSON), timeout: timeout)
+    }
+
+    /// A request's body around params already encoded.
+    private func requestBody(_ method: String, paramsJSON: Data) throws(RPCClientError) -> Data {
         var body = Data(#"{"jsonrpc":"2.0","id":1,"method":"#.utf8)
         do {
-            body.append(try encoder.encode(method.name))
+            body.append(try encoder.encode(method))
         } catch {
             throw .transport("could not encode method name: \(error)")
         }
         body.append(contentsOf: #","params":"#.utf8)
         body.append(paramsJSON)
         body.append(UInt8(ascii: "}"))
-        return try await result(of: method, body: body, timeout: timeout)
+        return body
     }
 
     private func result<P, R>(of method: RPCMethod<P, R>, body: Data, timeout: Duration?) async throws(RPCClientError) -> R {
@@ -138,16 +143,7 @@ public struct RPCClient: Sendable {
     /// Calls a method by name with already-encoded params and returns the encoded result;
     /// the outbox uses this to deliver messages it stored as JSON.
     public func call(method: String, paramsJSON: Data, timeout: Duration? = nil) async throws(RPCClientError) -> Data {
-        var body = Data(#"{"jsonrpc":"2.0","id":1,"method":"#.utf8)
-        do {
-            body.append(try encoder.encode(method))
-        } catch {
-            throw .transport("could not encode method name: \(error)")
-        }
-        body.append(contentsOf: #","params":"#.utf8)
-        body.append(paramsJSON)
-        body.append(UInt8(ascii: "}"))
-        return try await callRaw(body: body, timeout: timeout)
+        try await callRaw(body: try requestBody(method, paramsJSON: paramsJSON), timeout: timeout)
     }
 
     /// Calls `method` and returns its result as the JSON the server wrote, not decoded (a gateway
