@@ -17,7 +17,8 @@ public struct ServiceDirectory: Sendable {
     let tokens: ServiceTokens
     let timeout: Duration
     /// One client per service, made once: a client's token (an HMAC) and parsed URL are the same
-    /// for every call, and making them cost the gateway about a tenth of a scored request's CPU.
+    /// for every call (made per call, they were about 5 % of the gateway's request-handling
+    /// threads' samples in perf, about 2 % of its CPU, on a kept score).
     private let clients: [ServiceName: RPCClient]
 
     public init(configuration: ServiceConfiguration, http2: HTTP2Client, httpClient: HTTPClient) {
